@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { runCli } from "./program";
 
+// A closed pipe (e.g. `lifeboat … | head`, or a parent that died) must not crash a command mid-cleanup.
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
+
 runCli(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -1,1 +1,11 @@
-export {};
+export { recordAudit } from "./audit";
+export { type Auth, createAuth, getAuth } from "./auth/auth";
+export { type Actor, type Context, createContext } from "./context";
+export { AppError, AppErrorCode, appErrorHttpStatus } from "./errors";
+export * from "./permissions";
+export { getBoss, stopBosses } from "./queue/boss";
+export { createJobQueue, enqueueJob, type JobQueue } from "./queue/enqueue";
+export * from "./queue/job-types";
+export { type AppRouter, appRouter } from "./routers/root";
+export { ensureFirstAdmin, type FirstAdmin } from "./services/first-admin";
+export { createCallerFactory } from "./trpc";

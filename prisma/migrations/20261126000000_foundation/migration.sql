@@ -64,6 +64,16 @@ CREATE TABLE "verification" (
 );
 
 -- CreateTable
+CREATE TABLE "rate_limit" (
+    "id" TEXT NOT NULL,
+    "key" TEXT NOT NULL,
+    "count" INTEGER NOT NULL,
+    "lastRequest" BIGINT NOT NULL,
+
+    CONSTRAINT "rate_limit_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
 CREATE TABLE "team" (
     "id" TEXT NOT NULL,
     "name" TEXT NOT NULL,
@@ -129,6 +139,7 @@ CREATE TABLE "job" (
     "startedAt" TIMESTAMP(3),
     "finishedAt" TIMESTAMP(3),
     "createdBy" TEXT,
+    "teamId" TEXT,
 
     CONSTRAINT "job_pkey" PRIMARY KEY ("id")
 );
@@ -168,6 +179,9 @@ CREATE INDEX "account_userId_idx" ON "account"("userId");
 CREATE INDEX "verification_identifier_idx" ON "verification"("identifier");
 
 -- CreateIndex
+CREATE UNIQUE INDEX "rate_limit_key_key" ON "rate_limit"("key");
+
+-- CreateIndex
 CREATE UNIQUE INDEX "team_slug_key" ON "team"("slug");
 
 -- CreateIndex
@@ -181,6 +195,9 @@ CREATE INDEX "invitation_teamId_idx" ON "invitation"("teamId");
 
 -- CreateIndex
 CREATE UNIQUE INDEX "engine_name_key" ON "engine"("name");
+
+-- CreateIndex
+CREATE INDEX "job_teamId_createdAt_idx" ON "job"("teamId", "createdAt");
 
 -- CreateIndex
 CREATE INDEX "job_state_createdAt_idx" ON "job"("state", "createdAt");
@@ -217,6 +234,7 @@ ALTER TABLE "invitation" ADD CONSTRAINT "invitation_teamId_fkey" FOREIGN KEY ("t
 
 -- AddForeignKey
 ALTER TABLE "invitation" ADD CONSTRAINT "invitation_inviterId_fkey" FOREIGN KEY ("inviterId") REFERENCES "user"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
 
 -- The audit log is append-only, enforced by the database and not only by the application.
 CREATE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -1,0 +1,67 @@
+import { randomBytes } from "node:crypto";
+import { createAuth, ensureFirstAdmin } from "@lifeboat/api";
+import { serverEnv } from "@lifeboat/config";
+import type { Command } from "commander";
+import { action, UsageError } from "../cli-kit";
+import { withCatalog } from "../launcher/catalog";
+
+export function register(program: Command) {
+  const admin = program.command("admin").description("account administration from the server's shell");
+  admin
+    .command("bootstrap")
+    .description(
+      "apply migrations and create the first site admin if there is none (for container deployments)",
+    )
+    .action(
+      action(async () => {
+        const env = serverEnv();
+        if (!env.BETTER_AUTH_SECRET) throw new Error("BETTER_AUTH_SECRET is not set");
+        const secret = env.BETTER_AUTH_SECRET;
+        const first = await withCatalog(async (db) =>
+          ensureFirstAdmin(
+            createAuth({ db, secret, baseURL: env.BETTER_AUTH_URL ?? "http://localhost" }),
+            db,
+            {
+              email: env.LIFEBOAT_ADMIN_EMAIL,
+              password: env.LIFEBOAT_ADMIN_PASSWORD,
+            },
+          ),
+        );
+        if (first.created)
+          process.stdout.write(
+            `Created the first admin ${first.email}${first.generatedPassword ? ` with password ${first.generatedPassword}` : ""}\n`,
+          );
+        else process.stdout.write(`Admin account present (${first.email}); migrations applied\n`);
+      }),
+    );
+  admin
+    .command("reset-password")
+    .description("set a new password for an account (printed once) and end its sessions")
+    .requiredOption("--email <email>", "the account's email")
+    .option("--password <password>", "the new password (default: generated)")
+    .action(
+      action(async (opts: { email: string; password?: string }) => {
+        const password = opts.password ?? randomBytes(12).toString("base64url");
+        if (password.length < 10) throw new UsageError("--password must be at least 10 characters");
+        await withCatalog(async (db) => {
+          const user = await db.user.findUnique({ where: { email: opts.email.toLowerCase() } });
+          if (!user) throw new Error(`no account with email ${opts.email}`);
+          // Hash with the auth library's own configured hasher (argon2id), never by hand.
+          const auth = createAuth({
+            db,
+            secret: "unused-for-hashing-only-0123456789",
+            baseURL: "http://localhost",
+          });
+          const hash = await (await auth.$context).password.hash(password);
+          await db.$transaction([
+            db.account.updateMany({
+              where: { userId: user.id, providerId: "credential" },
+              data: { password: hash },
+            }),
+            db.session.deleteMany({ where: { userId: user.id } }),
+          ]);
+        });
+        process.stdout.write(`New password for ${opts.email}: ${password}\n`);
+      }),
+    );
+}

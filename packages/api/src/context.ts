@@ -1,0 +1,57 @@
+import type { Db } from "@lifeboat/db";
+import type { Auth } from "./auth/auth";
+import type { JobQueue } from "./queue/enqueue";
+
+export type AuthSession = NonNullable<Awaited<ReturnType<Auth["api"]["getSession"]>>>;
+
+/** What a signed-in caller is allowed to do for the procedure being called (set by the permission guard). */
+export interface Actor {
+  userId: string;
+  name: string;
+  email: string;
+  siteAdmin: boolean;
+  /** For team permissions: the teams where the caller holds the procedure's permission. */
+  teamIds: string[];
+}
+
+/** Facts a procedure adds to its audit row (the guard writes one row for every mutation). */
+export interface AuditNote {
+  action?: string;
+  targetType?: string;
+  targetId?: string;
+  teamId?: string;
+  details?: Record<string, unknown>;
+}
+
+export interface Context {
+  db: Db;
+  auth: Auth;
+  queue: JobQueue;
+  session: AuthSession | null;
+  ip: string | null;
+  userAgent: string | null;
+  audit: AuditNote;
+}
+
+export async function createContext(opts: {
+  db: Db;
+  auth: Auth;
+  queue: JobQueue;
+  headers: Headers;
+}): Promise<Context> {
+  const session = await opts.auth.api.getSession({ headers: opts.headers });
+  return {
+    db: opts.db,
+    auth: opts.auth,
+    queue: opts.queue,
+    session,
+    ip: clientIp(opts.headers),
+    userAgent: opts.headers.get("user-agent"),
+    audit: {},
+  };
+}
+
+export function clientIp(headers: Headers): string | null {
+  const forwarded = headers.get("x-forwarded-for")?.split(",")[0]?.trim();
+  return forwarded || headers.get("x-real-ip") || null;
+}

@@ -1,0 +1,45 @@
+import type { Db } from "@lifeboat/db";
+import { createAuth } from "./auth/auth";
+import { createContext } from "./context";
+import { createJobQueue } from "./queue/enqueue";
+import { appRouter } from "./routers/root";
+import { createCallerFactory } from "./trpc";
+
+/**
+ * A real auth + API stack over a test database, for integration tests: users are created and signed in
+ * through better-auth, and procedures are called with the resulting session cookie, exactly as over HTTP.
+ */
+export function createTestApi(db: Db, databaseUrl: string) {
+  const auth = createAuth({
+    db,
+    secret: "lifeboat-test-secret-0123456789abcdef",
+    baseURL: "http://localhost:3000",
+    rateLimit: false,
+  });
+  const queue = createJobQueue(db, databaseUrl);
+  const createCaller = createCallerFactory(appRouter);
+
+  async function createUser(u: { email: string; name?: string; password?: string; role?: "admin" | "user" }) {
+    const password = u.password ?? "correct-horse-battery";
+    const res = await auth.api.createUser({
+      body: { email: u.email, password, name: u.name ?? u.email.split("@")[0]!, role: u.role ?? "user" },
+    });
+    return { id: res.user.id, email: u.email, password };
+  }
+
+  async function signIn(email: string, password: string): Promise<Headers> {
+    const res = await auth.api.signInEmail({ body: { email, password }, asResponse: true });
+    if (!res.ok) throw new Error(`sign-in failed: ${res.status} ${await res.text()}`);
+    const cookie = res.headers
+      .getSetCookie()
+      .map((c) => c.split(";")[0])
+      .join("; ");
+    return new Headers({ cookie, "user-agent": "vitest", "x-forwarded-for": "203.0.113.7" });
+  }
+
+  async function caller(headers: Headers = new Headers()) {
+    return createCaller(await createContext({ db, auth, queue, headers }));
+  }
+
+  return { auth, queue, createUser, signIn, caller };
+}

@@ -1,0 +1,141 @@
+import { randomUUID } from "node:crypto";
+import { initTRPC, TRPCError } from "@trpc/server";
+import superjson from "superjson";
+import { recordAudit } from "./audit";
+import type { Actor, Context } from "./context";
+import { AppError } from "./errors";
+import { isSitePermission, isTeamPermission, type Permission, roleGrants } from "./permissions";
+
+export interface Meta {
+  /** Required on every procedure: the guard denies a procedure that declares none. */
+  permission: Permission;
+}
+
+const t = initTRPC
+  .context<Context>()
+  .meta<Meta>()
+  .create({
+    transformer: superjson,
+    // Never send stack traces to the browser.
+    isDev: false,
+    sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 30_000 } },
+    errorFormatter({ shape, error }) {
+      const app = AppError.from(error);
+      const internal = error.code === "INTERNAL_SERVER_ERROR" && !app;
+      if (internal) {
+        const ref = randomUUID().slice(0, 8);
+        console.error(`[api] internal error ref=${ref}`, error.cause ?? error);
+        return {
+          ...shape,
+          message: `Something went wrong inside Lifeboat (ref ${ref}). The server log has the details.`,
+          data: { ...shape.data, stack: undefined, appCode: "INTERNAL", details: undefined },
+        };
+      }
+      return {
+        ...shape,
+        data: { ...shape.data, stack: undefined, appCode: app?.code ?? error.code, details: app?.details },
+      };
+    },
+  });
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+export const mergeRouters = t.mergeRouters;
+
+function deny(message: string): never {
+  throw new TRPCError({ code: "FORBIDDEN", message });
+}
+
+async function resolveActor(ctx: Context, permission: Permission, path: string): Promise<Actor | null> {
+  if (permission === "public") return null;
+  const user = ctx.session?.user;
+  if (!user) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in to continue." });
+  const u = user as typeof user & {
+    role?: string | null;
+    banned?: boolean | null;
+    mustChangePassword?: boolean;
+  };
+  if (u.banned) deny("This account is disabled.");
+  const siteAdmin = u.role === "admin";
+  const actor: Actor = { userId: u.id, name: u.name, email: u.email, siteAdmin, teamIds: [] };
+  if (u.mustChangePassword && permission !== "authenticated")
+    deny("Choose a new password before using Lifeboat (Account → Change password).");
+  if (permission === "authenticated") return actor;
+  if (isSitePermission(permission)) {
+    if (!siteAdmin) deny(`Only site administrators may do this (${path}).`);
+    return actor;
+  }
+  if (isTeamPermission(permission)) {
+    const memberships = await ctx.db.membership.findMany({
+      where: { userId: u.id },
+      select: { teamId: true, role: true },
+    });
+    actor.teamIds = memberships.filter((m) => roleGrants(m.role, permission)).map((m) => m.teamId);
+    if (siteAdmin) actor.teamIds = (await ctx.db.team.findMany({ select: { id: true } })).map((t) => t.id);
+    if (!siteAdmin && actor.teamIds.length === 0) deny(`None of your team roles allows "${permission}".`);
+    return actor;
+  }
+  return deny(`Unknown permission "${permission}" on ${path}.`);
+}
+
+/**
+ * The one permission guard. It wraps every procedure: checks the declared permission (deny by default),
+ * resolves the caller's team scope, turns AppErrors into tRPC errors and writes an audit row for every
+ * mutation, allowed or not.
+ */
+const guard = t.middleware(async ({ ctx, meta, next, path, type }) => {
+  let actor: Actor | null = null;
+  try {
+    if (!meta?.permission) deny(`The procedure ${path} declares no permission; refusing by default.`);
+    actor = await resolveActor(ctx, meta.permission, path);
+  } catch (e) {
+    if (type === "mutation") await auditMutation(ctx, path, actor, "denied", e);
+    throw e;
+  }
+  const result = await next({ ctx: { ...ctx, actor } });
+  if (type === "mutation")
+    await auditMutation(
+      ctx,
+      path,
+      actor,
+      result.ok ? "success" : "failure",
+      result.ok ? undefined : result.error,
+    );
+  if (!result.ok) {
+    const app = AppError.from(result.error.cause);
+    if (app) throw app.toTRPCError();
+  }
+  return result;
+});
+
+async function auditMutation(
+  ctx: Context,
+  path: string,
+  actor: Actor | null,
+  outcome: "success" | "failure" | "denied",
+  error?: unknown,
+): Promise<void> {
+  const user = ctx.session?.user;
+  const cause = error instanceof TRPCError ? (error.cause ?? error) : error;
+  await recordAudit(ctx.db, {
+    action: ctx.audit.action ?? path,
+    outcome,
+    actorId: actor?.userId ?? user?.id ?? null,
+    actorName: actor?.name ?? user?.name ?? null,
+    actorEmail: actor?.email ?? user?.email ?? null,
+    teamId: ctx.audit.teamId ?? null,
+    targetType: ctx.audit.targetType ?? null,
+    targetId: ctx.audit.targetId ?? null,
+    ip: ctx.ip,
+    userAgent: ctx.userAgent,
+    details: {
+      ...ctx.audit.details,
+      ...(error ? { error: cause instanceof Error ? cause.message : String(cause) } : {}),
+    },
+  });
+}
+
+/** The only procedure builder. Declare `.meta({ permission })` on every procedure. */
+export const procedure = t.procedure.use(guard);
+
+export type GuardedContext = Context & { actor: Actor | null };
