@@ -1,9 +1,16 @@
 import { randomBytes } from "node:crypto";
-import { createAuth, ensureFirstAdmin } from "@lifeboat/api";
 import { serverEnv } from "@lifeboat/config";
 import type { Command } from "commander";
 import { action, UsageError } from "../cli-kit";
-import { withCatalog } from "../launcher/catalog";
+
+/** Loaded on use, so that other commands start without the database stack. */
+async function loadCatalogTools() {
+  const [{ createAuth, ensureFirstAdmin }, { withCatalog }] = await Promise.all([
+    import("@lifeboat/api"),
+    import("../launcher/catalog"),
+  ]);
+  return { createAuth, ensureFirstAdmin, withCatalog };
+}
 
 export function register(program: Command) {
   const admin = program.command("admin").description("account administration from the server's shell");
@@ -16,6 +23,7 @@ export function register(program: Command) {
       action(async () => {
         const env = serverEnv();
         if (!env.BETTER_AUTH_SECRET) throw new Error("BETTER_AUTH_SECRET is not set");
+        const { createAuth, ensureFirstAdmin, withCatalog } = await loadCatalogTools();
         const secret = env.BETTER_AUTH_SECRET;
         const first = await withCatalog(async (db) =>
           ensureFirstAdmin(
@@ -43,6 +51,7 @@ export function register(program: Command) {
       action(async (opts: { email: string; password?: string }) => {
         const password = opts.password ?? randomBytes(12).toString("base64url");
         if (password.length < 10) throw new UsageError("--password must be at least 10 characters");
+        const { createAuth, withCatalog } = await loadCatalogTools();
         await withCatalog(async (db) => {
           const user = await db.user.findUnique({ where: { email: opts.email.toLowerCase() } });
           if (!user) throw new Error(`no account with email ${opts.email}`);

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { action } from "../cli-kit";
-import { startLifeboat } from "../launcher/start";
 
 export function register(program: Command) {
   program
@@ -11,6 +10,8 @@ export function register(program: Command) {
     .action(
       action(async () => {
         const started = Date.now();
+        // Loaded on use: the launcher pulls in the database and web stack, which other commands do not need.
+        const { startLifeboat } = await import("../launcher/start");
         const lifeboat = await startLifeboat();
         const secs = ((Date.now() - started) / 1000).toFixed(1);
         const login = lifeboat.admin.generatedPassword

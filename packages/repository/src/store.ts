@@ -1,0 +1,194 @@
+import { randomUUID } from "node:crypto";
+import os from "node:os";
+import type { z } from "zod";
+import { checkObjectId, type RepositoryBackend } from "./backend";
+import { ENVELOPE_OVERHEAD, type ObjectFormat, type ObjectKind } from "./envelope";
+import { ChunkError, CorruptObjectError, ObjectNotFoundError, RepositoryError } from "./errors";
+import type { ChunkIdFunction } from "./keyring";
+import {
+  checkLayerEntries,
+  type LayerManifest,
+  layerManifestSchema,
+  type RepositoryConfig,
+  type RestorePointManifest,
+  restorePointManifestSchema,
+  type SessionRecord,
+  sessionRecordSchema,
+} from "./manifest";
+
+/** Where each kind of object lives. Chunks fan out by id prefix so that no folder (or S3 prefix) grows huge. */
+export const KEYS = {
+  config: "config.json",
+  chunks: "chunks/",
+  layers: "layers/",
+  points: "points/",
+  sessions: "sessions/",
+  chunk: (id: string) => `chunks/${id.slice(0, 2)}/${id.slice(2, 4)}/${id}`,
+  layer: (id: string) => `layers/${id}`,
+  point: (id: string) => `points/${id}`,
+  session: (id: string) => `sessions/${id}`,
+};
+
+/** The chunk id in a chunk key, or undefined for keys that are not chunks. */
+export function chunkIdOfKey(key: string): string | undefined {
+  const m = /^chunks\/[0-9a-f]{2}\/[0-9a-f]{2}\/([0-9a-f]{64})$/.exec(key);
+  return m?.[1];
+}
+
+const MAX_MANIFEST = 512 * 1024 * 1024;
+const MAX_SESSION = 64 * 1024;
+
+/** A session is presumed dead when its heartbeat is older than this. */
+export const SESSION_STALE_MS = 10 * 60_000;
+const HEARTBEAT_MS = 30_000;
+
+/**
+ * A writer's presence in the repository. Everything written or touched while a session is open is newer
+ * than its start, and gc never sweeps anything newer than the oldest live session: hold one session for the
+ * whole of a backup (all layers, then the restore point).
+ */
+export class WriterSession {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: ObjectStore,
+    readonly id: string,
+    readonly startedAt: number,
+    record: SessionRecord,
+  ) {
+    this.timer = setInterval(() => {
+      store.backend
+        .touch(KEYS.session(id))
+        // Gone (a gc took this process for dead during a long pause): announce the session again.
+        .then((found) => (found || !this.open ? undefined : store.putSession(record)))
+        .catch(() => {
+          // A missed heartbeat only shortens the protection; the next one retries.
+        });
+    }, HEARTBEAT_MS);
+    this.timer.unref();
+  }
+
+  get open(): boolean {
+    return this.timer !== undefined;
+  }
+
+  async close(): Promise<void> {
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.store.backend.delete(KEYS.session(this.id));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Reads and writes the repository's objects through the envelope; shared by the writer, reader, verify and gc. */
+export class ObjectStore {
+  constructor(
+    readonly backend: RepositoryBackend,
+    readonly format: ObjectFormat,
+    readonly chunkId: ChunkIdFunction,
+    /** The HMAC key of chunk ids when encrypted (the hashing thread needs it), else undefined. */
+    readonly chunkIdKey: Buffer | undefined,
+    readonly config: RepositoryConfig,
+    readonly concurrency: number,
+  ) {}
+
+  get location(): string {
+    return this.backend.location;
+  }
+
+  /** Reads chunk `id`, which must hold `length` bytes, and checks it against its id. Throws ChunkError. */
+  async readChunk(id: string, length: number, layerId?: string, offset?: number): Promise<Buffer> {
+    const key = KEYS.chunk(id);
+    const fail = (problem: "missing" | "corrupt", detail: string) =>
+      new ChunkError(id, problem, detail, layerId, offset);
+    let plain: Buffer;
+    try {
+      const stored = await this.backend.get(key, { maxBytes: length + ENVELOPE_OVERHEAD });
+      plain = await this.format.open("chunk", key, stored, length);
+    } catch (e) {
+      if (e instanceof ObjectNotFoundError) throw fail("missing", "not in the repository");
+      if (e instanceof CorruptObjectError) throw fail("corrupt", e.detail);
+      throw e;
+    }
+    if (plain.length !== length)
+      throw fail("corrupt", `holds ${plain.length} bytes, the layer expects ${length}`);
+    if (this.chunkId(plain) !== id) throw fail("corrupt", "content does not match its id (hash mismatch)");
+    return plain;
+  }
+
+  private async getObject<T>(kind: ObjectKind, key: string, schema: z.ZodType<T>, max: number): Promise<T> {
+    const plain = await this.format.open(kind, key, await this.backend.get(key, { maxBytes: max }), max);
+    let json: unknown;
+    try {
+      json = JSON.parse(plain.toString("utf8"));
+    } catch (e) {
+      throw new CorruptObjectError(key, `not JSON (${e instanceof Error ? e.message : String(e)})`);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new CorruptObjectError(key, `${issue?.path.join(".") || "manifest"}: ${issue?.message}`);
+    }
+    return parsed.data;
+  }
+
+  private async putObject(kind: ObjectKind, key: string, value: unknown, ifAbsent = false): Promise<boolean> {
+    const parts = await this.format.seal(kind, key, Buffer.from(JSON.stringify(value)));
+    return this.backend.put(key, parts, { ifAbsent });
+  }
+
+  async readLayerManifest(layerId: string): Promise<LayerManifest> {
+    const key = KEYS.layer(checkObjectId(layerId, "layer id"));
+    const m = await this.getObject("layer", key, layerManifestSchema, MAX_MANIFEST);
+    if (m.id !== layerId) throw new CorruptObjectError(key, `holds layer ${m.id}`);
+    const problem = checkLayerEntries(m);
+    if (problem) throw new CorruptObjectError(key, problem);
+    return m;
+  }
+
+  async writeLayerManifest(m: LayerManifest): Promise<void> {
+    if (!(await this.putObject("layer", KEYS.layer(m.id), m, true)))
+      throw new RepositoryError(`layer ${m.id} already exists`);
+  }
+
+  async readRestorePoint(id: string): Promise<RestorePointManifest> {
+    const key = KEYS.point(checkObjectId(id, "restore point id"));
+    const m = await this.getObject("point", key, restorePointManifestSchema, MAX_MANIFEST);
+    if (m.id !== id) throw new CorruptObjectError(key, `holds restore point ${m.id}`);
+    return m;
+  }
+
+  /** False when a restore point with this id exists already (it is never overwritten). */
+  writeRestorePoint(m: RestorePointManifest): Promise<boolean> {
+    return this.putObject("point", KEYS.point(m.id), m, true);
+  }
+
+  async *ids(prefix: string): AsyncIterable<{ id: string; key: string; mtimeMs: number; size: number }> {
+    for await (const e of this.backend.list(prefix)) {
+      const id = e.key.slice(prefix.length);
+      if (id.includes("/")) continue;
+      yield { id, ...e };
+    }
+  }
+
+  async openSession(label: string): Promise<WriterSession> {
+    const id = randomUUID();
+    const startedAt = Date.now();
+    const record: SessionRecord = { id, label, host: os.hostname(), pid: process.pid, startedAt };
+    await this.putSession(record);
+    return new WriterSession(this, id, startedAt, record);
+  }
+
+  async putSession(record: SessionRecord): Promise<void> {
+    await this.putObject("session", KEYS.session(record.id), record);
+  }
+
+  /** A session's record; ObjectNotFoundError once it is closed. */
+  readSession(id: string): Promise<SessionRecord> {
+    return this.getObject("session", KEYS.session(id), sessionRecordSchema, MAX_SESSION);
+  }
+}

@@ -1,0 +1,238 @@
+import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { type LayerSegment, openRepository, type Repository } from "../src";
+import { ChunkIdSet } from "../src/id-set";
+import {
+  age,
+  CS,
+  chunkFiles,
+  chunkPath,
+  collect,
+  compressible,
+  fixture,
+  listFiles,
+  pointInput,
+  storeLayer,
+  tempDir,
+} from "./helpers";
+
+const HOUR = 3600_000;
+
+/** Ages every file of the repository, as if all of it had been written two hours ago. */
+async function ageAll(dir: string): Promise<void> {
+  for (const f of await listFiles(dir)) await age(path.join(dir, f), 2 * HOUR);
+}
+
+async function ids(repo: Repository, layerId: string): Promise<string[]> {
+  return (await repo.readLayerManifest(layerId)).entries.flatMap((e) => ("id" in e ? [e.id] : []));
+}
+
+const exists = (f: string) =>
+  fs.stat(f).then(
+    () => true,
+    () => false,
+  );
+
+/** Layer A (in restore point p1), layer B sharing A's first chunk (no restore point), B's own two chunks. */
+async function setup() {
+  const dir = await tempDir();
+  const repo = await openRepository(dir, { create: true, chunkSize: CS });
+  const shared = randomBytes(CS);
+  const a = await storeLayer(repo, fixture([{ data: shared }, { data: compressible(2 * CS) }]), "img-a");
+  const b = await storeLayer(repo, fixture([{ data: shared }, { data: randomBytes(2 * CS) }]), "img-b");
+  await repo.writeRestorePoint(pointInput([[a]], { id: "p1" }));
+  const aIds = await ids(repo, a.layerId);
+  const bOnly = (await ids(repo, b.layerId)).filter((id) => !aIds.includes(id));
+  expect(bOnly).toHaveLength(2);
+  return { dir, repo, a, b, aIds, bOnly };
+}
+
+describe("ChunkIdSet", () => {
+  it("answers membership for many ids, once each, and counts those never looked up", () => {
+    const set = new ChunkIdSet();
+    const ids = Array.from({ length: 100_000 }, () => randomBytes(32).toString("hex"));
+    for (const id of ids) set.add(id);
+    for (const id of ids.slice(0, 1000)) set.add(id); // duplicates count once
+    expect(set.size).toBe(ids.length);
+    expect(ids.slice(0, 60_000).filter((id) => set.has(id)).length).toBe(60_000);
+    let strangers = 0;
+    for (let i = 0; i < 10_000; i++) if (set.has(randomBytes(32).toString("hex"))) strangers++;
+    expect(strangers).toBe(0);
+    expect(set.unseen()).toBe(40_000);
+    expect(() => set.add(ids[0] ?? "")).toThrow(/frozen/);
+  });
+});
+
+describe("gc", () => {
+  it("deletes unreferenced chunks and orphan layers only, and reports bytes freed", async () => {
+    const { dir, repo, a, b, aIds, bOnly } = await setup();
+    const bOnlyBytes = (await Promise.all(bOnly.map((id) => fs.stat(chunkPath(dir, id))))).reduce(
+      (s, st) => s + st.size,
+      0,
+    );
+    const layerBytes = (await fs.stat(path.join(dir, "layers", b.layerId))).size;
+    await ageAll(dir);
+
+    const dry = await repo.gc({ graceMs: HOUR, dryRun: true });
+    expect(dry).toMatchObject({
+      dryRun: true,
+      deletedChunks: 2,
+      deletedLayers: 1,
+      freedBytes: bOnlyBytes + layerBytes,
+    });
+    expect((await chunkFiles(dir)).length).toBe(aIds.length + 2); // nothing deleted
+
+    const report = await repo.gc({ graceMs: HOUR });
+    expect(report).toMatchObject({
+      dryRun: false,
+      restorePoints: 1,
+      liveLayers: 1,
+      deletedLayers: 1,
+      deletedChunks: 2,
+      freedBytes: bOnlyBytes + layerBytes,
+      remainingChunks: aIds.length,
+      missingChunks: 0,
+      referencedChunks: aIds.length,
+    });
+    for (const id of bOnly) expect(await exists(chunkPath(dir, id))).toBe(false);
+    for (const id of aIds) expect(await exists(chunkPath(dir, id))).toBe(true);
+    expect(await exists(path.join(dir, "layers", b.layerId))).toBe(false);
+    expect((await repo.verify()).ok).toBe(true);
+    expect((await collect(await repo.readLayer(a.layerId))).length).toBe(a.size);
+
+    // nothing left to collect
+    expect((await repo.gc({ graceMs: 0 })).deletedChunks).toBe(0);
+  });
+
+  it("honours the grace period", async () => {
+    const { dir, repo, b, bOnly } = await setup();
+    // just written: within an hour's grace, so kept
+    const kept = await repo.gc({ graceMs: HOUR });
+    expect(kept.deletedChunks).toBe(0);
+    expect(kept.deletedLayers).toBe(0);
+    // aged past the grace period: collected
+    await ageAll(dir);
+    // (a real gc: marking does not touch chunks, so it does not postpone their collection)
+    expect((await repo.gc({ graceMs: 3 * HOUR })).deletedChunks).toBe(0);
+    const collected = await repo.gc({ graceMs: HOUR });
+    expect(collected.deletedChunks).toBe(2);
+    expect(await exists(path.join(dir, "layers", b.layerId))).toBe(false);
+    for (const id of bOnly) expect(await exists(chunkPath(dir, id))).toBe(false);
+  });
+
+  it("frees a deleted restore point's chunks, keeping those other restore points share", async () => {
+    const { dir, repo, a, b, aIds, bOnly } = await setup();
+    await repo.writeRestorePoint(pointInput([[b]], { id: "p2" }));
+    await ageAll(dir);
+    expect((await repo.gc({ graceMs: 0 })).deletedChunks).toBe(0);
+    expect(await repo.deleteRestorePoint("p1")).toBe(true);
+    const report = await repo.gc({ graceMs: 0 });
+    expect(report.deletedLayers).toBe(1);
+    const aOnly = aIds.filter((id) => !bOnly.includes(id) && id !== aIds[0]);
+    expect(report.deletedChunks).toBe(aOnly.length);
+    expect(await exists(chunkPath(dir, aIds[0] ?? ""))).toBe(true); // shared with b
+    expect(await exists(path.join(dir, "layers", a.layerId))).toBe(false);
+    expect((await repo.verify()).ok).toBe(true);
+  });
+
+  it("never deletes what a layer write in flight has written or deduplicated", async () => {
+    const { dir, repo, aIds } = await setup();
+    await ageAll(dir);
+    await repo.deleteRestorePoint("p1"); // everything is now unreferenced and old
+
+    const first = await fs.readFile(chunkPath(dir, aIds[0] ?? ""));
+    expect(first.length).toBeGreaterThan(0);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const fresh = [randomBytes(CS), randomBytes(CS), randomBytes(CS)];
+    // the new layer reuses a's first chunk (dedup: only touched), then three new chunks, then waits
+    const a0 = await collect(
+      await repo.readLayer((await repo.findLayers({ imageId: "img-a" }))[0]?.id ?? ""),
+    );
+    async function* source(): AsyncGenerator<LayerSegment> {
+      yield { offset: 0, data: a0.subarray(0, CS) };
+      for (const [i, d] of fresh.entries()) yield { offset: (i + 1) * CS, data: d };
+      await gate;
+      yield { offset: 4 * CS, data: randomBytes(CS) };
+    }
+    let stored = 0;
+    let resolveStored!: () => void;
+    const fourStored = new Promise<void>((r) => {
+      resolveStored = r;
+    });
+    const session = await repo.openSession("backup of web01 (test)");
+    const writing = repo.writeLayer(
+      source(),
+      { imageId: "img-new" },
+      {
+        session,
+        onProgress: (p) => {
+          stored = p.newChunks + p.reusedChunks;
+          if (stored >= 4) resolveStored();
+        },
+      },
+    );
+    await fourStored;
+    const during = await repo.gc({ graceMs: 0 });
+    expect(during.activeSessions).toBe(1);
+    // the old orphan layers went, and chunks only they used; the writer's chunks all stayed
+    expect(during.deletedLayers).toBe(2);
+    expect(during.deletedChunks).toBeGreaterThan(0);
+    expect(await exists(chunkPath(dir, aIds[0] ?? ""))).toBe(true);
+    release();
+    const w = await writing;
+    expect(w.newChunks).toBe(4);
+    expect(w.reusedChunks).toBe(1);
+    const point = await repo.writeRestorePoint(
+      pointInput([[{ layerId: w.layerId, sha256: w.manifest.sha256, size: w.manifest.size }]], {
+        id: "p-new",
+      }),
+    );
+    await session.close();
+    expect(point.state).toBe("complete");
+    const v = await repo.verify();
+    expect(v.ok).toBe(true);
+    expect(v.checked.chunks).toBe(5);
+    expect((await collect(await repo.readLayer(w.layerId))).subarray(0, CS).equals(a0.subarray(0, CS))).toBe(
+      true,
+    );
+
+    // control: the same situation without a session and without a restore point is collected
+    const orphan = await storeLayer(repo, fixture([{ data: randomBytes(CS) }]), "img-orphan");
+    await ageAll(dir);
+    const after = await repo.gc({ graceMs: 0 });
+    expect(after.deletedLayers).toBe(1);
+    expect(after.deletedChunks).toBe(1);
+    expect(await exists(path.join(dir, "layers", orphan.layerId))).toBe(false);
+    expect((await repo.verify()).ok).toBe(true);
+  });
+
+  it("keeps an old layer a session reuses, and ignores (then removes) a stale session", async () => {
+    const { dir, repo, b, bOnly } = await setup();
+    await ageAll(dir);
+    const session = await repo.openSession("second backup");
+    await repo.reuseLayer(b.layerId);
+    const kept = await repo.gc({ graceMs: 0 });
+    expect(kept.deletedLayers).toBe(0);
+    expect(kept.deletedChunks).toBe(0);
+    await repo.writeRestorePoint(pointInput([[b]], { id: "p2" }));
+    await session.close();
+
+    // a session whose writer died two hours ago protects nothing
+    const dead = await repo.openSession("crashed worker");
+    const deadFile = path.join(dir, "sessions", dead.id);
+    await age(deadFile, 2 * HOUR);
+    await repo.deleteRestorePoint("p2");
+    await ageAll(dir);
+    const report = await repo.gc({ graceMs: 0 });
+    expect(report.activeSessions).toBe(0);
+    expect(report.staleSessions).toBe(1);
+    expect(report.deletedChunks).toBe(bOnly.length);
+    expect(await exists(deadFile)).toBe(false);
+    await dead.close();
+  });
+});

@@ -1,0 +1,192 @@
+import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { ChunkError, CorruptObjectError, openRepository, type Repository } from "../src";
+import {
+  age,
+  CS,
+  chunkFiles,
+  chunkPath,
+  collect,
+  compressible,
+  fixture,
+  listFiles,
+  mixedFixture,
+  pointInput,
+  storeLayer,
+  tempDir,
+} from "./helpers";
+
+/** Three restore points: p1 and p2 share layer A, p3 has only layer B. */
+async function threePoints(dir: string) {
+  const repo = await openRepository(dir, { create: true, chunkSize: CS });
+  const fa = mixedFixture();
+  const fb = fixture([{ data: randomBytes(2 * CS) }, { data: compressible(CS) }]);
+  const a = await storeLayer(repo, fa, "img-a");
+  const b = await storeLayer(repo, fb, "img-b");
+  await repo.writeRestorePoint(pointInput([[a]], { id: "p1" }));
+  await repo.writeRestorePoint(pointInput([[a]], { id: "p2" }));
+  await repo.writeRestorePoint(pointInput([[b]], { id: "p3" }));
+  return { repo, a, b, fa, fb };
+}
+
+function dataChunks(
+  m: Awaited<ReturnType<Repository["readLayerManifest"]>>,
+): { id: string; offset: number }[] {
+  return m.entries.flatMap((e, i) => ("id" in e ? [{ id: e.id, offset: i * m.chunkSize }] : []));
+}
+
+describe("verify and reading damaged data", () => {
+  it("passes a healthy repository", async () => {
+    const dir = await tempDir();
+    const { repo, a, b } = await threePoints(dir);
+    const report = await repo.verify();
+    expect(report.ok).toBe(true);
+    expect(report.checked.restorePoints).toBe(3);
+    expect(report.checked.layers).toBe(2);
+    expect(report.checked.chunks).toBe((await chunkFiles(dir)).length);
+    expect(report.checked.bytes).toBe(a.result.manifest.dataBytes + b.result.manifest.dataBytes);
+  });
+
+  it("names a chunk with one flipped byte, its layer and the restore points it breaks; reads refuse", async () => {
+    const dir = await tempDir();
+    const { repo, a } = await threePoints(dir);
+    const m = await repo.readLayerManifest(a.layerId);
+    const victim = dataChunks(m)[1];
+    if (!victim) throw new Error("fixture has chunks");
+    const file = chunkPath(dir, victim.id);
+    const bytes = await fs.readFile(file);
+    const at = bytes.length - 7;
+    bytes[at] = (bytes[at] ?? 0) ^ 0x10;
+    await fs.writeFile(file, bytes);
+
+    const report = await repo.verify();
+    expect(report.ok).toBe(false);
+    expect(report.badChunks).toHaveLength(1);
+    expect(report.badChunks[0]).toMatchObject({
+      chunkId: victim.id,
+      problem: "corrupt",
+      layers: [a.layerId],
+      restorePoints: ["p1", "p2"],
+    });
+    expect(report.badLayers.map((l) => [l.layerId, l.problem])).toEqual([[a.layerId, "chunks"]]);
+    expect(report.badRestorePoints.map((p) => p.id)).toEqual(["p1", "p2"]);
+
+    // scoped to one restore point: the same finding; p3 alone is fine
+    expect((await repo.verify({ pointId: "p2" })).badChunks.map((c) => c.chunkId)).toEqual([victim.id]);
+    expect((await repo.verify({ pointId: "p3" })).ok).toBe(true);
+    await expect(repo.verify({ pointId: "nope" })).rejects.toThrow(/restore point nope is not in repository/);
+
+    // reading the layer: as a stream, as segments, at random
+    const err = await collect(await repo.readLayer(a.layerId)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChunkError);
+    expect(String(err)).toContain(
+      `chunk ${victim.id} of layer ${a.layerId} at offset ${victim.offset} is corrupt`,
+    );
+    await expect(async () => {
+      for await (const _ of repo.readLayerSegments(a.layerId));
+    }).rejects.toThrow(victim.id);
+    const src = await repo.openLayerSource(a.layerId);
+    await expect(src.read(victim.offset + 10, 10)).rejects.toThrow(/hash mismatch|invalid|decompresses/);
+    expect((await src.read(0, 10)).length).toBe(10); // other chunks still read
+  });
+
+  it("never reads a truncated chunk or a leftover temp file as valid; verify names them", async () => {
+    const dir = await tempDir();
+    const { repo, b } = await threePoints(dir);
+    const [first, second] = dataChunks(await repo.readLayerManifest(b.layerId));
+    if (!first || !second) throw new Error("fixture has chunks");
+    // a torn write: the file cut short
+    const f1 = chunkPath(dir, first.id);
+    await fs.truncate(f1, (await fs.stat(f1)).size >> 1);
+    // a crash before the rename: only the temp file exists, with a complete copy of the chunk inside
+    const f2 = chunkPath(dir, second.id);
+    const temp = path.join(path.dirname(f2), `.${second.id}.0123456789ab.tmp`);
+    await fs.rename(f2, temp);
+
+    const report = await repo.verify({ pointId: "p3" });
+    expect(report.badChunks.map((c) => [c.chunkId, c.problem])).toEqual(
+      [
+        [first.id, "corrupt"],
+        [second.id, "missing"],
+      ].sort((x, y) => String(x[0]).localeCompare(String(y[0]))),
+    );
+    expect(report.badChunks.find((c) => c.chunkId === first.id)?.detail).toMatch(/truncated/);
+    expect(report.badRestorePoints.map((p) => p.id)).toEqual(["p3"]);
+    await expect(collect(await repo.readLayer(b.layerId))).rejects.toThrow(`chunk ${first.id}`);
+    await expect(repo.reuseLayer(b.layerId)).rejects.toThrow(`chunk ${second.id} of layer ${b.layerId}`);
+    expect((await repo.stats()).chunks).toBe((await chunkFiles(dir)).length); // the temp file is no chunk
+
+    // gc removes the stale temp file (and keeps everything referenced)
+    await age(temp, 2 * 3600_000);
+    const gc = await repo.gc({ graceMs: 0 });
+    expect(gc.incompleteRemoved).toBe(1);
+    expect(gc.missingChunks).toBe(1);
+    expect((await listFiles(dir)).some((f) => f.endsWith(".tmp"))).toBe(false);
+  });
+
+  it("reports a damaged or missing layer manifest and the restore points it breaks", async () => {
+    const dir = await tempDir();
+    const { repo, a, b } = await threePoints(dir);
+    const lf = path.join(dir, "layers", a.layerId);
+    const bytes = await fs.readFile(lf);
+    bytes[40] = (bytes[40] ?? 0) ^ 1;
+    await fs.writeFile(lf, bytes);
+    await fs.rm(path.join(dir, "layers", b.layerId));
+    await expect(repo.readLayer(a.layerId)).rejects.toThrow(CorruptObjectError);
+    await expect(repo.readLayer(a.layerId)).rejects.toThrow(new RegExp(`layers/${a.layerId} is corrupt`));
+    const report = await repo.verify();
+    expect(report.badLayers.map((l) => [l.layerId, l.problem, l.restorePoints])).toEqual(
+      [
+        [a.layerId, "corrupt", ["p1", "p2"]],
+        [b.layerId, "missing", ["p3"]],
+      ].sort((x, y) => String(x[0]).localeCompare(String(y[0]))),
+    );
+    expect(report.badRestorePoints.map((p) => [p.id, p.problem])).toEqual([
+      ["p1", "broken"],
+      ["p2", "broken"],
+      ["p3", "broken"],
+    ]);
+  });
+
+  it("refuses hostile objects: bad magic, bad JSON, and a zstd bomb, without decompressing it", async () => {
+    const dir = await tempDir();
+    const { repo, a, b } = await threePoints(dir);
+    const [victim] = dataChunks(await repo.readLayerManifest(b.layerId));
+    if (!victim) throw new Error("fixture has chunks");
+    const zstd = createRequire(import.meta.url)("@mongodb-js/zstd") as {
+      compress(d: Buffer, l?: number): Promise<Buffer>;
+    };
+    // 16 frames of 64 MiB of zeroes each: 1 GiB if decompressed, about 33 KiB stored
+    const frame = await zstd.compress(Buffer.alloc(64 * 1024 * 1024), 19);
+    const payload = Buffer.concat(Array.from({ length: 16 }, () => frame));
+    const header = Buffer.alloc(24);
+    header.write("LBRO");
+    header[4] = 1; // version
+    header[5] = 1; // chunk
+    header[6] = 1; // zstd
+    header.writeBigUInt64BE(BigInt(CS), 8);
+    header.writeBigUInt64BE(BigInt(payload.length), 16);
+    await fs.writeFile(chunkPath(dir, victim.id), Buffer.concat([header, payload]));
+    const rss = process.memoryUsage().rss;
+    const report = await repo.verify({ pointId: "p3" });
+    expect(report.badChunks[0]?.detail).toMatch(/could expand to \d+ bytes/);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(512 * 1024 * 1024);
+
+    await fs.writeFile(
+      chunkPath(dir, victim.id),
+      Buffer.from("<html>not a chunk</html>, long enough to parse"),
+    );
+    expect((await repo.verify({ pointId: "p3" })).badChunks[0]?.detail).toMatch(/bad magic/);
+
+    // a restore point that is valid envelope but not a manifest: readers and gc refuse it clearly
+    await fs.copyFile(path.join(dir, "layers", a.layerId), path.join(dir, "points", "p9"));
+    await expect(repo.readRestorePoint("p9")).rejects.toThrow(/points\/p9 is corrupt: holds object kind 2/);
+    await expect(repo.gc({ graceMs: 0 })).rejects.toThrow(/gc stopped before deleting anything: points\/p9/);
+    expect((await repo.verify()).badRestorePoints).toContainEqual(
+      expect.objectContaining({ id: "p9", problem: "unreadable" }),
+    );
+  });
+});
