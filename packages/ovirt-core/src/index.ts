@@ -1,1 +1,6 @@
-export {};
+export * from "./chain";
+export * from "./engine";
+export * from "./imageio";
+export * from "./io";
+export * from "./ovf";
+export * from "./qcow2";

@@ -1,0 +1,11 @@
+export * from "../http/tls";
+export * from "../wait";
+export * from "./client";
+export * from "./clusters";
+export * from "./disks";
+export * from "./errors";
+export * from "./image-transfers";
+export { engineValue, type Ref } from "./json";
+export * from "./snapshots";
+export * from "./storage-domains";
+export * from "./vms";

@@ -1,0 +1,6 @@
+export type { DownloadOptions } from "./download";
+export { ImageioError } from "./errors";
+export { type FileSinkResult, writeSegmentsToFile } from "./file";
+export { ImageioTicket, openImageio, parseExtents } from "./ticket";
+export * from "./types";
+export { FileSegments, type UploadOptions, type UploadResult } from "./upload";

@@ -1,0 +1,224 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import type { TestPki } from "./pki";
+
+/**
+ * An HTTPS server answering like the oVirt engine (ref §1–4): SSO token endpoint, Bearer/Basic auth with 401 for
+ * unknown tokens, and per-test routes returning recorded-shape JSON. Routes are written by the tests from the
+ * reference, not from a client library.
+ */
+export interface RecordedRequest {
+  method: string;
+  /** Path below `/ovirt-engine/api` (or the full path for SSO). */
+  path: string;
+  query: URLSearchParams;
+  /** The query string as sent (`?a=b`). */
+  rawQuery: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  json?: unknown;
+}
+
+export interface Reply {
+  status?: number;
+  json?: unknown;
+  /** Raw body (with `contentType`, default text/html). */
+  text?: string;
+  contentType?: string;
+  /** Drop the connection without answering. */
+  reset?: boolean;
+}
+
+export type Handler = (req: RecordedRequest) => Reply | Promise<Reply>;
+
+interface Route {
+  method: string;
+  path: string | RegExp;
+  replies: Array<Reply | Handler>;
+  calls: number;
+}
+
+export interface EngineServerOptions {
+  username?: string;
+  password?: string;
+  /** Shape of SSO errors: oVirt's `ovirt-app-api` one (`error_code` + `error`) or standard OAuth. */
+  ssoErrorShape?: "ovirt" | "oauth";
+  /** Answer the token as a one-element array (tolerated by the SDK). */
+  tokenAsArray?: boolean;
+}
+
+export class EngineTestServer {
+  readonly requests: RecordedRequest[] = [];
+  readonly ssoRequests: RecordedRequest[] = [];
+  readonly logoutRequests: RecordedRequest[] = [];
+  private readonly routes: Route[] = [];
+  private readonly tokens = new Set<string>();
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly opts: Required<EngineServerOptions>,
+  ) {}
+
+  static async start(pki: TestPki, options: EngineServerOptions = {}): Promise<EngineTestServer> {
+    const opts: Required<EngineServerOptions> = {
+      username: "admin@internal",
+      password: "s3cret&=x",
+      ssoErrorShape: "ovirt",
+      tokenAsArray: false,
+      ...options,
+    };
+    const server = createServer({ cert: pki.certPem, key: pki.keyPem });
+    const s = new EngineTestServer(server, opts);
+    server.on("request", (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const url = new URL(req.url ?? "/", "https://engine");
+        const body = Buffer.concat(chunks).toString("utf8");
+        let json: unknown;
+        try {
+          json = body ? JSON.parse(body) : undefined;
+        } catch {
+          json = undefined;
+        }
+        const rec: RecordedRequest = {
+          method: req.method ?? "GET",
+          path: url.pathname,
+          query: url.searchParams,
+          rawQuery: url.search,
+          headers: req.headers,
+          body,
+          json,
+        };
+        s.handle(rec)
+          .then((reply) => {
+            if (reply.reset) {
+              req.socket.destroy();
+              return;
+            }
+            const status = reply.status ?? 200;
+            if (reply.json !== undefined) {
+              res.writeHead(status, { "content-type": "application/json;charset=UTF-8" });
+              res.end(JSON.stringify(reply.json));
+            } else if (reply.text !== undefined) {
+              res.writeHead(status, { "content-type": reply.contentType ?? "text/html;charset=UTF-8" });
+              res.end(reply.text);
+            } else {
+              res.writeHead(status, { "content-length": "0" });
+              res.end();
+            }
+          })
+          .catch((e: unknown) => {
+            res.writeHead(599, { "content-type": "text/plain" });
+            res.end(`test server handler failed: ${String(e)}`);
+          });
+      });
+    });
+    server.on("connection", (sock: Socket) => {
+      s.sockets.add(sock);
+      sock.on("close", () => s.sockets.delete(sock));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return s;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** The API base URL. */
+  get url(): string {
+    return `https://127.0.0.1:${this.port}/ovirt-engine/api`;
+  }
+
+  /**
+   * Answers `method path` (path below the API base, exact or a RegExp) with the replies in turn; the last one
+   * repeats.
+   */
+  route(method: string, path: string | RegExp, ...replies: Array<Reply | Handler>): void {
+    this.routes.unshift({ method, path, replies, calls: 0 });
+  }
+
+  /** How often a route was hit. */
+  calls(method: string, path: string): number {
+    return this.requests.filter((r) => r.method === method && r.path === path).length;
+  }
+
+  /** Forgets every issued token: the next API call gets 401, as after an SSO session timeout. */
+  expireTokens(): void {
+    this.tokens.clear();
+  }
+
+  async close(): Promise<void> {
+    for (const sock of this.sockets) sock.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: RecordedRequest): Promise<Reply> {
+    if (req.path === "/ovirt-engine/sso/oauth/token") return this.token(req);
+    if (req.path === "/ovirt-engine/services/sso-logout") {
+      this.logoutRequests.push(req);
+      const token = new URLSearchParams(req.body).get("token");
+      if (token) this.tokens.delete(token);
+      return { json: {} };
+    }
+    const prefix = "/ovirt-engine/api";
+    if (!req.path.startsWith(prefix)) return { status: 404, text: "<html><body>Not Found</body></html>" };
+    const apiReq = { ...req, path: req.path.slice(prefix.length) || "/" };
+    this.requests.push(apiReq);
+    if (!this.authorized(req)) return { status: 401, text: "" };
+    const route = this.routes.find(
+      (r) =>
+        r.method === apiReq.method &&
+        (typeof r.path === "string" ? r.path === apiReq.path : r.path.test(apiReq.path)),
+    );
+    if (!route)
+      return {
+        status: 404,
+        json: { reason: "Operation Failed", detail: `Entity not found: ${apiReq.method} ${apiReq.path}` },
+      };
+    const reply = route.replies[Math.min(route.calls, route.replies.length - 1)];
+    route.calls++;
+    if (!reply) return { status: 500, json: { reason: "test route without reply" } };
+    return typeof reply === "function" ? reply(apiReq) : reply;
+  }
+
+  private authorized(req: RecordedRequest): boolean {
+    const auth = String(req.headers.authorization ?? "");
+    if (auth.startsWith("Bearer ")) return this.tokens.has(auth.slice(7));
+    if (auth.startsWith("Basic ")) {
+      const [user, ...rest] = Buffer.from(auth.slice(6), "base64").toString("utf8").split(":");
+      return user === this.opts.username && rest.join(":") === this.opts.password;
+    }
+    return false;
+  }
+
+  private token(req: RecordedRequest): Reply {
+    this.ssoRequests.push(req);
+    const form = new URLSearchParams(req.body);
+    const fail = (code: string, text: string): Reply =>
+      this.opts.ssoErrorShape === "ovirt"
+        ? { status: 400, json: { error_code: code, error: text } }
+        : { status: 400, json: { error: code, error_description: text } };
+    if (req.method !== "POST") return fail("invalid_request", "POST required");
+    if (form.get("grant_type") !== "password")
+      return fail("unsupported_grant_type", "Unsupported grant type");
+    if (form.get("scope") !== "ovirt-app-api") return fail("invalid_scope", "The scope is not valid");
+    if (form.get("username") !== this.opts.username || form.get("password") !== this.opts.password)
+      return fail(
+        "access_denied",
+        `Cannot authenticate user '${form.get("username")}': The username or password is incorrect.`,
+      );
+    const token = randomBytes(24).toString("base64url");
+    this.tokens.add(token);
+    const body = {
+      access_token: token,
+      token_type: "bearer",
+      scope: "ovirt-app-api ovirt-ext=token-info:authz-search",
+      exp: String(Date.now() + 3_600_000),
+    };
+    return { json: this.opts.tokenAsArray ? [body] : body };
+  }
+}
