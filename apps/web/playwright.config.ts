@@ -37,6 +37,9 @@ export default defineConfig({
     command: `node e2e/serve.mjs ${port}`,
     url: `http://127.0.0.1:${port}/login`,
     reuseExistingServer: false,
+    // SIGTERM lets the launcher stop the web server, worker, simulator and PostgreSQL in order (SIGKILL would
+    // orphan them).
+    gracefulShutdown: { signal: "SIGTERM", timeout: 30_000 },
     timeout: 300_000,
     stdout: "pipe",
     stderr: "pipe",

@@ -9,7 +9,7 @@ test("the seeded admin signs in and sees the overview", async ({ page }) => {
   await page.getByLabel("Email").fill("admin@lifeboat.test");
   await page.getByLabel("Password").fill("wrong-password-here");
   await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("alert")).toContainText("do not match");
+  await expect(page.getByRole("alert").filter({ hasText: "do not match" })).toBeVisible();
 
   await page.getByLabel("Password").fill("e2e-admin-password");
   await page.getByRole("button", { name: "Sign in" }).click();

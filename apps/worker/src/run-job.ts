@@ -1,4 +1,4 @@
-import { type JobInput, type JobType, jobInputs } from "@lifeboat/api";
+import { type JobInput, type JobType, jobInputs, recordJobOutcome } from "@lifeboat/api";
 import type { Db, Prisma } from "@lifeboat/db";
 
 export interface JobContext<T extends JobType> {
@@ -30,17 +30,22 @@ export async function runJob<T extends JobType>(
     where: { id: jobId },
     data: { state: "running", startedAt: job.startedAt ?? new Date() },
   });
+  let finished: Awaited<ReturnType<typeof db.job.update>>;
   try {
     const input = jobInputs[type].parse(job.input) as JobInput<T>;
     const result = await handler({ jobId, input, db, signal });
-    await db.job.update({
+    finished = await db.job.update({
       where: { id: jobId },
       data: { state: "succeeded", finishedAt: new Date(), result: (result ?? {}) as Prisma.InputJsonValue },
     });
   } catch (e) {
-    await db.job.update({
+    finished = await db.job.update({
       where: { id: jobId },
       data: { state: "failed", finishedAt: new Date(), error: e instanceof Error ? e.message : String(e) },
     });
   }
+  // The outcome lands in the audit log; a failure to write it must not change the job's result.
+  await recordJobOutcome(db, finished).catch((e) =>
+    console.error(`[worker] audit of job ${jobId} failed`, e),
+  );
 }

@@ -1,10 +1,17 @@
-import { getBoss, type JobType, type QueuedJob } from "@lifeboat/api";
+import { getBoss, type JobType, jobInputs, type QueuedJob } from "@lifeboat/api";
 import { getDb } from "@lifeboat/db";
+import { approvalsExpire } from "./handlers/approvals-expire";
 import { systemEcho } from "./handlers/system-echo";
 import { type JobHandler, runJob } from "./run-job";
 
 const handlers: { [T in JobType]: JobHandler<T> } = {
   "system.echo": systemEcho,
+  "approvals.expire": approvalsExpire,
+};
+
+/** Periodic maintenance (cron, UTC): pg-boss sends these once per tick for all workers, without a catalog row. */
+const schedules: Partial<Record<JobType, string>> = {
+  "approvals.expire": "* * * * *",
 };
 
 export interface Worker {
@@ -25,10 +32,21 @@ export async function startWorker(opts: {
       { pollingIntervalSeconds: opts.pollingIntervalSeconds ?? 1, batchSize: 1 },
       async ([job]) => {
         if (!job) return;
+        if (!job.data?.jobId && schedules[type]) {
+          const handler = handlers[type] as JobHandler<typeof type>;
+          await handler({
+            jobId: job.id,
+            input: jobInputs[type].parse(job.data ?? {}),
+            db,
+            signal: abort.signal,
+          });
+          return;
+        }
         await runJob(db, type, job.data.jobId, handlers[type] as JobHandler<typeof type>, abort.signal);
       },
     );
   }
+  for (const [type, cron] of Object.entries(schedules)) await boss.schedule(type, cron, {}, { tz: "UTC" });
   return {
     async stop() {
       abort.abort();

@@ -1,8 +1,10 @@
 import type { Db, Prisma } from "@lifeboat/db";
 
+export type AuditOutcome = "success" | "failure" | "denied";
+
 export interface AuditEntry {
   action: string;
-  outcome: "success" | "failure" | "denied";
+  outcome: AuditOutcome;
   actorId?: string | null;
   actorName?: string | null;
   actorEmail?: string | null;
@@ -14,9 +16,83 @@ export interface AuditEntry {
   details?: Record<string, unknown>;
 }
 
+/** What the audit page's free-text search matches (kept beside the row, trigram-indexed). */
+export function auditSearchText(entry: AuditEntry): string {
+  const parts = [
+    entry.action,
+    entry.outcome,
+    entry.actorName,
+    entry.actorEmail,
+    entry.targetType,
+    entry.targetId,
+    entry.ip,
+    entry.details && Object.keys(entry.details).length > 0 ? JSON.stringify(entry.details) : null,
+  ];
+  // Bounded: details may carry long engine messages.
+  return parts.filter(Boolean).join(" ").toLowerCase().slice(0, 4000);
+}
+
 /** Appends one row to the audit log (the table rejects UPDATE and DELETE). */
-export async function recordAudit(db: Db, entry: AuditEntry): Promise<void> {
+export async function recordAudit(db: Db | Prisma.TransactionClient, entry: AuditEntry): Promise<void> {
   await db.auditEvent.create({
-    data: { ...entry, details: (entry.details ?? undefined) as Prisma.InputJsonValue | undefined },
+    data: {
+      ...entry,
+      details: (entry.details ?? undefined) as Prisma.InputJsonValue | undefined,
+      searchText: auditSearchText(entry),
+    },
   });
+}
+
+/**
+ * The audit row of a finished job, written by the worker: the outcome with the job's team, its target and who
+ * queued it. `state` is the job's final state (succeeded | failed | cancelled).
+ */
+export async function recordJobOutcome(
+  db: Db,
+  job: {
+    id: string;
+    type: string;
+    state: string;
+    teamId?: string | null;
+    createdBy?: string | null;
+    vmId?: string | null;
+    restorePointId?: string | null;
+    error?: string | null;
+  },
+): Promise<void> {
+  const creator = job.createdBy
+    ? await db.user.findUnique({
+        where: { id: job.createdBy },
+        select: { id: true, name: true, email: true },
+      })
+    : null;
+  const outcome: AuditOutcome = job.state === "succeeded" ? "success" : "failure";
+  await recordAudit(db, {
+    action: `job.${job.state}`,
+    outcome,
+    actorId: creator?.id ?? null,
+    actorName: creator?.name ?? null,
+    actorEmail: creator?.email ?? null,
+    teamId: job.teamId ?? null,
+    targetType: "job",
+    targetId: job.id,
+    details: {
+      type: job.type,
+      ...(job.vmId ? { vmId: job.vmId } : {}),
+      ...(job.restorePointId ? { restorePointId: job.restorePointId } : {}),
+      ...(job.error ? { error: job.error } : {}),
+    },
+  });
+  if (job.state === "failed" && creator) {
+    await db.notification.create({
+      data: {
+        userId: creator.id,
+        teamId: job.teamId ?? null,
+        kind: "job.failed",
+        title: `A ${job.type} job failed`,
+        body: job.error?.slice(0, 500) ?? "",
+        link: `/jobs/${job.id}`,
+      },
+    });
+  }
 }

@@ -1,6 +1,7 @@
 import type { Db } from "@lifeboat/db";
 import type { Auth } from "./auth/auth";
 import type { JobQueue } from "./queue/enqueue";
+import type { NotifyConfig } from "./services/notify";
 
 export type AuthSession = NonNullable<Awaited<ReturnType<Auth["api"]["getSession"]>>>;
 
@@ -31,6 +32,8 @@ export interface Context {
   ip: string | null;
   userAgent: string | null;
   audit: AuditNote;
+  /** Where notifications go besides the app (webhook, e-mail); read from the environment when unset. */
+  notify?: NotifyConfig;
 }
 
 export async function createContext(opts: {
@@ -38,6 +41,7 @@ export async function createContext(opts: {
   auth: Auth;
   queue: JobQueue;
   headers: Headers;
+  notify?: NotifyConfig;
 }): Promise<Context> {
   const session = await opts.auth.api.getSession({ headers: opts.headers });
   return {
@@ -48,6 +52,7 @@ export async function createContext(opts: {
     ip: clientIp(opts.headers),
     userAgent: opts.headers.get("user-agent"),
     audit: {},
+    notify: opts.notify,
   };
 }
 

@@ -1,11 +1,23 @@
-export { recordAudit } from "./audit";
-export { type Auth, createAuth, getAuth } from "./auth/auth";
+export { type AuditEntry, recordAudit, recordJobOutcome } from "./audit";
+export { type Auth, createAuth, getAuth, OIDC_PROVIDER_ID, type OidcOptions, oidcFromEnv } from "./auth/auth";
 export { type Actor, type Context, createContext } from "./context";
 export { AppError, AppErrorCode, appErrorHttpStatus } from "./errors";
 export * from "./permissions";
 export { getBoss, stopBosses } from "./queue/boss";
 export { createJobQueue, enqueueJob, type JobQueue } from "./queue/enqueue";
 export * from "./queue/job-types";
+export { auditCsvStream } from "./routers/audit/csv";
+export { type AuditFilters, auditFilters } from "./routers/audit/list";
 export { type AppRouter, appRouter } from "./routers/root";
+export * from "./services/approvals";
 export { ensureFirstAdmin, type FirstAdmin } from "./services/first-admin";
+export {
+  flushNotifications,
+  type NotificationEvent,
+  type NotifyConfig,
+  notify,
+  notifyConfigFromEnv,
+  signWebhookBody,
+} from "./services/notify";
+export * from "./services/vm-ownership";
 export { createCallerFactory } from "./trpc";

@@ -12,6 +12,8 @@ export const TEAM_ROLES = ["viewer", "operator", "approver", "admin"] as const;
 export type TeamRole = (typeof TEAM_ROLES)[number];
 
 export const TEAM_PERMISSIONS = [
+  "team:read",
+  "approval:read",
   "vm:read",
   "restore-point:read",
   "job:read",
@@ -32,7 +34,14 @@ export type SitePermission = (typeof SITE_PERMISSIONS)[number];
 
 export type Permission = "public" | "authenticated" | SitePermission | TeamPermission;
 
-const viewer: TeamPermission[] = ["vm:read", "restore-point:read", "job:read", "policy:read"];
+const viewer: TeamPermission[] = [
+  "team:read",
+  "approval:read",
+  "vm:read",
+  "restore-point:read",
+  "job:read",
+  "policy:read",
+];
 
 export const ROLE_PERMISSIONS: Record<TeamRole, ReadonlySet<TeamPermission>> = {
   viewer: new Set(viewer),
@@ -49,9 +58,18 @@ export function isSitePermission(p: Permission): p is SitePermission {
   return (SITE_PERMISSIONS as readonly string[]).includes(p);
 }
 
+export function isTeamRole(role: string): role is TeamRole {
+  return (TEAM_ROLES as readonly string[]).includes(role);
+}
+
 export function roleGrants(role: string, permission: TeamPermission): boolean {
   return (
     (ROLE_PERMISSIONS as Record<string, ReadonlySet<TeamPermission> | undefined>)[role]?.has(permission) ??
     false
   );
+}
+
+/** The team roles that grant `permission` (e.g. the roles whose members decide approvals). */
+export function rolesGranting(permission: TeamPermission): TeamRole[] {
+  return TEAM_ROLES.filter((r) => ROLE_PERMISSIONS[r].has(permission));
 }

@@ -1,21 +1,32 @@
 import type { Db } from "@lifeboat/db";
-import { createAuth } from "./auth/auth";
+import { type AuthOptions, createAuth } from "./auth/auth";
 import { createContext } from "./context";
 import { createJobQueue } from "./queue/enqueue";
 import { appRouter } from "./routers/root";
+import type { NotifyConfig } from "./services/notify";
 import { createCallerFactory } from "./trpc";
 
 /**
  * A real auth + API stack over a test database, for integration tests: users are created and signed in
  * through better-auth, and procedures are called with the resulting session cookie, exactly as over HTTP.
  */
-export function createTestApi(db: Db, databaseUrl: string) {
+export function createTestApi(
+  db: Db,
+  databaseUrl: string,
+  opts: {
+    /** Webhook / SMTP targets; none by default (in-app notifications only). */
+    notify?: NotifyConfig;
+    auth?: Partial<Omit<AuthOptions, "db">>;
+  } = {},
+) {
   const auth = createAuth({
     db,
     secret: "lifeboat-test-secret-0123456789abcdef",
     baseURL: "http://localhost:3000",
     rateLimit: false,
+    ...opts.auth,
   });
+  const notify: NotifyConfig = opts.notify ?? { publicUrl: "http://localhost:3000" };
   const queue = createJobQueue(db, databaseUrl);
   const createCaller = createCallerFactory(appRouter);
 
@@ -38,8 +49,8 @@ export function createTestApi(db: Db, databaseUrl: string) {
   }
 
   async function caller(headers: Headers = new Headers()) {
-    return createCaller(await createContext({ db, auth, queue, headers }));
+    return createCaller(await createContext({ db, auth, queue, headers, notify }));
   }
 
-  return { auth, queue, createUser, signIn, caller };
+  return { auth, queue, notify, createUser, signIn, caller };
 }

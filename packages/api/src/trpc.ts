@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import { recordAudit } from "./audit";
-import type { Actor, Context } from "./context";
+import type { Actor, AuditNote, Context } from "./context";
 import { AppError } from "./errors";
 import { isSitePermission, isTeamPermission, type Permission, roleGrants } from "./permissions";
 
@@ -72,7 +72,8 @@ async function resolveActor(ctx: Context, permission: Permission, path: string):
     });
     actor.teamIds = memberships.filter((m) => roleGrants(m.role, permission)).map((m) => m.teamId);
     if (siteAdmin) actor.teamIds = (await ctx.db.team.findMany({ select: { id: true } })).map((t) => t.id);
-    if (!siteAdmin && actor.teamIds.length === 0) deny(`None of your team roles allows "${permission}".`);
+    if (!siteAdmin && actor.teamIds.length === 0)
+      deny(`None of your team roles allows this ("${permission}"). Ask your team admin if you need it.`);
     return actor;
   }
   return deny(`Unknown permission "${permission}" on ${path}.`);
@@ -83,19 +84,26 @@ async function resolveActor(ctx: Context, permission: Permission, path: string):
  * resolves the caller's team scope, turns AppErrors into tRPC errors and writes an audit row for every
  * mutation, allowed or not.
  */
-const guard = t.middleware(async ({ ctx, meta, next, path, type }) => {
+const guard = t.middleware(async ({ ctx, meta, next, path, type, getRawInput }) => {
+  // One note per call: a batched HTTP request shares its context between procedures.
+  const audit: AuditNote = {};
   let actor: Actor | null = null;
   try {
     if (!meta?.permission) deny(`The procedure ${path} declares no permission; refusing by default.`);
     actor = await resolveActor(ctx, meta.permission, path);
   } catch (e) {
-    if (type === "mutation") await auditMutation(ctx, path, actor, "denied", e);
+    if (type === "mutation") {
+      // Team admins see denied attempts on their team: take the team from the (unvalidated) input.
+      audit.teamId = await rawTeamId(getRawInput);
+      await auditMutation(ctx, audit, path, actor, "denied", e);
+    }
     throw e;
   }
-  const result = await next({ ctx: { ...ctx, actor } });
+  const result = await next({ ctx: { ...ctx, actor, audit } });
   if (type === "mutation")
     await auditMutation(
       ctx,
+      audit,
       path,
       actor,
       result.ok ? "success" : "failure",
@@ -108,8 +116,15 @@ const guard = t.middleware(async ({ ctx, meta, next, path, type }) => {
   return result;
 });
 
+async function rawTeamId(getRawInput: () => Promise<unknown>): Promise<string | undefined> {
+  const raw = await getRawInput().catch(() => undefined);
+  const teamId = raw && typeof raw === "object" ? (raw as { teamId?: unknown }).teamId : undefined;
+  return typeof teamId === "string" && teamId.length <= 100 ? teamId : undefined;
+}
+
 async function auditMutation(
   ctx: Context,
+  note: AuditNote,
   path: string,
   actor: Actor | null,
   outcome: "success" | "failure" | "denied",
@@ -118,18 +133,18 @@ async function auditMutation(
   const user = ctx.session?.user;
   const cause = error instanceof TRPCError ? (error.cause ?? error) : error;
   await recordAudit(ctx.db, {
-    action: ctx.audit.action ?? path,
+    action: note.action ?? path,
     outcome,
     actorId: actor?.userId ?? user?.id ?? null,
     actorName: actor?.name ?? user?.name ?? null,
     actorEmail: actor?.email ?? user?.email ?? null,
-    teamId: ctx.audit.teamId ?? null,
-    targetType: ctx.audit.targetType ?? null,
-    targetId: ctx.audit.targetId ?? null,
+    teamId: note.teamId ?? null,
+    targetType: note.targetType ?? null,
+    targetId: note.targetId ?? null,
     ip: ctx.ip,
     userAgent: ctx.userAgent,
     details: {
-      ...ctx.audit.details,
+      ...note.details,
       ...(error ? { error: cause instanceof Error ? cause.message : String(cause) } : {}),
     },
   });

@@ -64,12 +64,58 @@ const serverEnvShape = z.object({
   /** Concurrent jobs per engine (backups and restores). */
   LIFEBOAT_ENGINE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   LIFEBOAT_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
+  /**
+   * Optional OpenID Connect sign-in (e.g. Keycloak), on when the client id and the three endpoint URLs are set.
+   * The endpoints are given explicitly so that nothing is fetched from the provider at startup.
+   */
+  LIFEBOAT_OIDC_NAME: z.string().default("Single sign-on"),
+  LIFEBOAT_OIDC_CLIENT_ID: z.string().optional(),
+  LIFEBOAT_OIDC_CLIENT_SECRET: z.string().optional(),
+  LIFEBOAT_OIDC_AUTHORIZATION_URL: z.string().url().optional(),
+  LIFEBOAT_OIDC_TOKEN_URL: z.string().url().optional(),
+  LIFEBOAT_OIDC_USERINFO_URL: z.string().url().optional(),
+  LIFEBOAT_OIDC_SCOPES: z.string().default("openid email profile"),
+  /** Create an account on first OIDC sign-in (it belongs to no team until an admin adds it). */
+  LIFEBOAT_OIDC_AUTO_CREATE: bool(false),
+  /** Approval notifications by webhook: a JSON POST signed with HMAC-SHA256 of the secret. */
+  LIFEBOAT_WEBHOOK_URL: z.string().url().optional(),
+  LIFEBOAT_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** Approval notifications by e-mail: smtp://user:password@host:587 (STARTTLS) or smtps://… (TLS). */
+  LIFEBOAT_SMTP_URL: z.string().url().optional(),
+  LIFEBOAT_SMTP_FROM: z.string().default("Lifeboat <lifeboat@localhost>"),
+});
+
+const OIDC_ENDPOINTS = [
+  "LIFEBOAT_OIDC_CLIENT_ID",
+  "LIFEBOAT_OIDC_AUTHORIZATION_URL",
+  "LIFEBOAT_OIDC_TOKEN_URL",
+  "LIFEBOAT_OIDC_USERINFO_URL",
+] as const;
+
+/** Settings that only make sense together. */
+const serverEnvChecked = serverEnvShape.superRefine((env, ctx) => {
+  const oidcSet = OIDC_ENDPOINTS.filter((k) => env[k]);
+  if (oidcSet.length > 0 && oidcSet.length < OIDC_ENDPOINTS.length)
+    for (const k of OIDC_ENDPOINTS.filter((k) => !env[k]))
+      ctx.addIssue({ code: "custom", path: [k], message: `OIDC sign-in needs ${OIDC_ENDPOINTS.join(", ")}` });
+  if (env.LIFEBOAT_WEBHOOK_URL && !env.LIFEBOAT_WEBHOOK_SECRET)
+    ctx.addIssue({
+      code: "custom",
+      path: ["LIFEBOAT_WEBHOOK_SECRET"],
+      message: "a webhook needs a secret (16+ characters) to sign its requests",
+    });
+  for (const k of ["LIFEBOAT_WEBHOOK_URL", "LIFEBOAT_SMTP_URL"] as const) {
+    const v = env[k];
+    const allowed = k === "LIFEBOAT_SMTP_URL" ? ["smtp:", "smtps:"] : ["http:", "https:"];
+    if (v && !allowed.includes(new URL(v).protocol))
+      ctx.addIssue({ code: "custom", path: [k], message: `must start with ${allowed.join(" or ")}//` });
+  }
 });
 
 export const serverEnvSchema = z.preprocess(
   (raw) =>
     Object.fromEntries(Object.entries(raw as Record<string, unknown>).map(([k, v]) => [k, unsetIfEmpty(v)])),
-  serverEnvShape,
+  serverEnvChecked,
 );
 
 export type ServerEnv = z.infer<typeof serverEnvSchema> & { dataDir: string; repositoryDir: string };

@@ -9,25 +9,34 @@ export function register(program: Command) {
     )
     .action(
       action(async () => {
+        // Listen from the very start: a signal during start-up waits for it to finish, then stops in order.
+        // A second SIGINT/SIGTERM (e.g. sent to the whole process group) must not kill the launcher half-way.
+        const stopRequested = new Promise<void>((resolve) => {
+          let stopping = false;
+          const onSignal = (sig: NodeJS.Signals) => {
+            if (stopping) return;
+            stopping = true;
+            process.stderr.write(`\n[lifeboat] ${sig}: stopping…\n`);
+            resolve();
+          };
+          process.on("SIGINT", onSignal);
+          process.on("SIGTERM", onSignal);
+        });
         const started = Date.now();
         // Loaded on use: the launcher pulls in the database and web stack, which other commands do not need.
         const { startLifeboat } = await import("../launcher/start");
         const lifeboat = await startLifeboat();
         const secs = ((Date.now() - started) / 1000).toFixed(1);
-        const login = lifeboat.admin.generatedPassword
-          ? `  Sign in as ${lifeboat.admin.email} with password ${lifeboat.admin.generatedPassword}\n  (shown only this once; change it after signing in)`
-          : `  Sign in as ${lifeboat.admin.email} (its password was printed on the first start; reset it with\n  \`pnpm lifeboat admin reset-password --email ${lifeboat.admin.email}\`)`;
+        const { admin } = lifeboat;
+        const login = admin.generatedPassword
+          ? `  Sign in as ${admin.email} with password ${admin.generatedPassword}\n  (shown only this once; change it after signing in)`
+          : admin.created
+            ? `  Sign in as ${admin.email} with the password from LIFEBOAT_ADMIN_PASSWORD`
+            : `  Sign in as ${admin.email} (its password was printed on the first start; reset it with\n  \`pnpm lifeboat admin reset-password --email ${admin.email}\`)`;
         process.stdout.write(
           `\nLifeboat is ready at ${lifeboat.url} (started in ${secs} s)\n${login}\n\nPress Ctrl+C to stop.\n`,
         );
-        await new Promise<void>((resolve) => {
-          const onSignal = (sig: NodeJS.Signals) => {
-            process.stderr.write(`\n[lifeboat] ${sig}: stopping…\n`);
-            resolve();
-          };
-          process.once("SIGINT", onSignal);
-          process.once("SIGTERM", onSignal);
-        });
+        await stopRequested;
         await lifeboat.stop();
       }),
     );

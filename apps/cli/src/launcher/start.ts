@@ -8,9 +8,11 @@ import { migrateDeploy } from "@lifeboat/db/migrate";
 import { loadOrCreateLocalSecrets } from "./local-secrets";
 import { type ManagedProcess, spawnManaged, waitForHttp } from "./processes";
 
+const ORPHAN_GUARD = path.join(import.meta.dirname, "orphan-guard.cjs");
+
 export interface RunningLifeboat {
   url: string;
-  admin: { email: string; generatedPassword?: string };
+  admin: { email: string; created: boolean; generatedPassword?: string };
   stop(): Promise<void>;
 }
 
@@ -78,10 +80,15 @@ export async function startLifeboat(
     });
     if (env.LIFEBOAT_EMBEDDED_WORKER) {
       children.push(
-        spawnManaged("worker", process.execPath, ["--import", "tsx", "src/main.ts"], {
-          cwd: path.join(root, "apps/worker"),
-          env: childEnv,
-        }),
+        spawnManaged(
+          "worker",
+          process.execPath,
+          ["--require", ORPHAN_GUARD, "--import", "tsx", "src/main.ts"],
+          {
+            cwd: path.join(root, "apps/worker"),
+            env: childEnv,
+          },
+        ),
       );
     }
     const webDir = path.join(root, "apps/web");
@@ -91,7 +98,7 @@ export async function startLifeboat(
     const web = spawnManaged(
       "web",
       process.execPath,
-      [nextBin, "start", "-p", String(env.PORT), "-H", env.HOST],
+      ["--require", ORPHAN_GUARD, nextBin, "start", "-p", String(env.PORT), "-H", env.HOST],
       {
         cwd: webDir,
         env: childEnv,

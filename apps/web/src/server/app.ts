@@ -1,19 +1,10 @@
-import { type Auth, createContext, createJobQueue, getAuth, recordAudit } from "@lifeboat/api";
+import { type Auth, createContext, createJobQueue, getAuth } from "@lifeboat/api";
 import { serverEnv } from "@lifeboat/config";
 import { getDb } from "@lifeboat/db";
 
-/** The web process's auth instance: sign-ins (successful or not) land in the audit log. */
+/** The web process's auth instance (it writes sign-ins, successful or not, to the audit log itself). */
 export function serverAuth(): Auth {
-  return getAuth(async ({ email, ok, userId, headers }) => {
-    await recordAudit(getDb(), {
-      action: "auth.sign-in",
-      outcome: ok ? "success" : "failure",
-      actorId: userId ?? null,
-      actorEmail: email || null,
-      ip: headers?.get("x-forwarded-for")?.split(",")[0]?.trim() ?? null,
-      userAgent: headers?.get("user-agent") ?? null,
-    });
-  });
+  return getAuth();
 }
 
 export function databaseUrl(): string {

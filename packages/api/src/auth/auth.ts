@@ -1,12 +1,30 @@
 import { serverEnv } from "@lifeboat/config";
 import { type Db, getDb } from "@lifeboat/db";
 import { hash as argon2Hash, verify as argon2Verify } from "@node-rs/argon2";
-import { betterAuth } from "better-auth";
+import { type BetterAuthPlugin, betterAuth } from "better-auth";
 import { prismaAdapter } from "better-auth/adapters/prisma";
-import { createAuthMiddleware } from "better-auth/api";
+import { APIError, createAuthMiddleware } from "better-auth/api";
 import { verifyPassword as verifyScrypt } from "better-auth/crypto";
-import { admin, organization } from "better-auth/plugins";
+import { admin, genericOAuth, organization } from "better-auth/plugins";
+import { recordAudit } from "../audit";
+import { clientIp } from "../context";
 import { teamAccessControl, teamRoles } from "./roles";
+
+/** The provider id of the optional OIDC sign-in; its callback is `<BETTER_AUTH_URL>/api/auth/callback/oidc`. */
+export const OIDC_PROVIDER_ID = "oidc";
+
+export interface OidcOptions {
+  /** Shown on the sign-in button ("Keycloak", "Company SSO"). */
+  name: string;
+  clientId: string;
+  clientSecret?: string;
+  authorizationUrl: string;
+  tokenUrl: string;
+  userInfoUrl: string;
+  scopes: string[];
+  /** Create an account on first sign-in; otherwise only accounts an administrator created may sign in. */
+  autoCreate: boolean;
+}
 
 export interface AuthOptions {
   db: Db;
@@ -15,24 +33,82 @@ export interface AuthOptions {
   baseURL: string;
   trustedOrigins?: string[];
   rateLimit?: boolean;
-  /** Called after each email sign-in attempt, to write the audit log. */
+  oidc?: OidcOptions;
+  /** Called after each sign-in attempt (the audit row is already written). */
   onSignIn?: (event: { email: string; ok: boolean; userId?: string; headers?: Headers }) => Promise<void>;
 }
 
+const BASE_PATH = "/api/auth";
+
+/**
+ * better-auth endpoints reachable over HTTP. Everything else (the admin and organization plugins' user, team and
+ * member management, self-service profile changes) answers 404 to browsers: those changes go through the
+ * audited tRPC procedures, and server code still calls them through `auth.api`.
+ */
+const HTTP_ALLOWED = [
+  /^\/sign-in\/(email|social)$/,
+  /^\/callback\/[\w-]+$/,
+  /^\/sign-out$/,
+  /^\/get-session$/,
+  /^\/change-password$/,
+  /^\/list-sessions$/,
+  /^\/revoke-(session|sessions|other-sessions)$/,
+  /^\/(ok|error)$/,
+];
+
+const httpGate: BetterAuthPlugin = {
+  id: "lifeboat-http-gate",
+  async onRequest(request) {
+    const path = new URL(request.url).pathname.replace(/\/+$/, "");
+    const rel = path.startsWith(BASE_PATH) ? path.slice(BASE_PATH.length) : path;
+    if (HTTP_ALLOWED.some((re) => re.test(rel))) return;
+    return {
+      response: new Response(JSON.stringify({ message: "Not found" }), {
+        status: 404,
+        headers: { "content-type": "application/json" },
+      }),
+    };
+  },
+};
+
 /**
  * Sign-in, sessions and password hashing are better-auth's (Prisma adapter, sessions in the database,
- * httpOnly SameSite=Lax cookies). Passwords are hashed with argon2id (memory-hard).
+ * httpOnly SameSite=Lax cookies, Secure and `__Secure-` prefixed when the base URL is https). Passwords are
+ * hashed with argon2id (memory-hard). Sign-ins (email and OIDC, success and failure) and password changes are
+ * written to the audit log here; a successful password change clears `mustChangePassword`.
  */
 export function createAuth(opts: AuthOptions) {
+  const db = opts.db;
+  const plugins = [
+    admin({ defaultRole: "user", adminRoles: ["admin"] }),
+    organization({
+      ac: teamAccessControl,
+      roles: teamRoles,
+      creatorRole: "admin",
+      allowUserToCreateOrganization: false,
+      schema: {
+        organization: { modelName: "team" },
+        member: { modelName: "membership", fields: { organizationId: "teamId" } },
+        invitation: { modelName: "invitation", fields: { organizationId: "teamId" } },
+      },
+    }),
+    httpGate,
+  ];
+  const oidc = opts.oidc;
   return betterAuth({
     appName: "Lifeboat",
     baseURL: opts.baseURL,
+    basePath: BASE_PATH,
     secret: opts.secret,
     trustedOrigins: opts.trustedOrigins,
     telemetry: { enabled: false },
-    database: prismaAdapter(opts.db, { provider: "postgresql" }),
+    database: prismaAdapter(db, { provider: "postgresql" }),
     rateLimit: { enabled: opts.rateLimit ?? true, storage: "database", modelName: "rateLimit" },
     session: { expiresIn: 60 * 60 * 12, updateAge: 60 * 60 },
+    advanced: {
+      useSecureCookies: opts.baseURL.startsWith("https://"),
+      defaultCookieAttributes: { httpOnly: true, sameSite: "lax" },
+    },
     emailAndPassword: {
       enabled: true,
       // Accounts are created by administrators; nobody signs themselves up.
@@ -44,37 +120,123 @@ export function createAuth(opts: AuthOptions) {
           hash.startsWith("$argon2") ? argon2Verify(hash, password) : verifyScrypt({ hash, password }),
       },
     },
+    account: oidc
+      ? // The operator configured this provider: link its sign-ins to the account with the same e-mail.
+        {
+          accountLinking: {
+            enabled: true,
+            trustedProviders: [OIDC_PROVIDER_ID],
+            requireLocalEmailVerified: false,
+          },
+        }
+      : undefined,
     user: {
       additionalFields: {
         mustChangePassword: { type: "boolean", defaultValue: false, input: false },
       },
     },
-    plugins: [
-      admin({ defaultRole: "user", adminRoles: ["admin"] }),
-      organization({
-        ac: teamAccessControl,
-        roles: teamRoles,
-        creatorRole: "admin",
-        allowUserToCreateOrganization: false,
-        schema: {
-          organization: { modelName: "team" },
-          member: { modelName: "membership", fields: { organizationId: "teamId" } },
-          invitation: { modelName: "invitation", fields: { organizationId: "teamId" } },
-        },
-      }),
-    ],
+    plugins: oidc
+      ? [
+          ...plugins,
+          genericOAuth({
+            config: [
+              {
+                providerId: OIDC_PROVIDER_ID,
+                name: oidc.name,
+                clientId: oidc.clientId,
+                clientSecret: oidc.clientSecret,
+                authorizationUrl: oidc.authorizationUrl,
+                tokenUrl: oidc.tokenUrl,
+                userInfoUrl: oidc.userInfoUrl,
+                scopes: oidc.scopes,
+                pkce: true,
+                // Without discovery the profile's `sub` is the stable subject (better-auth would read `id`).
+                accountSubject: ({ profile }) => String(profile.sub ?? profile.id ?? ""),
+                disableSignUp: !oidc.autoCreate,
+              },
+            ],
+          }),
+        ]
+      : plugins,
     hooks: {
+      before: createAuthMiddleware(async (ctx) => {
+        if (ctx.path !== "/change-password") return;
+        const body = ctx.body as { newPassword?: unknown; currentPassword?: unknown } | undefined;
+        if (body?.newPassword && body.newPassword === body.currentPassword)
+          throw new APIError("BAD_REQUEST", {
+            message: "Choose a new password that differs from the current one.",
+          });
+      }),
       after: createAuthMiddleware(async (ctx) => {
-        if (ctx.path !== "/sign-in/email" || !opts.onSignIn) return;
-        const email = String((ctx.body as { email?: unknown } | undefined)?.email ?? "");
-        const session = ctx.context.newSession;
-        await opts.onSignIn({ email, ok: Boolean(session), userId: session?.user.id, headers: ctx.headers });
+        const headers = ctx.headers ?? ctx.request?.headers;
+        const ip = headers ? clientIp(headers) : null;
+        const userAgent = headers?.get("user-agent") ?? null;
+        const failed = ctx.context.returned instanceof APIError || ctx.context.returned instanceof Error;
+        if (ctx.path === "/sign-in/email" || ctx.path.startsWith("/callback/")) {
+          const session = ctx.context.newSession;
+          const typed = String((ctx.body as { email?: unknown } | undefined)?.email ?? "").slice(0, 200);
+          const email = session?.user.email ?? typed;
+          const known =
+            session?.user ??
+            (typed
+              ? await db.user.findUnique({ where: { email: typed.toLowerCase() } }).catch(() => null)
+              : null);
+          const method = ctx.path === "/sign-in/email" ? "password" : `oidc:${ctx.params?.id ?? "?"}`;
+          await recordAudit(db, {
+            action: "auth.sign-in",
+            outcome: session ? "success" : "failure",
+            actorId: known?.id ?? null,
+            actorName: known?.name ?? null,
+            actorEmail: email || null,
+            ip,
+            userAgent,
+            details: { method },
+          });
+          await opts.onSignIn?.({ email, ok: Boolean(session), userId: session?.user.id, headers });
+          return;
+        }
+        if (ctx.path === "/change-password") {
+          const user = ctx.context.session?.user;
+          if (!user) return;
+          if (!failed) await db.user.update({ where: { id: user.id }, data: { mustChangePassword: false } });
+          await recordAudit(db, {
+            action: "account.change-password",
+            outcome: failed ? "failure" : "success",
+            actorId: user.id,
+            actorName: user.name,
+            actorEmail: user.email,
+            targetType: "user",
+            targetId: user.id,
+            ip,
+            userAgent,
+            details: failed ? { error: (ctx.context.returned as Error).message } : {},
+          });
+        }
       }),
     },
   });
 }
 
 export type Auth = ReturnType<typeof createAuth>;
+
+/** The OIDC settings of the environment, or undefined when OIDC sign-in is not configured. */
+export function oidcFromEnv(env = serverEnv()): OidcOptions | undefined {
+  const { LIFEBOAT_OIDC_CLIENT_ID, LIFEBOAT_OIDC_AUTHORIZATION_URL, LIFEBOAT_OIDC_TOKEN_URL } = env;
+  const { LIFEBOAT_OIDC_USERINFO_URL } = env;
+  if (!LIFEBOAT_OIDC_CLIENT_ID || !LIFEBOAT_OIDC_AUTHORIZATION_URL || !LIFEBOAT_OIDC_TOKEN_URL)
+    return undefined;
+  if (!LIFEBOAT_OIDC_USERINFO_URL) return undefined;
+  return {
+    name: env.LIFEBOAT_OIDC_NAME,
+    clientId: LIFEBOAT_OIDC_CLIENT_ID,
+    clientSecret: env.LIFEBOAT_OIDC_CLIENT_SECRET,
+    authorizationUrl: LIFEBOAT_OIDC_AUTHORIZATION_URL,
+    tokenUrl: LIFEBOAT_OIDC_TOKEN_URL,
+    userInfoUrl: LIFEBOAT_OIDC_USERINFO_URL,
+    scopes: env.LIFEBOAT_OIDC_SCOPES.split(/[\s,]+/).filter(Boolean),
+    autoCreate: env.LIFEBOAT_OIDC_AUTO_CREATE,
+  };
+}
 
 let appAuth: Auth | undefined;
 
@@ -99,6 +261,7 @@ export function getAuth(onSignIn?: AuthOptions["onSignIn"]): Auth {
     baseURL,
     trustedOrigins: [...origins],
     rateLimit: env.LIFEBOAT_AUTH_RATE_LIMIT,
+    oidc: oidcFromEnv(env),
     onSignIn,
   });
   return appAuth;

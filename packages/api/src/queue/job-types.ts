@@ -7,6 +7,8 @@ import { z } from "zod";
 export const jobInputs = {
   /** Diagnostics: proves API → queue → worker → database end to end. */
   "system.echo": z.object({ message: z.string().max(200) }),
+  /** Maintenance, every minute: expires approval requests past their deadline (no catalog row). */
+  "approvals.expire": z.object({}),
 } as const;
 
 export type JobType = keyof typeof jobInputs;

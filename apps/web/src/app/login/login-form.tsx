@@ -8,9 +8,9 @@ import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { authClient } from "@/lib/auth-client";
 
-export function LoginForm() {
+export function LoginForm({ sso, ssoError }: { sso: { name: string } | null; ssoError: string | null }) {
   const router = useRouter();
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(ssoError);
   const [pending, setPending] = useState(false);
 
   async function onSubmit(e: React.FormEvent<HTMLFormElement>) {
@@ -58,6 +58,34 @@ export function LoginForm() {
             {pending ? "Signing in…" : "Sign in"}
           </Button>
         </form>
+        {sso ? (
+          <div className="mt-4 space-y-4">
+            <div className="flex items-center gap-3 text-xs text-slate-400" aria-hidden="true">
+              <span className="h-px flex-1 bg-slate-200" /> or <span className="h-px flex-1 bg-slate-200" />
+            </div>
+            <Button
+              type="button"
+              variant="secondary"
+              className="w-full"
+              disabled={pending}
+              onClick={async () => {
+                setPending(true);
+                setError(null);
+                const { error } = await authClient.signIn.social({
+                  provider: "oidc",
+                  callbackURL: "/",
+                  errorCallbackURL: "/login",
+                });
+                if (error) {
+                  setPending(false);
+                  setError(error.message ?? "Single sign-on is not available right now.");
+                }
+              }}
+            >
+              Sign in with {sso.name}
+            </Button>
+          </div>
+        ) : null}
       </CardContent>
     </Card>
   );

@@ -1,4 +1,5 @@
-import { LayoutDashboard, type LucideIcon } from "lucide-react";
+import type { TeamPermission } from "@lifeboat/api/permissions";
+import { CheckCheck, LayoutDashboard, type LucideIcon, ScrollText, UserCog, Users } from "lucide-react";
 
 export interface NavItem {
   href: string;
@@ -6,7 +7,23 @@ export interface NavItem {
   icon: LucideIcon;
   /** Shown to site administrators only. */
   siteAdmin?: boolean;
+  /** Shown to site administrators and to members whose team role grants this permission. */
+  teamPermission?: TeamPermission;
+  /** A live count next to the label. */
+  badge?: "approvals";
 }
 
 /** The sidebar, in order. Each page adds its entry here. */
-export const navItems: NavItem[] = [{ href: "/", label: "Overview", icon: LayoutDashboard }];
+export const navItems: NavItem[] = [
+  { href: "/", label: "Overview", icon: LayoutDashboard },
+  {
+    href: "/approvals",
+    label: "Approvals",
+    icon: CheckCheck,
+    badge: "approvals",
+    teamPermission: "approval:read",
+  },
+  { href: "/teams", label: "Teams", icon: Users },
+  { href: "/audit", label: "Audit log", icon: ScrollText, teamPermission: "audit:read" },
+  { href: "/admin/users", label: "Users", icon: UserCog, siteAdmin: true },
+];

@@ -1,0 +1,188 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { EngineClient, FlowEvent, FlowHooks, FlowProgress, KnownLayer } from "@lifeboat/ovirt-core";
+import type { Repository } from "@lifeboat/repository";
+import type { Command } from "commander";
+import { action, intOption, UsageError, userPath } from "../cli-kit";
+import { bytesText } from "./verify";
+
+/** The flags of the commands that talk to an engine. */
+export interface EngineFlags {
+  engine: string;
+  user: string;
+  password?: string;
+  cafile?: string;
+  insecure?: boolean;
+  workers?: number;
+}
+
+/** Adds the engine connection flags to a command. */
+export function withEngineOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption("--engine <url>", "engine API URL, e.g. https://engine.example.com/ovirt-engine/api")
+    .requiredOption("--user <user>", "engine user, e.g. admin@internal")
+    .option("--password <password>", "engine password (default: $LIFEBOAT_ENGINE_PASSWORD)")
+    .option("--cafile <file>", "engine CA certificate (PEM), trusted for the engine and imageio")
+    .option("--insecure", "do not verify TLS certificates (labs only)")
+    .option("--workers <n>", "imageio data connections per transfer", intOption("--workers", 1, 16));
+}
+
+/** Connects to the engine (credentials from the flags or the environment); usage errors for bad flags. */
+export async function connectEngine(
+  flags: EngineFlags,
+): Promise<{ engine: EngineClient; imageio: { caPem?: string; insecure?: boolean; workers?: number } }> {
+  if (flags.cafile && flags.insecure) throw new UsageError("--cafile and --insecure exclude each other");
+  const password = flags.password ?? process.env.LIFEBOAT_ENGINE_PASSWORD;
+  if (!password)
+    throw new UsageError("the engine password is missing: --password or LIFEBOAT_ENGINE_PASSWORD");
+  let caPem: string | undefined;
+  if (flags.cafile) {
+    try {
+      caPem = readFileSync(userPath(flags.cafile), "utf8");
+    } catch {
+      throw new UsageError(`cannot read --cafile ${flags.cafile}`);
+    }
+  }
+  const { EngineClient } = await import("@lifeboat/ovirt-core");
+  let engine: EngineClient;
+  try {
+    engine = new EngineClient({
+      url: flags.engine,
+      username: flags.user,
+      password,
+      caPem,
+      insecure: flags.insecure,
+      logger: (line) => process.stderr.write(`engine: ${line}\n`),
+    });
+  } catch (e) {
+    throw new UsageError(`--engine ${flags.engine}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return { engine, imageio: { caPem, insecure: flags.insecure, workers: flags.workers } };
+}
+
+/** Progress and events of a flow on stderr (progress at most every 2 s), Ctrl-C aborting it. */
+export function cliHooks(label: string): FlowHooks & { dispose(): void } {
+  const ac = new AbortController();
+  const onSignal = () => ac.abort(new Error("interrupted"));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  let last = 0;
+  return {
+    signal: ac.signal,
+    onProgress(p: FlowProgress) {
+      const now = Date.now();
+      if (now - last < 2000 && p.bytesDone < p.bytesTotal) return;
+      last = now;
+      const pct = p.bytesTotal > 0 ? ` ${((100 * p.bytesDone) / p.bytesTotal).toFixed(1)}%` : "";
+      process.stderr.write(
+        `${label}: ${p.phase}${pct} ${bytesText(p.bytesDone)} of ${bytesText(p.bytesTotal)}, ${bytesText(p.rate)}/s\n`,
+      );
+    },
+    onEvent(e: FlowEvent) {
+      process.stderr.write(`${label}: ${e.level === "info" ? "" : `${e.level}: `}${e.message}\n`);
+    },
+    dispose() {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
+
+/** Opens the repository at DIR, creating it when the folder holds none (key from LIFEBOAT_REPOSITORY_KEY). */
+async function openOrCreateRepository(dir: string): Promise<Repository> {
+  const { parseKey32 } = await import("@lifeboat/config");
+  const { openRepository } = await import("@lifeboat/repository");
+  const raw = process.env.LIFEBOAT_REPOSITORY_KEY;
+  let key: Buffer | undefined;
+  if (raw !== undefined && raw.trim() !== "") {
+    try {
+      key = parseKey32(raw, "LIFEBOAT_REPOSITORY_KEY");
+    } catch (e) {
+      throw new UsageError(e instanceof Error ? e.message : String(e));
+    }
+  }
+  return openRepository(userPath(dir), {
+    key,
+    create: true,
+    onWarning: (m) => process.stderr.write(`lifeboat: warning: ${m}\n`),
+  });
+}
+
+/**
+ * knownLayer from the repository itself: the newest layer stored for an image id that carries the daemon's
+ * checksum in its metadata. The layer manifests are read once.
+ */
+function repositoryKnownLayers(repo: Repository): (imageId: string) => Promise<KnownLayer | undefined> {
+  let index: Promise<Map<string, KnownLayer>> | undefined;
+  const build = async () => {
+    const map = new Map<string, KnownLayer>();
+    for (const m of await repo.findLayers({})) {
+      const { imageId, imageioChecksum } = m.meta as { imageId?: string; imageioChecksum?: unknown };
+      if (!imageId || typeof imageioChecksum !== "string" || map.has(imageId)) continue;
+      map.set(imageId, { layerId: m.id, sha256: m.sha256, size: m.size, imageioChecksum });
+    }
+    return map;
+  };
+  return async (imageId) => {
+    index ??= build();
+    return (await index).get(imageId);
+  };
+}
+
+export function register(program: Command): void {
+  withEngineOptions(program.command("backup"))
+    .description("back up a VM (OVF and disk snapshot chains) into a repository; prints the restore point id")
+    .requiredOption("--vm <name>", "the VM to back up")
+    .requiredOption("--repo <dir>", "repository folder (created when missing)")
+    .option("--keep-snapshot", "keep the temporary snapshot (default: remove it, merging it back)")
+    .option("--description <text>", "description of the restore point")
+    .option("--tag <tag...>", "tags of the restore point")
+    .action(
+      action(
+        async (
+          flags: EngineFlags & {
+            vm: string;
+            repo: string;
+            keepSnapshot?: boolean;
+            description?: string;
+            tag?: string[];
+          },
+        ) => {
+          const { engine, imageio } = await connectEngine(flags);
+          const hooks = cliHooks("backup");
+          try {
+            const repository = await openOrCreateRepository(flags.repo);
+            const vm = await engine.vms.findByName(flags.vm, { signal: hooks.signal });
+            if (!vm) throw new Error(`no VM named "${flags.vm}" on ${engine.baseUrl}`);
+            const { backupVm } = await import("@lifeboat/ovirt-core");
+            const restorePointId = randomUUID();
+            const result = await backupVm({
+              ...hooks,
+              engine,
+              imageio,
+              vmId: vm.id,
+              repository,
+              restorePointId,
+              knownLayer: repositoryKnownLayers(repository),
+              keepSnapshot: flags.keepSnapshot,
+              description: flags.description,
+              tags: flags.tag,
+              jobRef: `cli ${restorePointId.slice(0, 8)}`,
+            });
+            const layers = result.disks.flatMap((d) => d.layers);
+            process.stderr.write(
+              `backup: ${vm.name}: ${result.disks.length} disk(s), ${layers.length} layer(s) (${layers.filter((l) => l.reused).length} unchanged), ${bytesText(result.transferredBytes)} transferred, repository grew by ${bytesText(result.newStoredBytes)}\n`,
+            );
+            for (const l of result.leftovers)
+              process.stderr.write(
+                `backup: warning: left on the engine: ${l.kind} ${l.id} (${l.description}): ${l.error}\n`,
+              );
+            process.stdout.write(`${result.restorePoint.id}\n`);
+          } finally {
+            hooks.dispose();
+            await engine.close();
+          }
+        },
+      ),
+    );
+}

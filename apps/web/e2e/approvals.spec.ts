@@ -1,0 +1,217 @@
+import fs from "node:fs";
+import path from "node:path";
+import { type APIRequestContext, type Browser, expect, type Page, test } from "@playwright/test";
+import pg from "pg";
+
+/**
+ * Four eyes, end to end: a team member asks for an operation that needs approval, another member with the
+ * approver role approves it in the inbox, the operation runs, and the audit log shows each step.
+ *
+ * The request kinds are steps in REQUESTS: today "team.assignment" (a team admin asks for the team's VMs). The
+ * restore variant ("an operator requests a restore over an existing VM") is one more entry there, with its
+ * check in RESULTS, once restores exist — the rest of the test stays as it is.
+ */
+
+const ADMIN = { email: "admin@lifeboat.test", password: "e2e-admin-password" };
+const baseURL = `http://127.0.0.1:${process.env.E2E_PORT ?? 3100}`;
+
+/** What e2e/serve.mjs started (read when needed: it is written when the server starts). */
+function served(): { dataDir: string; env: Record<string, string> } {
+  return JSON.parse(fs.readFileSync(path.join(import.meta.dirname, ".e2e-env.json"), "utf8"));
+}
+
+/** Calls a tRPC mutation over HTTP as the signed-in user of `request`. */
+async function trpc<T>(request: APIRequestContext, procedure: string, input: unknown): Promise<T> {
+  const res = await request.post(`/api/trpc/${procedure}`, {
+    data: { json: input },
+    headers: { origin: baseURL },
+  });
+  const body = (await res.json()) as {
+    result?: { data: { json: T } };
+    error?: { json: { message: string } };
+  };
+  if (!res.ok() || !body.result) throw new Error(`${procedure}: ${body.error?.json.message ?? res.status()}`);
+  return body.result.data.json;
+}
+
+async function apiSignIn(request: APIRequestContext, email: string, password: string) {
+  const res = await request.post("/api/auth/sign-in/email", {
+    data: { email, password },
+    headers: { origin: baseURL },
+  });
+  expect(res.ok(), `sign-in of ${email}`).toBe(true);
+}
+
+interface Person {
+  name: string;
+  email: string;
+  password: string;
+}
+
+/** An account made by the site admin, its temporary password already replaced by its own. */
+async function newPerson(
+  browser: Browser,
+  admin: APIRequestContext,
+  name: string,
+  label: string,
+): Promise<Person> {
+  const email = `${label}-${Date.now()}@lifeboat.test`;
+  const created = await trpc<{ temporaryPassword: string }>(admin, "users.create", { email, name });
+  const ctx = await browser.newContext({ baseURL });
+  await apiSignIn(ctx.request, email, created.temporaryPassword);
+  const password = `${label}-own-password`;
+  const res = await ctx.request.post("/api/auth/change-password", {
+    data: { currentPassword: created.temporaryPassword, newPassword: password },
+    headers: { origin: baseURL },
+  });
+  expect(res.ok()).toBe(true);
+  await ctx.close();
+  return { name, email, password };
+}
+
+async function signedInPage(browser: Browser, who: Person): Promise<Page> {
+  const ctx = await browser.newContext({ baseURL });
+  const page = await ctx.newPage();
+  await page.goto("/login");
+  await page.getByLabel("Email").fill(who.email);
+  await page.getByLabel("Password").fill(who.password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
+  return page;
+}
+
+/**
+ * A VM for the team to own, named for the rule under test: recorded in the inventory under the simulated
+ * engine (the inventory refresh keeps rows of VMs it does not list, marking them gone).
+ */
+async function inventoryVm(namePrefix: string): Promise<string> {
+  const env = served();
+  const password = fs.readFileSync(path.join(env.dataDir, "pg", "password"), "utf8").trim();
+  const client = new pg.Client({
+    connectionString: `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${env.env.LIFEBOAT_EMBEDDED_PG_PORT}/lifeboat`,
+  });
+  await client.connect();
+  try {
+    const existing = await client.query<{ name: string }>("select name from vm where name ilike $1 limit 1", [
+      `${namePrefix}%`,
+    ]);
+    if (existing.rows[0]) return existing.rows[0].name;
+    const engine = await client.query<{ id: string }>('select id from engine order by "createdAt" limit 1');
+    const engineId = engine.rows[0]?.id;
+    if (!engineId) throw new Error("no engine registered");
+    const name = `${namePrefix}01`;
+    await client.query(
+      `insert into vm (id, "engineId", "vmId", name, status) values (gen_random_uuid()::text, $1, gen_random_uuid()::text, $2, 'up')`,
+      [engineId, name],
+    );
+    return name;
+  } finally {
+    await client.end();
+  }
+}
+
+type Kind = "team.assignment";
+
+/** How each kind of request is made in the UI, by whom; returns the summary approvers will see. */
+const REQUESTS: Record<Kind, (page: Page, ctx: { teamId: string; vmName: string }) => Promise<RegExp>> = {
+  async "team.assignment"(page, { teamId }) {
+    await page.goto(`/teams/${teamId}`);
+    await page.getByRole("button", { name: "Ask for VMs" }).click();
+    const dialog = page.getByRole("dialog", { name: "Ask for VMs" });
+    await dialog.getByLabel("The team gets").selectOption("name-pattern");
+    await dialog.getByLabel("Name pattern").fill("e2e-shop-*");
+    await dialog
+      .getByLabel("Why (the approver reads this)")
+      .fill("The shop VMs moved to our team (ticket 4711)");
+    await dialog.getByRole("button", { name: "Ask for approval" }).click();
+    await expect(page.getByText("Sent for approval")).toBeVisible();
+    return /Give team Shop every VM whose name matches "e2e-shop-\*"/;
+  },
+};
+
+/** What proves that the approved operation ran. */
+const RESULTS: Record<Kind, (page: Page, ctx: { teamId: string; vmName: string }) => Promise<void>> = {
+  async "team.assignment"(page, { teamId, vmName }) {
+    await page.goto(`/teams/${teamId}`);
+    await expect(page.getByRole("table", { name: "VMs of the team" })).toContainText(vmName);
+    await expect(page.getByRole("list", { name: "VM rules" })).toContainText('"e2e-shop-*"');
+  },
+};
+
+for (const kind of Object.keys(REQUESTS) as Kind[]) {
+  test(`a ${kind} request runs only after another approver approves it, and the audit log shows each step`, async ({
+    browser,
+  }) => {
+    const adminCtx = await browser.newContext({ baseURL });
+    const admin = adminCtx.request;
+    await apiSignIn(admin, ADMIN.email, ADMIN.password);
+    const requester = await newPerson(browser, admin, "Tara Teamadmin", "tara");
+    const approver = await newPerson(browser, admin, "Abe Approver", "abe");
+    const team = await trpc<{ id: string }>(admin, "teams.create", {
+      name: "Shop",
+      adminEmail: requester.email,
+    });
+    await trpc(admin, "teams.addMember", { teamId: team.id, email: approver.email, role: "approver" });
+    const vmName = await inventoryVm("e2e-shop-");
+    const ctx = { teamId: team.id, vmName };
+
+    // 1. The request.
+    const asker = await signedInPage(browser, requester);
+    const summary = await REQUESTS[kind](asker, ctx);
+    await asker.screenshot({ path: `test-results/screenshots/${kind}-requested.png`, fullPage: true });
+    // Nothing ran yet, and the requester cannot decide their own request.
+    await asker.goto("/approvals");
+    await expect(asker.getByText("Nothing waits for your decision.")).toBeVisible();
+    await asker.getByRole("tab", { name: "My requests" }).click();
+    const own = asker.getByTestId("approval-card").filter({ hasText: summary });
+    await expect(own).toContainText("pending");
+    await expect(own.getByRole("button", { name: "Approve" })).toHaveCount(0);
+
+    // 2. The approver sees it waiting, in the navigation and in the inbox, and approves with a comment.
+    const decider = await signedInPage(browser, approver);
+    await expect(decider.getByTestId("approvals-badge")).toHaveText(/1/);
+    await decider
+      .getByRole("navigation", { name: "Main" })
+      .getByRole("link", { name: /Approvals/ })
+      .click();
+    const card = decider.getByTestId("approval-card").filter({ hasText: summary });
+    await expect(card).toContainText(`Tara Teamadmin <${requester.email}>`);
+    await expect(card).toContainText("ticket 4711");
+    await decider.screenshot({ path: `test-results/screenshots/${kind}-inbox.png`, fullPage: true });
+    await card.getByRole("button", { name: "Approve" }).click();
+    const dialog = decider.getByRole("dialog", { name: "Approve this request" });
+    await dialog.getByRole("button", { name: "Approve" }).click();
+    await expect(dialog.getByLabel("Your comment (required)")).toBeFocused();
+    await dialog.getByLabel("Your comment (required)").fill("Checked with the shop owners");
+    await dialog.getByRole("button", { name: "Approve" }).click();
+    await expect(decider.getByText("Approved", { exact: true })).toBeVisible();
+    await decider.getByRole("tab", { name: "All of my teams" }).click();
+    const decided = decider.getByTestId("approval-card").filter({ hasText: summary });
+    await expect(decided).toContainText("approved");
+    await expect(decided).toContainText(`Abe Approver <${approver.email}>`);
+    await expect(decided).toContainText(`Tara Teamadmin <${requester.email}>`);
+
+    // 3. It ran.
+    await RESULTS[kind](asker, ctx);
+
+    // 4. The requester was told, and the audit log shows every step with both people.
+    await asker.reload();
+    await asker.getByRole("button", { name: /Notifications, \d+ unread/ }).click();
+    await expect(asker.getByText(/Approved: /)).toBeVisible();
+    await decider.goto("/audit");
+    await decider.getByLabel("Team").selectOption({ label: "Shop" });
+    await decider.getByRole("button", { name: "Apply filters" }).click();
+    const rows = decider.getByTestId("audit-row");
+    for (const [action, who] of [
+      ["teams.requestVmRuleChange", requester.email],
+      ["approval.requested", requester.email],
+      ["approvals.approve", approver.email],
+      ["approval.executed", approver.email],
+    ] as const)
+      await expect(rows.filter({ hasText: action }).filter({ hasText: who }).first()).toContainText(
+        "success",
+      );
+    await decider.screenshot({ path: `test-results/screenshots/${kind}-audit.png`, fullPage: true });
+    await adminCtx.close();
+  });
+}

@@ -1,0 +1,8 @@
+import { expireApprovals } from "@lifeboat/api";
+import type { JobHandler } from "../run-job";
+
+/** Expires approval requests nobody decided in time (also done lazily whenever approvals are read). */
+export const approvalsExpire: JobHandler<"approvals.expire"> = async ({ db }) => {
+  const { expired, interrupted } = await expireApprovals(db);
+  return { expired, interrupted };
+};

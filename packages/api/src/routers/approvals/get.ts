@@ -1,0 +1,25 @@
+import { z } from "zod";
+import { AppError } from "../../errors";
+import { approvalView, decidingTeamIds, expireApprovals, toApprovalView } from "../../services/approvals";
+import { inTeamScope } from "../../services/vm-ownership";
+import { procedure } from "../../trpc";
+import { requireActor } from "../util";
+
+export const approvalsGetInput = z.object({ id: z.string().min(1) });
+
+/** One request, for its team's members and its requester. */
+export const get = procedure
+  .meta({ permission: "approval:read" })
+  .input(approvalsGetInput)
+  .output(approvalView)
+  .query(async ({ ctx, input }) => {
+    const actor = requireActor(ctx);
+    await expireApprovals(ctx.db, { notify: ctx.notify });
+    const row = await ctx.db.approvalRequest.findUnique({
+      where: { id: input.id },
+      include: { team: { select: { name: true } } },
+    });
+    if (!row || !(inTeamScope(actor, row.teamId) || row.requestedById === actor.userId))
+      throw new AppError("NOT_FOUND", "No such approval request.");
+    return toApprovalView(row, actor, await decidingTeamIds(ctx.db, actor.userId));
+  });

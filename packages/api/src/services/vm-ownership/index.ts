@@ -1,0 +1,19 @@
+export { type RecomputeResult, type RecomputeScope, recomputeVmTeams, recomputeVmTeamsIn } from "./recompute";
+export {
+  countRuleMatches,
+  describeVmRule,
+  type VmRuleChange,
+  type VmRuleInput,
+  validateVmRuleChange,
+  vmRuleChange,
+  vmRuleInput,
+} from "./rules";
+export {
+  actingTeamForVm,
+  inTeamScope,
+  requireVmInScope,
+  restorePointWhere,
+  teamRowWhere,
+  vmInScopeSql,
+  vmWhere,
+} from "./scope";

@@ -1,0 +1,267 @@
+import { randomUUID } from "node:crypto";
+import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { TRPCError } from "@trpc/server";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { auditSearchText, recordAudit, recordJobOutcome } from "../src/audit";
+import { stopBosses } from "../src/queue/boss";
+import { AUDIT_CSV_COLUMNS, auditCsvStream, csvField } from "../src/routers/audit/csv";
+import { createTestApi } from "../src/testing";
+
+let t: TestDatabase;
+let api: ReturnType<typeof createTestApi>;
+let site: Awaited<ReturnType<typeof api.caller>>;
+let teamA: string;
+let teamB: string;
+type Person = { id: string; email: string; caller: Awaited<ReturnType<typeof api.caller>> };
+const people: Record<string, Person> = {};
+
+const codeOf = (e: unknown) => (e instanceof TRPCError ? e.code : String(e));
+const who = (role: string): Person => {
+  const p = people[role];
+  if (!p) throw new Error(role);
+  return p;
+};
+
+beforeAll(async () => {
+  t = await createTestDatabase(inject("testDatabase"));
+  api = createTestApi(t.db, t.url);
+  const root = await api.createUser({ email: "root@audit.test", role: "admin", name: "Root" });
+  site = await api.caller(await api.signIn(root.email, root.password));
+  teamA = randomUUID();
+  teamB = randomUUID();
+  await t.db.team.createMany({
+    data: [
+      { id: teamA, name: "Audit A", slug: "audit-a" },
+      { id: teamB, name: "Audit B", slug: "audit-b" },
+    ],
+  });
+  for (const role of ["viewer", "operator", "approver", "admin"]) {
+    const u = await api.createUser({ email: `${role}@audit.test`, name: `The ${role}` });
+    await t.db.membership.create({ data: { id: randomUUID(), teamId: teamA, userId: u.id, role } });
+    people[role] = {
+      id: u.id,
+      email: u.email,
+      caller: await api.caller(await api.signIn(u.email, u.password)),
+    };
+  }
+});
+afterAll(async () => {
+  await stopBosses();
+  await t.drop();
+});
+
+describe("append-only", () => {
+  it("rejects UPDATE, DELETE and TRUNCATE in PostgreSQL itself", async () => {
+    await recordAudit(t.db, { action: "test.row", outcome: "success", details: { n: 1 } });
+    const client = new pg.Client({ connectionString: t.url });
+    await client.connect();
+    try {
+      for (const sql of [
+        `UPDATE audit_event SET outcome = 'denied' WHERE action = 'test.row'`,
+        `DELETE FROM audit_event WHERE action = 'test.row'`,
+        `TRUNCATE audit_event`,
+      ]) {
+        const err = (await client.query(sql).catch((e) => e)) as { code?: string; message?: string };
+        expect([sql, err.code]).toEqual([sql, "42501"]);
+        expect(err.message).toMatch(/append-only/);
+      }
+    } finally {
+      await client.end();
+    }
+    expect(await t.db.auditEvent.count({ where: { action: "test.row", outcome: "success" } })).toBe(1);
+    await expect(t.db.auditEvent.deleteMany({ where: { action: "test.row" } })).rejects.toThrow(
+      /append-only/,
+    );
+  });
+});
+
+describe("the guard's rows", () => {
+  it("keeps each call's facts apart when one context serves several mutations (batched requests)", async () => {
+    const team = await site.teams.create({ name: "Batch team" });
+    const user = await site.users.create({ email: "batch@audit.test", name: "Batch" });
+    const teamRow = await t.db.auditEvent.findFirstOrThrow({
+      where: { action: "teams.create", targetId: team.id },
+    });
+    const userRow = await t.db.auditEvent.findFirstOrThrow({
+      where: { action: "users.create", targetId: user.user.id },
+    });
+    expect(teamRow).toMatchObject({ teamId: team.id, targetType: "team" });
+    expect(userRow).toMatchObject({ teamId: null, targetType: "user" });
+  });
+
+  it("records a denied mutation with the team it aimed at, so that team's admins see it", async () => {
+    const err = await who("viewer")
+      .caller.teams.addMember({ teamId: teamB, email: "x@audit.test", role: "admin" })
+      .catch((e) => e);
+    expect(codeOf(err)).toBe("FORBIDDEN");
+    const row = await t.db.auditEvent.findFirstOrThrow({
+      where: { action: "teams.addMember", actorId: who("viewer").id },
+    });
+    expect(row).toMatchObject({ outcome: "denied", teamId: teamB, ip: "203.0.113.7", userAgent: "vitest" });
+  });
+});
+
+describe("job outcomes", () => {
+  it("are written with the job's team and creator, and a failure notifies the creator", async () => {
+    const job = await t.db.job.create({
+      data: {
+        type: "system.echo",
+        teamId: teamA,
+        createdBy: who("operator").id,
+        state: "failed",
+        error: "boom",
+      },
+    });
+    await recordJobOutcome(t.db, job);
+    const row = await t.db.auditEvent.findFirstOrThrow({ where: { action: "job.failed", targetId: job.id } });
+    expect(row).toMatchObject({
+      outcome: "failure",
+      teamId: teamA,
+      actorId: who("operator").id,
+      actorEmail: "operator@audit.test",
+      targetType: "job",
+    });
+    expect(row.details).toMatchObject({ type: "system.echo", error: "boom" });
+    expect(await t.db.notification.count({ where: { userId: who("operator").id, kind: "job.failed" } })).toBe(
+      1,
+    );
+    const ok = await t.db.job.create({ data: { type: "system.echo", teamId: teamA, state: "succeeded" } });
+    await recordJobOutcome(t.db, ok);
+    expect(
+      (await t.db.auditEvent.findFirstOrThrow({ where: { action: "job.succeeded", targetId: ok.id } }))
+        .outcome,
+    ).toBe("success");
+  });
+});
+
+describe("the audit page", () => {
+  beforeAll(async () => {
+    const base = new Date("2026-03-01T12:00:00Z").getTime();
+    const rows = Array.from({ length: 30 }, (_, i) => ({
+      action: i % 3 === 0 ? "fixture.approval.requested" : "fixture.teams.addMember",
+      outcome: i % 5 === 0 ? ("denied" as const) : ("success" as const),
+      teamId: i % 2 === 0 ? teamA : teamB,
+      actorName: i % 2 === 0 ? "Alice Example" : "Bob Example",
+      actorEmail: i % 2 === 0 ? "alice@audit.test" : "bob@audit.test",
+      targetType: "vm",
+      targetId: `vm-${i}`,
+      details: { note: i === 7 ? "needle in the haystack" : "hay" },
+      // Several rows share a timestamp: pagination must still neither skip nor repeat.
+      at: new Date(base + Math.floor(i / 3) * 60_000),
+    }));
+    // recordAudit stamps the current time; these rows need known times, so they are inserted as it would.
+    await t.db.auditEvent.createMany({ data: rows.map((r) => ({ ...r, searchText: auditSearchText(r) })) });
+  });
+
+  it("filters by actor, action, team, outcome, dates and free text", async () => {
+    const list = (f: Parameters<typeof site.audit.list>[0]) => site.audit.list({ limit: 500, ...f });
+    const day = { from: new Date("2026-03-01T00:00:00Z"), to: new Date("2026-03-02T00:00:00Z") };
+    expect((await list(day)).items).toHaveLength(30);
+    expect(
+      (await list({ ...day, actor: "ALICE" })).items.every((r) => r.actorEmail === "alice@audit.test"),
+    ).toBe(true);
+    expect((await list({ ...day, actor: "alice" })).items).toHaveLength(15);
+    expect((await list({ ...day, action: "fixture.approval." })).items).toHaveLength(10);
+    expect((await list({ ...day, action: "fixture.teams.addMember" })).items).toHaveLength(20);
+    expect((await list({ ...day, teamId: teamB })).items.every((r) => r.teamName === "Audit B")).toBe(true);
+    expect((await list({ ...day, outcome: "denied" })).items).toHaveLength(6);
+    expect((await list({ ...day, q: "NEEDLE in" })).items.map((r) => r.targetId)).toEqual(["vm-7"]);
+    const narrow = await list({
+      from: new Date("2026-03-01T12:03:00Z"),
+      to: new Date("2026-03-01T12:04:00Z"),
+    });
+    expect(narrow.items.map((r) => r.targetId).sort()).toEqual([
+      "vm-10",
+      "vm-11",
+      "vm-12",
+      "vm-13",
+      "vm-14",
+      "vm-9",
+    ]);
+  });
+
+  it("pages with a keyset cursor, newest first, without gaps or repeats", async () => {
+    const day = { from: new Date("2026-03-01T00:00:00Z"), to: new Date("2026-03-02T00:00:00Z") };
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const p = await site.audit.list({ ...day, limit: 7, cursor });
+      seen.push(...p.items.map((r) => r.targetId ?? ""));
+      cursor = p.nextCursor ?? undefined;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(5);
+    expect(new Set(seen).size).toBe(30);
+    const all = await site.audit.list({ ...day, limit: 500 });
+    expect(seen).toEqual(all.items.map((r) => r.targetId));
+    const times = all.items.map((r) => r.at.getTime());
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+    expect(codeOf(await site.audit.list({ cursor: "garbage" }).catch((e) => e))).toBe("BAD_REQUEST");
+  });
+
+  it("shows team admins and approvers their team's rows only; others may not read it", async () => {
+    for (const role of ["admin", "approver"]) {
+      const rows = (await who(role).caller.audit.list({ limit: 500 })).items;
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.every((r) => r.teamId === teamA)).toBe(true);
+      expect((await who(role).caller.audit.list({ teamId: teamB })).items).toEqual([]);
+    }
+    for (const role of ["viewer", "operator"])
+      expect(
+        codeOf(
+          await who(role)
+            .caller.audit.list({})
+            .catch((e) => e),
+        ),
+      ).toBe("FORBIDDEN");
+    const all = (await site.audit.list({ limit: 500 })).items;
+    expect(all.some((r) => r.teamId === null)).toBe(true);
+  });
+});
+
+describe("CSV export", () => {
+  it("quotes fields and defuses spreadsheet formulas", () => {
+    expect(csvField("plain")).toBe("plain");
+    expect(csvField('say "hi", twice')).toBe('"say ""hi"", twice"');
+    expect(csvField('=HYPERLINK("http://x")')).toBe('"\'=HYPERLINK(""http://x"")"');
+    expect(csvField("+1")).toBe("'+1");
+    expect(csvField(null)).toBe("");
+    expect(csvField({ a: 1 })).toBe('"{""a"":1}"');
+  });
+
+  it("streams every matching row page by page, in the caller's scope", async () => {
+    const teamId = randomUUID();
+    await t.db.team.create({ data: { id: teamId, name: "Export", slug: "export" } });
+    await t.db.membership.create({
+      data: { id: randomUUID(), teamId, userId: who("admin").id, role: "admin" },
+    });
+    await t.db.auditEvent.createMany({
+      data: Array.from({ length: 1203 }, (_, i) => ({
+        action: "export.row",
+        outcome: "success",
+        teamId: i < 1200 ? teamId : teamB,
+        actorEmail: i === 0 ? "=cmd|' /C calc'!A0" : "x@audit.test",
+        targetId: `row-${i}`,
+      })),
+    });
+    const caller = who("admin").caller;
+    let pagesAsked = 0;
+    const stream = auditCsvStream(
+      (input) => {
+        pagesAsked++;
+        return caller.audit.list(input);
+      },
+      { action: "export.row" },
+    );
+    const text = await new Response(stream).text();
+    const lines = text.trimEnd().split("\r\n");
+    expect(lines[0]).toBe(AUDIT_CSV_COLUMNS.join(","));
+    expect(lines).toHaveLength(1 + 1200);
+    expect(pagesAsked).toBe(3);
+    expect(text).not.toContain(",=cmd");
+    expect(text).toContain("'=cmd");
+    expect(lines.slice(1).every((l) => l.includes(",Export,"))).toBe(true);
+  });
+});
