@@ -1,0 +1,165 @@
+import { z } from "zod";
+import type { TransferPhase } from "./model";
+
+/**
+ * Faults a test (or the admin endpoint) switches on at runtime. Operation names are the engine and daemon
+ * operations, e.g. `vms.get`, `snapshots.add`, `snapshots.remove`, `imagetransfers.add`,
+ * `imagetransfers.finalize`, `sso.token`, `images.get`, `images.put`, `images.patch`, `images.options`,
+ * `images.extents`; and the asynchronous steps `snapshots.add.async` (creation fails, the snapshot
+ * vanishes), `disks.add.async` (the new disk ends illegal) and `imagetransfers.verify` (upload verification
+ * fails at finalize).
+ */
+export const faultSpecSchema = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("fail"),
+    op: z.string().min(1),
+    status: z.number().int().min(400).max(599),
+    /** How many times it fires; default 1 without a probability, unlimited with one. */
+    times: z.number().int().positive().optional(),
+    probability: z.number().min(0).max(1).optional(),
+    detail: z.string().optional(),
+  }),
+  z.object({
+    kind: z.literal("drop"),
+    method: z.enum(["GET", "PUT"]),
+    /** The connection is destroyed after this many body bytes were sent (GET) or received (PUT). */
+    afterBytes: z.number().int().min(0),
+    times: z.number().int().positive().optional(),
+  }),
+  z.object({
+    kind: z.literal("latency"),
+    ms: z.number().int().min(0).max(600_000),
+    target: z.enum(["engine", "imageio", "all"]).optional(),
+    op: z.string().optional(),
+    times: z.number().int().positive().optional(),
+  }),
+  z.object({
+    kind: z.literal("hold"),
+    /** The transfer stays in this phase until the fault is removed. */
+    phase: z.string(),
+    transferId: z.string().optional(),
+  }),
+  z.object({ kind: z.literal("unreachable") }),
+]);
+
+export type FaultSpec = z.infer<typeof faultSpecSchema>;
+export type ActiveFault = FaultSpec & { id: string; fired: number };
+
+export interface FaultHandle {
+  id: string;
+  remove(): void;
+}
+
+export class FaultInjector {
+  private readonly faults = new Map<string, ActiveFault>();
+  private seq = 0;
+
+  add(spec: FaultSpec): FaultHandle {
+    const parsed = faultSpecSchema.parse(spec);
+    const id = `f${++this.seq}`;
+    this.faults.set(id, { ...parsed, id, fired: 0 });
+    return { id, remove: () => this.remove(id) };
+  }
+
+  remove(id: string): boolean {
+    return this.faults.delete(id);
+  }
+
+  clear(): void {
+    this.faults.clear();
+  }
+
+  list(): ActiveFault[] {
+    return [...this.faults.values()].map((f) => ({ ...f }));
+  }
+
+  /** Answer `status` for operation `op` (once by default, or with a probability). */
+  failOperation(
+    op: string,
+    opts: { status: number; times?: number; probability?: number; detail?: string },
+  ): FaultHandle {
+    return this.add({ kind: "fail", op, ...opts });
+  }
+
+  /** Destroy the connection of the next GET or PUT on the daemon after `afterBytes` bytes. */
+  dropConnection(opts: { method: "GET" | "PUT"; afterBytes: number; times?: number }): FaultHandle {
+    return this.add({ kind: "drop", ...opts });
+  }
+
+  addLatency(opts: {
+    ms: number;
+    target?: "engine" | "imageio" | "all";
+    op?: string;
+    times?: number;
+  }): FaultHandle {
+    return this.add({ kind: "latency", ...opts });
+  }
+
+  holdTransfer(opts: { phase: TransferPhase; transferId?: string }): FaultHandle {
+    return this.add({ kind: "hold", ...opts });
+  }
+
+  /** transfer_url points at a port nobody listens on, so clients must use proxy_url. */
+  makeTransferUrlUnreachable(): FaultHandle {
+    return this.add({ kind: "unreachable" });
+  }
+
+  /** fail: once unless a probability is set; drop: once; latency: until removed; unless `times` says. */
+  private limitOf(f: ActiveFault): number | undefined {
+    if (f.kind === "fail") return f.times ?? (f.probability === undefined ? 1 : undefined);
+    if (f.kind === "drop") return f.times ?? 1;
+    if (f.kind === "latency") return f.times;
+    return undefined;
+  }
+
+  private consume(f: ActiveFault): void {
+    f.fired++;
+    const limit = this.limitOf(f);
+    if (limit !== undefined && f.fired >= limit) this.faults.delete(f.id);
+  }
+
+  /** The injected failure for this operation, if one fires now. */
+  takeFailure(op: string): { status: number; detail?: string } | null {
+    for (const f of this.faults.values()) {
+      if (f.kind !== "fail" || f.op !== op) continue;
+      if (f.probability !== undefined && Math.random() >= f.probability) continue;
+      this.consume(f);
+      return { status: f.status, detail: f.detail };
+    }
+    return null;
+  }
+
+  latencyFor(target: "engine" | "imageio", op: string): number {
+    let ms = 0;
+    for (const f of this.faults.values()) {
+      if (f.kind !== "latency") continue;
+      if (f.target && f.target !== "all" && f.target !== target) continue;
+      if (f.op && f.op !== op) continue;
+      ms += f.ms;
+      this.consume(f);
+    }
+    return ms;
+  }
+
+  takeDrop(method: "GET" | "PUT"): number | null {
+    for (const f of this.faults.values()) {
+      if (f.kind !== "drop" || f.method !== method) continue;
+      this.consume(f);
+      return f.afterBytes;
+    }
+    return null;
+  }
+
+  isHeld(transferId: string, phase: TransferPhase): boolean {
+    for (const f of this.faults.values()) {
+      if (f.kind === "hold" && f.phase === phase && (!f.transferId || f.transferId === transferId))
+        return true;
+    }
+    return false;
+  }
+
+  get transferUrlUnreachable(): boolean {
+    for (const f of this.faults.values()) if (f.kind === "unreachable") return true;
+    return false;
+  }
+}
