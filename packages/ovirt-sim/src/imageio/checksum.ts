@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { Blake2b } from "./blake2b";
+import { createBLAKE2b } from "hash-wasm";
 
 export const CHECKSUM_ALGORITHMS = [
   "blake2b",
@@ -18,10 +18,32 @@ interface Hasher {
   digest(): Buffer;
 }
 
-function hasher(algorithm: ChecksumAlgorithm): Hasher {
-  if (algorithm === "blake2b") return new Blake2b(32);
-  const h = createHash(algorithm);
-  return { update: (b) => h.update(b), digest: () => h.digest() };
+/**
+ * imageio's blake2b is BLAKE2b with a 32-byte digest, which node:crypto cannot make (only the fixed 64-byte
+ * blake2b512): it comes from hash-wasm's WebAssembly build instead.
+ */
+async function hasherFactory(algorithm: ChecksumAlgorithm): Promise<() => Hasher> {
+  if (algorithm === "blake2b") {
+    const wasm = await createBLAKE2b(256);
+    return () => {
+      wasm.init();
+      return {
+        update: (b) => wasm.update(b),
+        digest: () => Buffer.from(wasm.digest("binary")),
+      };
+    };
+  }
+  return () => {
+    const h = createHash(algorithm);
+    return { update: (b) => h.update(b), digest: () => h.digest() };
+  };
+}
+
+/** BLAKE2b-256 of `data` (as imageio's blake2b checksum algorithm computes it). */
+export async function blake2b256(data: Uint8Array): Promise<Buffer> {
+  const h = (await hasherFactory("blake2b"))();
+  h.update(data);
+  return h.digest();
 }
 
 /**
@@ -30,35 +52,41 @@ function hasher(algorithm: ChecksumAlgorithm): Hasher {
  * Zero blocks reuse one precomputed digest, which gives the same result faster.
  */
 export class BlockHash {
-  private readonly outer: Hasher;
   private zeroDigest: Buffer | null = null;
   private readonly zeroBlock: Buffer;
+  private readonly blockDigests: Buffer[] = [];
 
-  constructor(
-    private readonly algorithm: ChecksumAlgorithm,
+  private constructor(
+    private readonly newHasher: () => Hasher,
     private readonly blockSize: number,
   ) {
-    this.outer = hasher(algorithm);
     this.zeroBlock = Buffer.alloc(blockSize);
+  }
+
+  static async create(algorithm: ChecksumAlgorithm, blockSize: number): Promise<BlockHash> {
+    return new BlockHash(await hasherFactory(algorithm), blockSize);
   }
 
   /** One block (full size except possibly the last). */
   block(data: Buffer): void {
     if (data.length === this.blockSize && data.equals(this.zeroBlock)) {
       this.zeroDigest ??= this.digestOf(this.zeroBlock);
-      this.outer.update(this.zeroDigest);
+      this.blockDigests.push(this.zeroDigest);
       return;
     }
-    this.outer.update(this.digestOf(data));
+    this.blockDigests.push(this.digestOf(data));
   }
 
   private digestOf(b: Buffer): Buffer {
-    const h = hasher(this.algorithm);
+    // One wasm instance serves inner and outer digests, so the outer one is computed at the end.
+    const h = this.newHasher();
     h.update(b);
     return h.digest();
   }
 
   hexdigest(): string {
-    return this.outer.digest().toString("hex");
+    const outer = this.newHasher();
+    for (const d of this.blockDigests) outer.update(d);
+    return outer.digest().toString("hex");
   }
 }

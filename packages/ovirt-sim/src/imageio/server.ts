@@ -567,7 +567,7 @@ async function handleChecksum(t: Ticket, url: URL, res: ServerResponse): Promise
   const src = await openSource(t);
   try {
     const size = Math.min(t.spec.size, src.size);
-    const h = new BlockHash(algorithm, blockSize);
+    const h = await BlockHash.create(algorithm, blockSize);
     for (let pos = 0; pos < size; pos += blockSize)
       h.block(await src.read(pos, Math.min(blockSize, size - pos)));
     sendJsonBody(res, 200, { algorithm, block_size: blockSize, checksum: h.hexdigest() });
