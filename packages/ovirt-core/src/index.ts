@@ -1,5 +1,6 @@
 export * from "./chain";
 export * from "./engine";
+export * from "./flows";
 export * from "./imageio";
 export * from "./io";
 export * from "./ovf";

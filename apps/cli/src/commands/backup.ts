@@ -79,6 +79,8 @@ export function cliHooks(label: string): FlowHooks & { dispose(): void } {
       );
     },
     onEvent(e: FlowEvent) {
+      // The failure itself ends the command as its one-line message; what cleanup left behind is printed.
+      if (e.level === "error" && e.step !== "cleanup") return;
       process.stderr.write(`${label}: ${e.level === "info" ? "" : `${e.level}: `}${e.message}\n`);
     },
     dispose() {

@@ -11,7 +11,14 @@ import {
 import { type DownloadOptions, downloadSegments } from "./download";
 import { ImageioError } from "./errors";
 import { type FileSinkResult, writeSegmentsToFile } from "./file";
-import type { Extent, ImageioOptions, ImageioServerOptions, ImageioUrls, ImageSegment } from "./types";
+import type {
+  Extent,
+  ImageioChecksum,
+  ImageioOptions,
+  ImageioServerOptions,
+  ImageioUrls,
+  ImageSegment,
+} from "./types";
 import { type UploadOptions, type UploadResult, uploadSegments } from "./upload";
 
 /** Extents JSON beyond this is refused: a hostile server must not exhaust memory. */
@@ -144,6 +151,38 @@ export class ImageioTicket {
   }
 
   /**
+   * The daemon's block checksum of the whole image (`GET <url>/checksum`, ref §5.7): comparable with an earlier
+   * answer for the same image, not with a plain hash of the bytes. Needs the checksum feature.
+   */
+  async checksum(opts: { algorithm?: string; blockSize?: number } = {}): Promise<ImageioChecksum> {
+    if (!this.options.features.includes("checksum"))
+      throw new ImageioError({ status: 0, message: "the server has no checksum feature" });
+    const query = new URLSearchParams();
+    if (opts.algorithm !== undefined) query.set("algorithm", opts.algorithm);
+    if (opts.blockSize !== undefined) query.set("block_size", String(opts.blockSize));
+    const qs = query.size > 0 ? `?${query}` : "";
+    const signal = this.opts.signal ?? new AbortController().signal;
+    return withRetries(
+      this.control,
+      async (c) => {
+        // The daemon reads the whole image before it answers, like extents.
+        const wait = this.opts.extentsTimeoutMs ?? 30 * 60_000;
+        const res = await c.request({
+          path: `${this.url.pathname}/checksum${qs}`,
+          method: "GET",
+          signal,
+          headersTimeout: wait,
+          bodyTimeout: wait,
+        });
+        if (res.statusCode !== 200) throw await errorFromResponse(res, "GET checksum");
+        return parseChecksum(await readLimited(res.body, 64 * 1024));
+      },
+      signal,
+      this.retryPolicy(),
+    );
+  }
+
+  /**
    * Streams the image as ordered segments: data read over several connections, zero runs as ZeroSegments.
    * Memory stays near (workers + 2) × bufferSize whatever the consumer does. The worker connections are closed
    * when the iteration ends (also on break or error).
@@ -267,6 +306,25 @@ async function readOptions(
 
 function positiveInt(v: unknown): number | undefined {
   return typeof v === "number" && Number.isSafeInteger(v) && v > 0 ? v : undefined;
+}
+
+/** Validates a checksum answer: `{"algorithm": ..., "block_size": ..., "checksum": "<hex>"}`. */
+function parseChecksum(text: string): ImageioChecksum {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ImageioError({ status: 200, message: "checksum answer is not JSON" });
+  }
+  const o = (json && typeof json === "object" ? json : {}) as Record<string, unknown>;
+  if (
+    typeof o.algorithm !== "string" ||
+    typeof o.checksum !== "string" ||
+    !/^[0-9a-f]+$/i.test(o.checksum) ||
+    positiveInt(o.block_size) === undefined
+  )
+    throw new ImageioError({ status: 200, message: "checksum answer is malformed" });
+  return { algorithm: o.algorithm, blockSize: o.block_size as number, checksum: o.checksum.toLowerCase() };
 }
 
 /** Validates extents: a list of `{start, length, zero, hole}` that are sorted and contiguous from 0. */

@@ -27,6 +27,14 @@ export interface Extent {
   dirty?: boolean;
 }
 
+/** `GET /checksum` (ref §5.7): imageio's block-based hash of the whole image. */
+export interface ImageioChecksum {
+  algorithm: string;
+  blockSize: number;
+  /** Lowercase hex. */
+  checksum: string;
+}
+
 /** Guest data at an offset. */
 export interface DataSegment {
   offset: number;

@@ -1,0 +1,11 @@
+/**
+ * The backup and restore flows (design §2–§3): functions that drive the engine and imageio, report progress and
+ * events through hooks, journal every engine object they create (onEngineObject) and clean up after themselves
+ * on every exit path. A failure is a FlowError carrying the engine's words and what could not be cleaned up.
+ */
+export { backupVm } from "./backup";
+export { cleanupEngineObjects } from "./cleanup";
+export { openDiskImageExport } from "./export";
+export { restoreVm } from "./restore";
+export { restoreDisk } from "./restore-disk";
+export * from "./types";

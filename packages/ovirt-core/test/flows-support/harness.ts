@@ -1,0 +1,141 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { openRepository, type Repository } from "@lifeboat/repository";
+import { type Simulator, type SimulatorOptions, startSimulator } from "../../../ovirt-sim/src/index";
+import { EngineClient } from "../../src/engine";
+import type { EngineObjectRecord, FlowEvent, FlowHooks, ImageioSettings } from "../../src/flows";
+
+const run = promisify(execFile);
+
+/** Fast sim: the small seed (64–128 MiB disks, a few MiB of data) and short async delays. */
+export const FAST_SIM: Partial<SimulatorOptions> = {
+  seedScale: "small",
+  asyncDelayMs: 30,
+  transferPollMs: 30,
+};
+
+export interface FlowHarness {
+  sim: Simulator;
+  engine: EngineClient;
+  imageio: ImageioSettings;
+  dir: string;
+  /** A fresh repository folder under the harness dir. */
+  newRepository(name: string): Promise<Repository>;
+  /** Hooks that keep every event and engine object record. */
+  hooks(signal?: AbortSignal): FlowHooks & { events: FlowEvent[]; records: EngineObjectRecord[] };
+  /** A second client of the same engine (e.g. for concurrent flows). */
+  newEngine(): EngineClient;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(opts: Partial<SimulatorOptions> = {}): Promise<FlowHarness> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "lifeboat-flows-"));
+  const sim = await startSimulator({ dataDir: path.join(dir, "sim"), ...FAST_SIM, ...opts });
+  const engines: EngineClient[] = [];
+  const newEngine = () => {
+    const e = new EngineClient({
+      url: sim.engineUrl,
+      username: sim.adminUser,
+      password: sim.adminPassword,
+      caPem: sim.caPem,
+      pollIntervalMs: 25,
+      retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 100 },
+    });
+    engines.push(e);
+    return e;
+  };
+  const engine = newEngine();
+  return {
+    sim,
+    engine,
+    imageio: { caPem: sim.caPem, workers: 3 },
+    dir,
+    newRepository: (name) =>
+      openRepository(path.join(dir, "repos", name), { create: true, chunkSize: 256 * 1024 }),
+    hooks(signal) {
+      const events: FlowEvent[] = [];
+      const records: EngineObjectRecord[] = [];
+      return {
+        signal,
+        events,
+        records,
+        onEvent: (e) => events.push(e),
+        onEngineObject: (o) => {
+          records.push(o);
+        },
+      };
+    },
+    newEngine,
+    async stop() {
+      for (const e of engines) await e.close();
+      await sim.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function qemuImg(...args: string[]): Promise<string> {
+  const { stdout } = await run("qemu-img", args, { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+/** `qemu-img compare` of two images (any format, backing chains followed): true when the guest data match. */
+export async function qemuSame(a: string, b: string): Promise<boolean> {
+  try {
+    await run("qemu-img", ["compare", "-U", a, b]);
+    return true;
+  } catch (e) {
+    if ((e as { code?: number }).code === 1) return false;
+    throw e;
+  }
+}
+
+/**
+ * Nothing of a flow left on the sim: no locked disk or VM, no active transfer or ticket, no temporary snapshot
+ * (but those in `kept`).
+ */
+export function engineLeftovers(sim: Simulator, kept: string[] = []): string[] {
+  const problems: string[] = [];
+  for (const d of sim.state.disks()) if (d.status !== "ok") problems.push(`disk ${d.alias} is ${d.status}`);
+  for (const v of sim.state.vms()) if (v.status === "image_locked") problems.push(`VM ${v.name} is locked`);
+  for (const t of sim.state.transfers())
+    if (!t.phase.startsWith("finished")) problems.push(`transfer ${t.id} is ${t.phase}`);
+  for (const s of sim.state.snapshots())
+    if (s.description.startsWith("Lifeboat backup") && !kept.includes(s.id))
+      problems.push(`snapshot ${s.id} "${s.description}" remains`);
+  if (sim.state.tickets().length > 0) problems.push(`${sim.state.tickets().length} imageio ticket(s) remain`);
+  return problems;
+}
+
+/** The whole guest view of a sim disk. */
+export async function guestOf(sim: Simulator, diskId: string): Promise<Buffer> {
+  const d = sim.state.disk(diskId);
+  if (!d) throw new Error(`no disk ${diskId}`);
+  return sim.guest.read(diskId, 0, d.provisionedSize);
+}
+
+/** The path of a sim disk's active volume (its backing chain next to it). */
+export function activeVolumePath(sim: Simulator, diskId: string): string {
+  const vols = sim.state.volumes(diskId);
+  const top = vols[vols.length - 1];
+  if (!top) throw new Error(`disk ${diskId} has no volume`);
+  return top.path;
+}
+
+/** knownLayer as the CLI does it: the newest layer of the repository for an image id, with its checksum. */
+export function repositoryKnownLayer(repo: Repository) {
+  return async (imageId: string) => {
+    const m = (await repo.findLayers({ imageId })).find((l) => typeof l.meta.imageioChecksum === "string");
+    return m
+      ? { layerId: m.id, sha256: m.sha256, size: m.size, imageioChecksum: m.meta.imageioChecksum as string }
+      : undefined;
+  };
+}
+
+/** `qemu-img info` of a file. */
+export async function qemuInfo(file: string): Promise<{ format: string; "backing-filename"?: string }> {
+  return JSON.parse(await qemuImg("info", "--output=json", "-U", file));
+}
