@@ -19,5 +19,17 @@ export {
   notifyConfigFromEnv,
   signWebhookBody,
 } from "./services/notify";
+export { type PolicySpec, policySpec, protectedVms } from "./services/policies";
+export { notifyPolicyJobFailed } from "./services/policies-notify";
+export {
+  type DeleteOutcome,
+  deleteRestorePoint,
+  type PruneResult,
+  planPrune,
+  pruneVm,
+} from "./services/policies-prune";
+export { afterPolicyJob, runDueSchedules, runPolicyNow } from "./services/policies-run";
+export { computeRetention, type RetentionDecision, type RetentionRules } from "./services/retention";
+export { describeSchedule, parseSchedule } from "./services/schedules";
 export * from "./services/vm-ownership";
 export { createCallerFactory } from "./trpc";

@@ -7,6 +7,11 @@ export interface EnqueueOptions {
   teamId?: string | null;
   /** pg-boss singleton key: at most one queued/active job per key (e.g. one backup per VM). */
   singletonKey?: string;
+  /** What the job is about, recorded on its row (job history per VM, restore point and policy). */
+  vmId?: string | null;
+  engineId?: string | null;
+  restorePointId?: string | null;
+  policyId?: string | null;
 }
 
 export interface JobQueue {
@@ -33,10 +38,25 @@ export async function enqueueJob<T extends JobType>(
       input: parsed as Prisma.InputJsonValue,
       createdBy: opts.createdBy ?? null,
       teamId: opts.teamId ?? null,
+      vmId: opts.vmId ?? null,
+      engineId: opts.engineId ?? null,
+      restorePointId: opts.restorePointId ?? null,
+      policyId: opts.policyId ?? null,
     },
   });
-  const boss = await getBoss(databaseUrl);
-  const data: QueuedJob = { jobId: job.id };
-  await boss.send(type, data, opts.singletonKey ? { singletonKey: opts.singletonKey } : {});
+  try {
+    const boss = await getBoss(databaseUrl);
+    const data: QueuedJob = { jobId: job.id };
+    await boss.send(type, data, opts.singletonKey ? { singletonKey: opts.singletonKey } : {});
+  } catch (e) {
+    // A row no worker will ever pick up must not stay queued (it would block the VM's next backup).
+    await db.job
+      .updateMany({
+        where: { id: job.id, state: "queued" },
+        data: { state: "failed", finishedAt: new Date(), error: "Lifeboat could not queue the job." },
+      })
+      .catch(() => undefined);
+    throw e;
+  }
   return job.id;
 }

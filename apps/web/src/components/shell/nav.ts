@@ -1,5 +1,13 @@
 import type { TeamPermission } from "@lifeboat/api/permissions";
-import { CheckCheck, LayoutDashboard, type LucideIcon, ScrollText, UserCog, Users } from "lucide-react";
+import {
+  CalendarClock,
+  CheckCheck,
+  LayoutDashboard,
+  type LucideIcon,
+  ScrollText,
+  UserCog,
+  Users,
+} from "lucide-react";
 
 export interface NavItem {
   href: string;
@@ -23,6 +31,7 @@ export const navItems: NavItem[] = [
     badge: "approvals",
     teamPermission: "approval:read",
   },
+  { href: "/policies", label: "Policies", icon: CalendarClock, teamPermission: "policy:read" },
   { href: "/teams", label: "Teams", icon: Users },
   { href: "/audit", label: "Audit log", icon: ScrollText, teamPermission: "audit:read" },
   { href: "/admin/users", label: "Users", icon: UserCog, siteAdmin: true },

@@ -1,0 +1,226 @@
+import fs from "node:fs";
+import path from "node:path";
+import { type APIRequestContext, type Browser, expect, type Page, test } from "@playwright/test";
+import pg from "pg";
+
+/**
+ * Protection policies in the browser: a team admin creates a policy (schedule in words and next runs as they
+ * type), it exists only after another approver approves it, its page shows the schedule, retention and the
+ * prune preview — which points go and which rule keeps each of the rest — and pinning a point keeps it.
+ */
+
+const ADMIN = { email: "admin@lifeboat.test", password: "e2e-admin-password" };
+const baseURL = `http://127.0.0.1:${process.env.E2E_PORT ?? 3100}`;
+
+function served(): { dataDir: string; env: Record<string, string> } {
+  return JSON.parse(fs.readFileSync(path.join(import.meta.dirname, ".e2e-env.json"), "utf8"));
+}
+
+async function withDb<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const env = served();
+  const password = fs.readFileSync(path.join(env.dataDir, "pg", "password"), "utf8").trim();
+  const client = new pg.Client({
+    connectionString: `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${env.env.LIFEBOAT_EMBEDDED_PG_PORT}/lifeboat`,
+  });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function trpc<T>(request: APIRequestContext, procedure: string, input: unknown): Promise<T> {
+  const res = await request.post(`/api/trpc/${procedure}`, {
+    data: { json: input },
+    headers: { origin: baseURL },
+  });
+  const body = (await res.json()) as {
+    result?: { data: { json: T } };
+    error?: { json: { message: string } };
+  };
+  if (!res.ok() || !body.result) throw new Error(`${procedure}: ${body.error?.json.message ?? res.status()}`);
+  return body.result.data.json;
+}
+
+async function apiSignIn(request: APIRequestContext, email: string, password: string) {
+  const res = await request.post("/api/auth/sign-in/email", {
+    data: { email, password },
+    headers: { origin: baseURL },
+  });
+  expect(res.ok(), `sign-in of ${email}`).toBe(true);
+}
+
+interface Person {
+  name: string;
+  email: string;
+  password: string;
+}
+
+async function newPerson(
+  browser: Browser,
+  admin: APIRequestContext,
+  name: string,
+  label: string,
+): Promise<Person> {
+  const email = `${label}-${Date.now()}@lifeboat.test`;
+  const created = await trpc<{ temporaryPassword: string }>(admin, "users.create", { email, name });
+  const ctx = await browser.newContext({ baseURL });
+  await apiSignIn(ctx.request, email, created.temporaryPassword);
+  const password = `${label}-own-password`;
+  const res = await ctx.request.post("/api/auth/change-password", {
+    data: { currentPassword: created.temporaryPassword, newPassword: password },
+    headers: { origin: baseURL },
+  });
+  expect(res.ok()).toBe(true);
+  await ctx.close();
+  return { name, email, password };
+}
+
+async function signedInPage(browser: Browser, who: Person): Promise<Page> {
+  const ctx = await browser.newContext({ baseURL });
+  const page = await ctx.newPage();
+  await page.goto("/login");
+  await page.getByLabel("Email").fill(who.email);
+  await page.getByLabel("Password").fill(who.password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
+  return page;
+}
+
+/** A VM of the team in the inventory (owned through a rule, as the team's rules would give it). */
+async function teamVm(teamId: string, name: string): Promise<string> {
+  return withDb(async (c) => {
+    const engine = await c.query<{ id: string }>('select id from engine order by "createdAt" limit 1');
+    const engineId = engine.rows[0]?.id;
+    if (!engineId) throw new Error("no engine registered");
+    const vm = await c.query<{ id: string }>(
+      `insert into vm (id, "engineId", "vmId", name, status) values (gen_random_uuid()::text, $1, gen_random_uuid()::text, $2, 'up') returning id`,
+      [engineId, name],
+    );
+    const vmId = vm.rows[0]!.id;
+    await c.query(
+      `insert into team_vm_rule (id, "teamId", kind, "engineId", "vmId", "createdAt") values (gen_random_uuid()::text, $1, 'vm', $2, $3, now())`,
+      [teamId, engineId, vmId],
+    );
+    await c.query(`insert into vm_team ("vmId", "teamId") values ($1, $2)`, [vmId, teamId]);
+    return vmId;
+  });
+}
+
+/** Complete restore points the policy made of the VM (what its backups would have recorded). */
+async function policyPoints(policyId: string, vmId: string, times: string[]): Promise<string[]> {
+  return withDb(async (c) => {
+    const vm = await c.query<{ engineId: string; name: string }>(
+      'select "engineId", name from vm where id = $1',
+      [vmId],
+    );
+    const ids: string[] = [];
+    for (const t of times) {
+      const r = await c.query<{ id: string }>(
+        `insert into restore_point (id, "vmId", "engineId", "vmName", "createdAt", state, ovf, "policyId", description)
+         values (gen_random_uuid()::text, $1, $2, $3, $4, 'complete', '<ovf/>', $5, $6) returning id`,
+        [vmId, vm.rows[0]!.engineId, vm.rows[0]!.name, t, policyId, `backup of ${t}`],
+      );
+      ids.push(r.rows[0]!.id);
+    }
+    return ids;
+  });
+}
+
+test("a policy exists only after another approver approves it, and its page previews the prune", async ({
+  browser,
+}) => {
+  const adminCtx = await browser.newContext({ baseURL });
+  const admin = adminCtx.request;
+  await apiSignIn(admin, ADMIN.email, ADMIN.password);
+  const tara = await newPerson(browser, admin, "Tara Teamadmin", "ptara");
+  const abe = await newPerson(browser, admin, "Abe Approver", "pabe");
+  const team = await trpc<{ id: string }>(admin, "teams.create", {
+    name: "Payments",
+    adminEmail: tara.email,
+  });
+  await trpc(admin, "teams.addMember", { teamId: team.id, email: abe.email, role: "approver" });
+  const vmId = await teamVm(team.id, `e2e-pay-${Date.now()}`);
+
+  // 1. The team admin fills in the policy; the schedule reads back in words with its next runs.
+  const page = await signedInPage(browser, tara);
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Policies" }).click();
+  await expect(page.getByText("No policies yet.")).toBeVisible();
+  await page.getByRole("link", { name: "New policy" }).click();
+  await page.getByLabel("Name").fill("Nightly payments");
+  await page.getByRole("list", { name: "Team VMs" }).getByRole("checkbox").first().check();
+  await page.getByLabel("Schedule (cron)").fill("30 2 * * 1-5");
+  await page.getByLabel("Time zone").fill("Europe/Berlin");
+  await expect(page.getByTestId("policy-schedule-preview-words")).toHaveText(
+    "At 02:30, Monday through Friday (Europe/Berlin)",
+  );
+  await expect(
+    page.getByRole("list", { name: "Next runs of 30 2 * * 1-5" }).getByRole("listitem"),
+  ).toHaveCount(5);
+  await page.getByLabel("Schedule (cron)").fill("30 2 * *");
+  await expect(page.getByText(/has 4 field\(s\)/)).toBeVisible();
+  await page.getByLabel("Schedule (cron)").fill("30 2 * * 1-5");
+  await page.getByLabel("Daily").fill("2");
+  await page.getByLabel("Weekly").fill("1");
+  await page.getByLabel("Monthly").fill("0");
+  await page
+    .getByLabel("Why (the approver reads this)")
+    .fill("Payments need nightly backups (audit finding 12)");
+  await page.screenshot({ path: "test-results/screenshots/policy-form.png", fullPage: true });
+  await page.getByRole("button", { name: "Ask for approval" }).click();
+  await expect(page.getByText("Sent for approval")).toBeVisible();
+  // Not there yet.
+  await expect(page.getByText("No policies yet.")).toBeVisible();
+
+  // 2. Another approver approves.
+  const decider = await signedInPage(browser, abe);
+  await decider.goto("/approvals");
+  const card = decider.getByTestId("approval-card").filter({ hasText: "Create policy Nightly payments" });
+  await expect(card).toContainText("keep 2 daily, 1 weekly");
+  await card.getByRole("button", { name: "Approve" }).click();
+  const dialog = decider.getByRole("dialog", { name: "Approve this request" });
+  await dialog.getByLabel("Your comment (required)").fill("Agreed");
+  await dialog.getByRole("button", { name: "Approve" }).click();
+  await expect(decider.getByText("Approved", { exact: true })).toBeVisible();
+
+  // 3. The policy is listed and shows its schedule, retention and next runs.
+  await page.reload();
+  const row = page.getByRole("row").filter({ hasText: "Nightly payments" });
+  await expect(row).toContainText("At 02:30, Monday through Friday (Europe/Berlin)");
+  await expect(row).toContainText("keep 2 daily, 1 weekly");
+  await row.getByRole("link", { name: "Nightly payments" }).click();
+  await expect(page.getByRole("heading", { name: "Nightly payments" })).toBeVisible();
+  await expect(page.getByTestId("schedule-words")).toHaveText(
+    "At 02:30, Monday through Friday (Europe/Berlin)",
+  );
+  await expect(page.getByRole("list", { name: "Next runs" }).getByRole("listitem")).toHaveCount(5);
+
+  // 4. The prune preview: two points of one Berlin day (the older goes), a day, a week, one beyond retention.
+  const policyId = page.url().split("/").at(-1)!;
+  await policyPoints(policyId, vmId, [
+    "2026-05-13T00:30:00Z",
+    "2026-05-12T22:30:00Z", // same Berlin day (13 May, 00:30 CEST) as the newest
+    "2026-05-06T00:30:00Z",
+    "2026-04-29T00:30:00Z",
+    "2026-04-22T00:30:00Z",
+  ]);
+  await page.reload();
+  const preview = page.getByRole("table", { name: /^Prune preview for / });
+  await expect(preview.locator('tr[data-decision="keep"]')).toHaveCount(3);
+  await expect(preview.locator('tr[data-decision="remove"]')).toHaveCount(2);
+  await expect(preview).toContainText("kept: daily (2026-05-13)");
+  await expect(preview).toContainText("kept: daily (2026-05-06)");
+  await expect(preview).toContainText("kept: weekly (2026-W18)");
+  await expect(preview).toContainText("goes: a newer restore point of 2026-05-13 is kept (daily)");
+  await expect(preview).toContainText("goes: beyond retention");
+  await page.screenshot({ path: "test-results/screenshots/policy-prune-preview.png", fullPage: true });
+
+  // 5. Pinning the oldest keeps it.
+  const oldestRow = preview.locator("tr", { hasText: "goes: beyond retention" });
+  await oldestRow.getByRole("button", { name: "Pin" }).click();
+  await expect(page.getByText("Pinned: retention will keep it")).toBeVisible();
+  await expect(preview).toContainText("kept: pinned");
+  await expect(preview.locator('tr[data-decision="remove"]')).toHaveCount(1);
+  await adminCtx.close();
+});

@@ -1,0 +1,150 @@
+import { randomUUID } from "node:crypto";
+import { knownLayerFromCatalog, recordBackup } from "@lifeboat/api/services/catalog";
+import { catalogRepository } from "@lifeboat/api/services/repository";
+import type { Db } from "@lifeboat/db";
+import {
+  type BackupResult,
+  backupVm as backupVmFlow,
+  FlowError,
+  type KnownLayer,
+} from "@lifeboat/ovirt-core";
+import type { Repository } from "@lifeboat/repository";
+import { withEngineJob } from "../jobs/engine-job";
+import type { JobRun } from "../jobs/run";
+import { durable, JobFailure, type JobHandler } from "../run-job";
+
+/**
+ * backup.vm: one backup of the job's VM through ovirt-core's backupVm flow into the repository. The restore
+ * point, its disks and layers and the refreshed VM row are recorded in the same transaction as the job's
+ * success — or not at all (then the repository's copy of the restore point is deleted too). A later attempt
+ * (after a dead worker) cleans the engine up, drops the earlier attempt's unrecorded restore point, and backs
+ * the VM up again, reusing the layers the earlier attempt already stored.
+ */
+export const backupVm: JobHandler<"backup.vm"> = async (raw) => {
+  const ctx = durable(raw);
+  const { db, run, input } = ctx;
+  const job = run.job;
+  if (!job.vmId) throw new JobFailure("This backup job names no VM.");
+  const vm = await db.vm.findUnique({ where: { id: job.vmId } });
+  if (!vm) throw new JobFailure("The VM of this backup is no longer in the catalog.");
+  const repository = await catalogRepository(ctx.settings.repository);
+  if (run.attempt > 1) await dropUnrecordedPoints(db, run, repository);
+  return withEngineJob(ctx, vm.engineId, async ({ engine, imageio, row }) => {
+    const restorePointId = randomUUID();
+    run.event("info", "start", `attempt ${run.attempt}: backing up VM ${vm.name} from ${row.name}`, {
+      attempt: run.attempt,
+      restorePointId,
+    });
+    run.setPhase(`backing up ${vm.name}`);
+    const fromCatalog = knownLayerFromCatalog(db, vm.engineId);
+    let result: BackupResult;
+    try {
+      result = await backupVmFlow({
+        ...run.hooks(),
+        engine,
+        imageio,
+        vmId: vm.vmId,
+        repository,
+        restorePointId,
+        knownLayer: run.attempt > 1 ? orStoredBy(fromCatalog, repository, vm.vmId) : fromCatalog,
+        keepSnapshot: input.keepSnapshot,
+        description: input.description,
+        tags: input.tags,
+        jobRef: `job ${job.id}`,
+      });
+    } catch (e) {
+      if (e instanceof FlowError) await run.leftovers(vm.engineId, e.leftovers);
+      throw e;
+    }
+    await run.leftovers(vm.engineId, result.leftovers);
+    const layers = result.disks.flatMap((d) => d.layers);
+    const summary = {
+      restorePointId: result.restorePoint.id,
+      vmName: result.vm.name,
+      disks: result.disks.length,
+      layers: layers.length,
+      reusedLayers: layers.filter((l) => l.reused).length,
+      transferredBytes: result.transferredBytes,
+      newStoredBytes: result.newStoredBytes,
+      snapshotKept: result.snapshot.kept,
+      leftovers: result.leftovers.map((l) => ({
+        kind: l.kind,
+        id: l.id,
+        description: l.description,
+        error: l.error,
+      })),
+    };
+    try {
+      return await ctx.complete(summary, async (tx) => {
+        await recordBackup(tx, {
+          vm,
+          result,
+          jobId: job.id,
+          policyId: job.policyId,
+          description: input.description,
+          tags: input.tags,
+        });
+        await tx.job.update({ where: { id: job.id }, data: { restorePointId: result.restorePoint.id } });
+      });
+    } catch (e) {
+      // Not in the catalog: the repository must not keep a restore point nobody can see (unless the commit did
+      // land and only its answer was lost).
+      if (
+        !(await db.restorePoint.findUnique({ where: { id: result.restorePoint.id }, select: { id: true } }))
+      )
+        await repository.deleteRestorePoint(result.restorePoint.id).catch(() => undefined);
+      throw e;
+    }
+  });
+};
+
+/** Deletes the repository restore points earlier attempts of this job wrote but the catalog never recorded. */
+async function dropUnrecordedPoints(db: Db, run: JobRun, repository: Repository): Promise<void> {
+  const starts = await db.jobEvent.findMany({
+    where: { jobId: run.jobId, step: "start" },
+    select: { details: true },
+  });
+  for (const s of starts) {
+    const id = (s.details as { restorePointId?: unknown } | null)?.restorePointId;
+    if (typeof id !== "string") continue;
+    if (await db.restorePoint.findUnique({ where: { id }, select: { id: true } })) continue;
+    if (await repository.deleteRestorePoint(id).catch(() => false))
+      run.event(
+        "warn",
+        "recover",
+        `removed restore point ${id} of an earlier attempt from the repository: the catalog never recorded it`,
+      );
+  }
+}
+
+/**
+ * knownLayer for a resumed backup: the newest layer of this VM stored in the repository for the image id — which
+ * includes what the dead attempt already stored — else the catalog's (the repository's layer manifests are read
+ * once). The flow still reuses a layer only when the daemon's checksum of the volume matches.
+ */
+function orStoredBy(
+  fromCatalog: (imageId: string) => Promise<KnownLayer | undefined>,
+  repository: Repository,
+  engineVmId: string,
+): (imageId: string) => Promise<KnownLayer | undefined> {
+  let stored: Promise<Map<string, KnownLayer>> | undefined;
+  const index = async () => {
+    const map = new Map<string, KnownLayer>();
+    for (const m of await repository.findLayers({})) {
+      const meta = m.meta as { imageId?: unknown; imageioChecksum?: unknown; vmId?: unknown };
+      if (meta.vmId !== engineVmId || typeof meta.imageId !== "string") continue;
+      if (typeof meta.imageioChecksum !== "string" || map.has(meta.imageId)) continue;
+      map.set(meta.imageId, {
+        layerId: m.id,
+        sha256: m.sha256,
+        size: m.size,
+        imageioChecksum: meta.imageioChecksum,
+      });
+    }
+    return map;
+  };
+  return async (imageId) => {
+    stored ??= index();
+    return (await stored).get(imageId) ?? fromCatalog(imageId);
+  };
+}

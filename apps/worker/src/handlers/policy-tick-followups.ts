@@ -1,0 +1,12 @@
+import { afterPolicyJob, type JobQueue } from "@lifeboat/api";
+import type { Db } from "@lifeboat/db";
+
+/**
+ * Runs after every job the worker finished: a policy's successful backup queues the prune of that VM, a
+ * policy's failed job tells the team. A failure here is logged; it never changes the job's own outcome.
+ */
+export async function afterJob(db: Db, queue: JobQueue, jobId: string): Promise<void> {
+  await afterPolicyJob(db, queue, jobId).catch((e) =>
+    console.error(`[worker] follow-up of job ${jobId} failed: ${e instanceof Error ? e.message : String(e)}`),
+  );
+}

@@ -1,0 +1,58 @@
+import { type RepositorySettings, repositorySettingsFromEnv } from "@lifeboat/api/services/repository";
+import { serverEnv } from "@lifeboat/config";
+
+/** How a worker runs durable jobs. Every worker of an installation should use the same values. */
+export interface WorkerSettings {
+  databaseUrl: string;
+  /**
+   * The job lease: a running job whose heartbeat is older than this belongs to a dead worker, and another
+   * worker takes it over (cleans the engine up from the journal, then resumes or fails it). Default 60 s.
+   */
+  leaseMs: number;
+  /** Heartbeat, progress write and cancel check of a running job. */
+  heartbeatMs: number;
+  /** How often each worker looks for jobs whose lease ran out. */
+  sweepMs: number;
+  /** Attempts of a job (the first run and resumptions after a dead worker) before it fails for good. */
+  maxAttempts: number;
+  /** Jobs working on the same engine at once, across all workers (LIFEBOAT_ENGINE_CONCURRENCY). */
+  engineConcurrency: number;
+  /** Durable jobs of each type this worker runs at once (more workers = more throughput). */
+  jobsPerType: number;
+  repository: RepositorySettings;
+}
+
+export interface WorkerSettingsInput {
+  databaseUrl: string;
+  /** Default: LIFEBOAT_JOB_LEASE_SECONDS, else 60. */
+  leaseSeconds?: number;
+  maxAttempts?: number;
+  engineConcurrency?: number;
+  /** Default 2. */
+  jobsPerType?: number;
+  repository?: RepositorySettings;
+}
+
+function positiveNumber(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new Error(`LIFEBOAT_JOB_LEASE_SECONDS must be a positive number, not "${raw}"`);
+  return n;
+}
+
+export function workerSettings(input: WorkerSettingsInput): WorkerSettings {
+  const env = serverEnv();
+  const leaseSeconds = input.leaseSeconds ?? positiveNumber(process.env.LIFEBOAT_JOB_LEASE_SECONDS) ?? 60;
+  const leaseMs = Math.max(3000, Math.round(leaseSeconds * 1000));
+  return {
+    databaseUrl: input.databaseUrl,
+    leaseMs,
+    heartbeatMs: 1000,
+    sweepMs: Math.min(15_000, Math.max(1000, Math.round(leaseMs / 3))),
+    maxAttempts: input.maxAttempts ?? 3,
+    engineConcurrency: input.engineConcurrency ?? env.LIFEBOAT_ENGINE_CONCURRENCY,
+    jobsPerType: Math.max(1, input.jobsPerType ?? 2),
+    repository: input.repository ?? repositorySettingsFromEnv(),
+  };
+}

@@ -1,0 +1,242 @@
+import { execFile } from "node:child_process";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { stopBosses } from "@lifeboat/api";
+import { createTestApi } from "@lifeboat/api/testing";
+import { resetServerEnvCache, sealSecret } from "@lifeboat/config";
+import type { Job } from "@lifeboat/db";
+import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { type Simulator, type SimulatorOptions, startSimulator } from "@lifeboat/ovirt-sim";
+import { openRepository, type Repository } from "@lifeboat/repository";
+import { inject } from "vitest";
+import { startWorker, type Worker } from "../../src/worker";
+
+const run = promisify(execFile);
+
+/** The key that seals engine passwords in these tests (the worker reads it from the environment). */
+export const ENCRYPTION_KEY = randomBytes(32).toString("hex");
+
+/** Fast sim: the small seed (64–128 MiB disks, a few MiB of data) and short async delays. */
+export const FAST_SIM: Partial<SimulatorOptions> = {
+  seedScale: "small",
+  asyncDelayMs: 30,
+  transferPollMs: 30,
+};
+
+export type Api = ReturnType<typeof createTestApi>;
+export type Caller = Awaited<ReturnType<Api["caller"]>>;
+
+/**
+ * Everything a worker test needs, all real: a migrated PostgreSQL database, the simulated engine registered as
+ * an engine of the catalog (password sealed), a repository folder, the API with a signed-in site admin and a
+ * team operator who owns every VM, and in-process workers on demand.
+ */
+export interface Stack {
+  t: TestDatabase;
+  sim: Simulator;
+  engineId: string;
+  dir: string;
+  repoDir: string;
+  api: Api;
+  admin: Caller;
+  operator: Caller;
+  teamId: string;
+  workers: Worker[];
+  startWorker(opts?: { engineConcurrency?: number; leaseSeconds?: number }): Promise<Worker>;
+  /** The catalog VM of a sim VM (created through backups.start's inventory path on first use). */
+  vmRow(name: string): Promise<{ id: string; vmId: string; name: string }>;
+  /** Waits until the job reaches one of `states`; throws with its error and events otherwise. */
+  waitJob(jobId: string, states?: string[], timeoutMs?: number): Promise<Job>;
+  /** Waits until `check` holds for the job row. */
+  waitFor(jobId: string, check: (job: Job) => boolean | Promise<boolean>, timeoutMs?: number): Promise<Job>;
+  repository(): Promise<Repository>;
+  /** Env for worker processes (node --import tsx apps/worker/src/main.ts). */
+  workerEnv(extra?: Record<string, string>): NodeJS.ProcessEnv;
+  stop(): Promise<void>;
+}
+
+export async function startStack(opts: { sim?: Partial<SimulatorOptions> } = {}): Promise<Stack> {
+  process.env.LIFEBOAT_ENCRYPTION_KEY = ENCRYPTION_KEY;
+  resetServerEnvCache();
+  const dir = await mkdtemp(path.join(os.tmpdir(), "lifeboat-worker-"));
+  const repoDir = path.join(dir, "repository");
+  const t = await createTestDatabase(inject("testDatabase"));
+  const sim = await startSimulator({ dataDir: path.join(dir, "sim"), ...FAST_SIM, ...opts.sim });
+  const engine = await t.db.engine.create({
+    data: {
+      name: "Simulated engine",
+      apiUrl: sim.engineUrl,
+      username: sim.adminUser,
+      secretSealed: sealSecret(sim.adminPassword, Buffer.from(ENCRYPTION_KEY, "hex")),
+      caPem: sim.caPem,
+      simulated: true,
+    },
+  });
+  const api = createTestApi(t.db, t.url);
+  const siteAdmin = await api.createUser({
+    email: `admin-${randomUUID().slice(0, 6)}@worker.test`,
+    role: "admin",
+  });
+  const admin = await api.caller(await api.signIn(siteAdmin.email, siteAdmin.password));
+  const teamId = randomUUID();
+  await t.db.team.create({ data: { id: teamId, name: "Operations", slug: `ops-${teamId.slice(0, 6)}` } });
+  // The team owns every VM of the engine.
+  await t.db.teamVmRule.create({ data: { teamId, kind: "name-pattern", pattern: "*", engineId: engine.id } });
+  const op = await api.createUser({ email: `operator-${randomUUID().slice(0, 6)}@worker.test` });
+  await t.db.membership.create({ data: { id: randomUUID(), teamId, userId: op.id, role: "operator" } });
+  const operator = await api.caller(await api.signIn(op.email, op.password));
+  const workers: Worker[] = [];
+  let repo: Repository | undefined;
+
+  const stack: Stack = {
+    t,
+    sim,
+    engineId: engine.id,
+    dir,
+    repoDir,
+    api,
+    admin,
+    operator,
+    teamId,
+    workers,
+    async startWorker(w = {}) {
+      const worker = await startWorker({
+        databaseUrl: t.url,
+        pollingIntervalSeconds: 0.5,
+        leaseSeconds: w.leaseSeconds ?? 5,
+        engineConcurrency: w.engineConcurrency ?? 2,
+        repository: { dir: repoDir },
+      });
+      workers.push(worker);
+      return worker;
+    },
+    async vmRow(name) {
+      const simVm = sim.state.vm(name);
+      if (!simVm) throw new Error(`the sim has no VM ${name}`);
+      const known = await t.db.vm.findUnique({
+        where: { engineId_vmId: { engineId: engine.id, vmId: simVm.id } },
+      });
+      if (known) return known;
+      const { recomputeVmTeams } = await import("@lifeboat/api");
+      const row = await t.db.vm.create({ data: { engineId: engine.id, vmId: simVm.id, name: simVm.name } });
+      await recomputeVmTeams(t.db, { engineId: engine.id });
+      return row;
+    },
+    async waitJob(jobId, states = ["succeeded", "failed", "cancelled"], timeoutMs = 120_000) {
+      const job = await stack.waitFor(
+        jobId,
+        (j) => ["succeeded", "failed", "cancelled"].includes(j.state),
+        timeoutMs,
+      );
+      if (!states.includes(job.state)) {
+        const events = await t.db.jobEvent.findMany({ where: { jobId }, orderBy: { id: "asc" } });
+        throw new Error(
+          `job ${jobId} ended ${job.state}: ${job.error}\n${events.map((e) => `  ${e.level} ${e.step}: ${e.message}`).join("\n")}`,
+        );
+      }
+      return job;
+    },
+    async waitFor(jobId, check, timeoutMs = 120_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const job = await t.db.job.findUniqueOrThrow({ where: { id: jobId } });
+        if (await check(job)) return job;
+        if (Date.now() > deadline)
+          throw new Error(
+            `job ${jobId} did not get there in ${timeoutMs} ms (state ${job.state}, phase ${job.phase})`,
+          );
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async repository() {
+      repo ??= await openRepository(repoDir, { create: true });
+      return repo;
+    },
+    workerEnv(extra = {}) {
+      return {
+        ...process.env,
+        DATABASE_URL: t.url,
+        LIFEBOAT_ENCRYPTION_KEY: ENCRYPTION_KEY,
+        LIFEBOAT_REPOSITORY_DIR: repoDir,
+        LIFEBOAT_DATA_DIR: path.join(dir, "data"),
+        NODE_ENV: "test",
+        ...extra,
+      };
+    },
+    async stop() {
+      for (const w of workers) await w.stop().catch(() => undefined);
+      await stopBosses();
+      await sim.stop();
+      await t.drop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
+
+/** SHA-256 of a sim disk's guest view (its active chain), read in pieces. */
+export async function guestHash(sim: Simulator, diskId: string): Promise<string> {
+  const disk = sim.state.disk(diskId);
+  if (!disk) throw new Error(`no disk ${diskId}`);
+  const h = createHash("sha256");
+  const piece = 8 * 1024 * 1024;
+  for (let off = 0; off < disk.provisionedSize; off += piece)
+    h.update(await sim.guest.read(diskId, off, Math.min(piece, disk.provisionedSize - off)));
+  return h.digest("hex");
+}
+
+/** The guest hash of every disk of a sim VM, by disk alias. */
+export async function vmGuestHashes(sim: Simulator, vmName: string): Promise<Map<string, string>> {
+  const vm = sim.state.vm(vmName);
+  if (!vm) throw new Error(`no VM ${vmName}`);
+  const out = new Map<string, string>();
+  for (const a of vm.attachments) {
+    const d = sim.state.disk(a.diskId);
+    if (d) out.set(a.diskId, await guestHash(sim, d.id));
+  }
+  return out;
+}
+
+/** The path of a sim disk's active volume (its backing chain next to it). */
+export function activeVolumePath(sim: Simulator, diskId: string): string {
+  const vols = sim.state.volumes(diskId);
+  const top = vols[vols.length - 1];
+  if (!top) throw new Error(`disk ${diskId} has no volume`);
+  return top.path;
+}
+
+/** `qemu-img compare` of two images (backing chains followed): true when their guest data match. */
+export async function qemuSame(a: string, b: string): Promise<boolean> {
+  try {
+    await run("qemu-img", ["compare", "-U", a, b]);
+    return true;
+  } catch (e) {
+    if ((e as { code?: number }).code === 1) return false;
+    throw e;
+  }
+}
+
+/**
+ * What a job may leave on the sim: nothing. No disk that is not ok, no locked VM, no transfer that has not
+ * finished, no daemon ticket, no temporary Lifeboat snapshot (but those in `kept`).
+ */
+export function simLeftovers(sim: Simulator, kept: string[] = []): string[] {
+  const problems: string[] = [];
+  for (const d of sim.state.disks()) if (d.status !== "ok") problems.push(`disk ${d.alias} is ${d.status}`);
+  for (const v of sim.state.vms()) if (v.status === "image_locked") problems.push(`VM ${v.name} is locked`);
+  for (const t of sim.state.transfers())
+    if (!t.phase.startsWith("finished")) problems.push(`transfer ${t.id} is ${t.phase}`);
+  for (const s of sim.state.snapshots())
+    if (s.description.startsWith("Lifeboat backup") && !kept.includes(s.id))
+      problems.push(`snapshot ${s.id} "${s.description}" remains`);
+  if (sim.state.tickets().length > 0) problems.push(`${sim.state.tickets().length} imageio ticket(s) remain`);
+  return problems;
+}
+
+/** The events of a job, oldest first. */
+export async function eventsOf(stack: Stack, jobId: string) {
+  return stack.t.db.jobEvent.findMany({ where: { jobId }, orderBy: { id: "asc" } });
+}

@@ -1,0 +1,25 @@
+import { z } from "zod";
+import { requestRestorePointDeletion } from "../../services/policies-points";
+import { procedure } from "../../trpc";
+import { requireActor } from "../util";
+
+export const requestPointDeletionInput = z.object({
+  restorePointId: z.string().min(1).max(100),
+  /** The team the request is for, when several own the VM. */
+  teamId: z.string().max(100).optional(),
+  reason: z.string().trim().min(1, "Say why: a reason is required.").max(2000),
+});
+export const requestPointDeletionOutput = z.object({ approvalRequestId: z.string(), expiresAt: z.date() });
+
+/** Asks for one restore point to be deleted by hand; another approver of the team must approve. */
+export const requestPointDeletion = procedure
+  .meta({ permission: "backup:create" })
+  .input(requestPointDeletionInput)
+  .output(requestPointDeletionOutput)
+  .mutation(async ({ ctx, input }) => {
+    const actor = requireActor(ctx);
+    ctx.audit.targetType = "restore_point";
+    ctx.audit.targetId = input.restorePointId;
+    const req = await requestRestorePointDeletion(ctx, actor, input);
+    return { approvalRequestId: req.id, expiresAt: req.expiresAt };
+  });

@@ -1,0 +1,22 @@
+import { z } from "zod";
+import { checkRestoreName, restoreTargetCheck, restoreVmRequest } from "../../services/jobs-restore";
+import { procedure } from "../../trpc";
+import { requireActor } from "../util";
+
+export const restoresCheckNameInput = z.object({
+  restorePointId: restoreVmRequest.shape.restorePointId,
+  name: restoreVmRequest.shape.name,
+  identity: restoreVmRequest.shape.identity,
+  teamId: restoreVmRequest.shape.teamId,
+});
+export const restoresCheckNameOutput = restoreTargetCheck;
+
+/**
+ * Before submitting a restore: is the name free on the engine, does the original still exist, and would the
+ * restore need an approval (and why).
+ */
+export const checkName = procedure
+  .meta({ permission: "restore:request" })
+  .input(restoresCheckNameInput)
+  .output(restoresCheckNameOutput)
+  .query(({ ctx, input }) => checkRestoreName(ctx.db, requireActor(ctx), input));

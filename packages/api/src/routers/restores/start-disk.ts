@@ -1,0 +1,13 @@
+import { restoreDiskRequest, restoreStarted, startRestoreDisk } from "../../services/jobs-restore";
+import { procedure } from "../../trpc";
+import { requireActor } from "../util";
+
+export const restoresStartDiskInput = restoreDiskRequest;
+export const restoresStartDiskOutput = restoreStarted;
+
+/** Restores one disk of a restore point as a new floating disk (waits for approval when the team says so). */
+export const startDisk = procedure
+  .meta({ permission: "restore:request" })
+  .input(restoresStartDiskInput)
+  .output(restoresStartDiskOutput)
+  .mutation(({ ctx, input }) => startRestoreDisk(ctx, requireActor(ctx), input));
