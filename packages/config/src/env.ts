@@ -61,6 +61,11 @@ const serverEnvShape = z.object({
   /** Backup repository folder and its optional encryption key (32 bytes, base64 or hex). */
   LIFEBOAT_REPOSITORY_DIR: z.string().optional(),
   LIFEBOAT_REPOSITORY_KEY: z.string().optional(),
+  /**
+   * Job lease: a running job whose heartbeat is older than this belongs to a dead worker and another worker
+   * takes it over (cleans the engine up, then resumes or fails it).
+   */
+  LIFEBOAT_JOB_LEASE_SECONDS: z.coerce.number().positive().max(86_400).default(60),
   /** Concurrent jobs per engine (backups and restores). */
   LIFEBOAT_ENGINE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   LIFEBOAT_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),

@@ -24,7 +24,7 @@ export interface WorkerSettings {
 
 export interface WorkerSettingsInput {
   databaseUrl: string;
-  /** Default: LIFEBOAT_JOB_LEASE_SECONDS, else 60. */
+  /** Default: LIFEBOAT_JOB_LEASE_SECONDS (60). */
   leaseSeconds?: number;
   maxAttempts?: number;
   engineConcurrency?: number;
@@ -33,17 +33,9 @@ export interface WorkerSettingsInput {
   repository?: RepositorySettings;
 }
 
-function positiveNumber(raw: string | undefined): number | undefined {
-  if (raw === undefined || raw.trim() === "") return undefined;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new Error(`LIFEBOAT_JOB_LEASE_SECONDS must be a positive number, not "${raw}"`);
-  return n;
-}
-
 export function workerSettings(input: WorkerSettingsInput): WorkerSettings {
   const env = serverEnv();
-  const leaseSeconds = input.leaseSeconds ?? positiveNumber(process.env.LIFEBOAT_JOB_LEASE_SECONDS) ?? 60;
+  const leaseSeconds = input.leaseSeconds ?? env.LIFEBOAT_JOB_LEASE_SECONDS;
   const leaseMs = Math.max(3000, Math.round(leaseSeconds * 1000));
   return {
     databaseUrl: input.databaseUrl,
