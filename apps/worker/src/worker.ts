@@ -10,6 +10,7 @@ import { getDb } from "@lifeboat/db";
 import { approvalsExpire } from "./handlers/approvals-expire";
 import { backupVm } from "./handlers/backup-vm";
 import { repositoryGc } from "./handlers/gc";
+import { inventoryRefresh } from "./handlers/inventory-refresh";
 import { policyTick } from "./handlers/policy-tick";
 import { afterJob } from "./handlers/policy-tick-followups";
 import { pruneVmHandler, restorePointDelete } from "./handlers/prune";
@@ -24,6 +25,7 @@ import { type JobHandler, runJob } from "./run-job";
 const handlers: { [T in JobType]: JobHandler<T> } = {
   "system.echo": systemEcho,
   "approvals.expire": approvalsExpire,
+  "inventory.refresh": inventoryRefresh,
   "backup.vm": backupVm,
   "restore.vm": restoreVm,
   "restore.disk": restoreDisk,
@@ -37,6 +39,7 @@ const handlers: { [T in JobType]: JobHandler<T> } = {
 /** Periodic maintenance (cron, UTC): pg-boss sends these once per tick for all workers, without a catalog row. */
 const schedules: Partial<Record<JobType, string>> = {
   "approvals.expire": "* * * * *",
+  "inventory.refresh": "*/5 * * * *",
   "policy.tick": "* * * * *",
   "repository.gc": "30 3 * * *",
 };
@@ -101,6 +104,8 @@ export async function startWorker(
       );
   }
   for (const [type, cron] of Object.entries(schedules)) await boss.schedule(type, cron, {}, { tz: "UTC" });
+  // A fresh start (new install, new engine, worker back after a while) should not wait for the next 5-minute tick.
+  await boss.send("inventory.refresh", {}, { singletonKey: "inventory.refresh.start" });
   // Jobs of workers that died come back through their lease (every worker looks; one wins each job).
   let sweeping = false;
   const sweeper = setInterval(() => {

@@ -8,9 +8,24 @@ export { createJobQueue, enqueueJob, type JobQueue } from "./queue/enqueue";
 export * from "./queue/job-types";
 export { auditCsvStream } from "./routers/audit/csv";
 export { type AuditFilters, auditFilters } from "./routers/audit/list";
+export { type DiskImageRequest, diskImageResponse } from "./routers/restore-points/image-download";
 export { type AppRouter, appRouter } from "./routers/root";
 export * from "./services/approvals";
+export {
+  closeEventBuses,
+  EVENTS_CHANNEL,
+  eventBusFor,
+  type LiveEvent,
+  publishEvent,
+  registerEventSource,
+} from "./services/events";
 export { ensureFirstAdmin, type FirstAdmin } from "./services/first-admin";
+export {
+  type InventoryRefreshResult,
+  PROTECTION_WINDOW_DAYS,
+  refreshAllInventories,
+  refreshInventory,
+} from "./services/inventory";
 export {
   flushNotifications,
   type NotificationEvent,

@@ -26,7 +26,11 @@ function loadZstd(moduleName: string): Promise<ZstdBinding | Error> {
   if (!p) {
     p = (async () => {
       try {
-        const binding = createRequire(import.meta.url)(moduleName) as ZstdBinding;
+        // The default by a literal name: bundlers (Next's server build) can only keep a require they can read.
+        const require = createRequire(import.meta.url);
+        const binding = (
+          moduleName === DEFAULT_ZSTD_MODULE ? require("@mongodb-js/zstd") : require(moduleName)
+        ) as ZstdBinding;
         const probe = Buffer.from("lifeboat zstd probe ".repeat(8));
         const back = await binding.decompress(await binding.compress(probe, 3));
         if (!back.equals(probe)) return new Error("the binding does not round-trip a probe");

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { knownLayerFromCatalog, recordBackup } from "@lifeboat/api/services/catalog";
+import { recordUsageAfterBackup } from "@lifeboat/api/services/inventory-usage";
 import { catalogRepository } from "@lifeboat/api/services/repository";
 import type { Db } from "@lifeboat/db";
 import {
@@ -74,8 +75,9 @@ export const backupVm: JobHandler<"backup.vm"> = async (raw) => {
         error: l.error,
       })),
     };
+    let done: Record<string, unknown>;
     try {
-      return await ctx.complete(summary, async (tx) => {
+      done = await ctx.complete(summary, async (tx) => {
         await recordBackup(tx, {
           vm,
           result,
@@ -95,6 +97,11 @@ export const backupVm: JobHandler<"backup.vm"> = async (raw) => {
         await repository.deleteRestorePoint(result.restorePoint.id).catch(() => undefined);
       throw e;
     }
+    // The repository usage chart moves with every backup (an estimate until the next garbage collection).
+    await recordUsageAfterBackup(db, result.restorePoint.id).catch((e) =>
+      console.error(`[worker] job ${job.id}: recording repository usage failed`, e),
+    );
+    return done;
   });
 };
 

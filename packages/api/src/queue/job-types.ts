@@ -17,6 +17,11 @@ export const jobInputs = {
   "system.echo": z.object({ message: z.string().max(200) }),
   /** Maintenance, every minute: expires approval requests past their deadline (no catalog row). */
   "approvals.expire": z.object({}),
+  /**
+   * Maintenance, every 5 minutes and at worker start: reads every enabled engine's VM list into the inventory
+   * (no catalog row; `vms.refresh` does the same on demand).
+   */
+  "inventory.refresh": z.object({ engineId: z.string().min(1).max(100).optional() }),
   /** One backup of the row's VM (snapshot-chain mode) into the repository; one restore point on success. */
   "backup.vm": z.object({
     description: z.string().max(2000).default(""),

@@ -1,6 +1,11 @@
 import { openSecret, parseKey32, serverEnv } from "@lifeboat/config";
 import type { Db, Engine } from "@lifeboat/db";
-import { EngineClient, EngineError, type ImageioSettings } from "@lifeboat/ovirt-core";
+import {
+  EngineClient,
+  EngineError,
+  type EngineRetryOptions,
+  type ImageioSettings,
+} from "@lifeboat/ovirt-core";
 import { AppError } from "../errors";
 
 /** A client of one registered engine, with the imageio settings of its transfers. Close it when done. */
@@ -18,12 +23,16 @@ export interface EngineConnectOptions {
   imageioWorkers?: number;
   /** The key that sealed the engine passwords (default: LIFEBOAT_ENCRYPTION_KEY). */
   encryptionKey?: Buffer;
+  /** Retries of idempotent calls (default: the client's); interactive calls retry less than jobs. */
+  retry?: EngineRetryOptions;
+  connectTimeoutMs?: number;
 }
 
 /** The embedded simulated engine is local and quick: its waits poll often. A real engine is polled every 2 s. */
 const SIMULATED_POLL_MS = 100;
 
-function sealingKey(opts: EngineConnectOptions): Buffer {
+/** The key that seals engine passwords: `opts.encryptionKey`, else LIFEBOAT_ENCRYPTION_KEY. */
+export function sealingKey(opts: Pick<EngineConnectOptions, "encryptionKey"> = {}): Buffer {
   if (opts.encryptionKey) return opts.encryptionKey;
   const raw = serverEnv().LIFEBOAT_ENCRYPTION_KEY;
   if (!raw)
@@ -46,6 +55,8 @@ export function engineConnection(row: Engine, opts: EngineConnectOptions = {}): 
     password,
     ...tls,
     ...(row.simulated ? { pollIntervalMs: SIMULATED_POLL_MS } : {}),
+    ...(opts.retry ? { retry: opts.retry } : {}),
+    ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
     logger: opts.logger,
   });
   return {

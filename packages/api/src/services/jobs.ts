@@ -33,8 +33,9 @@ export const jobView = z.object({
   createdBy: z.string().nullable(),
   teamId: z.string().nullable(),
   engineId: z.string().nullable(),
-  /** The catalog VM (`vm.id`) the job works on. */
+  /** The catalog VM (`vm.id`) the job works on, and its name. */
   vmId: z.string().nullable(),
+  vmName: z.string().nullable(),
   restorePointId: z.string().nullable(),
   policyId: z.string().nullable(),
   bytesDone: z.number(),
@@ -49,7 +50,7 @@ export const jobView = z.object({
 });
 export type JobView = z.infer<typeof jobView>;
 
-export function toJobView(job: Job, leftovers: Leftover[] = []): JobView {
+export function toJobView(job: Job, leftovers: Leftover[] = [], vmName: string | null = null): JobView {
   return {
     id: job.id,
     type: job.type,
@@ -64,6 +65,7 @@ export function toJobView(job: Job, leftovers: Leftover[] = []): JobView {
     teamId: job.teamId,
     engineId: job.engineId,
     vmId: job.vmId,
+    vmName,
     restorePointId: job.restorePointId,
     policyId: job.policyId,
     bytesDone: Number(job.bytesDone),
@@ -96,7 +98,16 @@ export async function visibleJob(db: Db, actor: Actor, id: string): Promise<JobV
     include: { leftovers: { orderBy: { createdAt: "asc" } } },
   });
   if (!job) throw new AppError("NOT_FOUND", "No such job.");
-  return toJobView(job, job.leftovers);
+  const names = await vmNames(db, [job.vmId]);
+  return toJobView(job, job.leftovers, job.vmId ? (names.get(job.vmId) ?? null) : null);
+}
+
+/** Names of catalog VMs (jobs carry the id only). */
+async function vmNames(db: Db, ids: Array<string | null>): Promise<Map<string, string>> {
+  const wanted = [...new Set(ids.filter((id): id is string => !!id))];
+  if (wanted.length === 0) return new Map();
+  const rows = await db.vm.findMany({ where: { id: { in: wanted } }, select: { id: true, name: true } });
+  return new Map(rows.map((r) => [r.id, r.name]));
 }
 
 export const jobListFilters = z.object({
@@ -135,8 +146,13 @@ export async function listJobs(
     ...(page.cursor ? { cursor: { id: page.cursor }, skip: 1 } : {}),
     take: page.limit + 1,
   });
+  const items = rows.slice(0, page.limit);
+  const names = await vmNames(
+    db,
+    items.map((r) => r.vmId),
+  );
   return {
-    items: rows.slice(0, page.limit).map((r) => toJobView(r, r.leftovers)),
+    items: items.map((r) => toJobView(r, r.leftovers, r.vmId ? (names.get(r.vmId) ?? null) : null)),
     hasMore: rows.length > page.limit,
   };
 }

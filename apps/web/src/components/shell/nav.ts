@@ -1,10 +1,14 @@
 import type { TeamPermission } from "@lifeboat/api/permissions";
 import {
+  Activity,
+  Archive,
   CalendarClock,
   CheckCheck,
   LayoutDashboard,
   type LucideIcon,
+  Monitor,
   ScrollText,
+  Settings,
   UserCog,
   Users,
 } from "lucide-react";
@@ -24,6 +28,9 @@ export interface NavItem {
 /** The sidebar, in order. Each page adds its entry here. */
 export const navItems: NavItem[] = [
   { href: "/", label: "Overview", icon: LayoutDashboard },
+  { href: "/vms", label: "VMs", icon: Monitor, teamPermission: "vm:read" },
+  { href: "/restore-points", label: "Restore points", icon: Archive, teamPermission: "restore-point:read" },
+  { href: "/jobs", label: "Jobs", icon: Activity, teamPermission: "job:read" },
   {
     href: "/approvals",
     label: "Approvals",
@@ -35,4 +42,5 @@ export const navItems: NavItem[] = [
   { href: "/teams", label: "Teams", icon: Users },
   { href: "/audit", label: "Audit log", icon: ScrollText, teamPermission: "audit:read" },
   { href: "/admin/users", label: "Users", icon: UserCog, siteAdmin: true },
+  { href: "/settings", label: "Settings", icon: Settings, siteAdmin: true },
 ];

@@ -4,9 +4,9 @@ import * as Popover from "@radix-ui/react-popover";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Bell } from "lucide-react";
 import Link from "next/link";
+import { formatDateTime } from "@/lib/format";
 import { cn } from "@/lib/utils";
 import { useTRPC } from "@/trpc/react";
-import { formatDateTime } from "./primitives";
 
 /** The bell in the header: unread count, the latest notifications, mark as read. */
 export function NotificationBell() {

@@ -7,19 +7,17 @@ import type { inferRouterOutputs } from "@trpc/server";
 import { formatDistanceToNow } from "date-fns";
 import { useState } from "react";
 import { toast } from "sonner";
-import {
-  Badge,
-  Dialog,
-  EmptyState,
-  ErrorNote,
-  formatDateTime,
-  PageHeader,
-  PersonName,
-  Textarea,
-} from "@/components/shell/primitives";
 import { useMe } from "@/components/shell/use-me";
+import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
+import { Dialog } from "@/components/ui/dialog";
+import { EmptyState } from "@/components/ui/empty-state";
+import { ErrorNote } from "@/components/ui/error-note";
 import { Label } from "@/components/ui/label";
+import { PageHeader } from "@/components/ui/page-header";
+import { PersonName } from "@/components/ui/person-name";
+import { Textarea } from "@/components/ui/textarea";
+import { formatDateTime } from "@/lib/format";
 import { useTRPC } from "@/trpc/react";
 
 type Approval = inferRouterOutputs<AppRouter>["approvals"]["get"];

@@ -3,22 +3,18 @@
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { Download } from "lucide-react";
 import { useState } from "react";
-import {
-  Badge,
-  EmptyState,
-  ErrorNote,
-  formatDateTime,
-  PageHeader,
-  PersonName,
-  Select,
-  Table,
-  Td,
-  Th,
-} from "@/components/shell/primitives";
 import { useMe } from "@/components/shell/use-me";
+import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
+import { EmptyState } from "@/components/ui/empty-state";
+import { ErrorNote } from "@/components/ui/error-note";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
+import { PageHeader } from "@/components/ui/page-header";
+import { PersonName } from "@/components/ui/person-name";
+import { Select } from "@/components/ui/select";
+import { Table, Td, Th } from "@/components/ui/table";
+import { formatDateTime } from "@/lib/format";
 import { useTRPC } from "@/trpc/react";
 
 interface Filters {

@@ -2,18 +2,14 @@
 
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import {
-  Badge,
-  EmptyState,
-  ErrorNote,
-  formatDateTime,
-  PageHeader,
-  Table,
-  Td,
-  Th,
-} from "@/components/shell/primitives";
 import { useMe } from "@/components/shell/use-me";
+import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
+import { EmptyState } from "@/components/ui/empty-state";
+import { ErrorNote } from "@/components/ui/error-note";
+import { PageHeader } from "@/components/ui/page-header";
+import { Table, Td, Th } from "@/components/ui/table";
+import { formatDateTime } from "@/lib/format";
 import { useTRPC } from "@/trpc/react";
 import { RunState } from "./_components/run-state";
 

@@ -4,20 +4,16 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
-import {
-  Badge,
-  Dialog,
-  EmptyState,
-  ErrorNote,
-  PageHeader,
-  Table,
-  Td,
-  Th,
-} from "@/components/shell/primitives";
 import { useMe } from "@/components/shell/use-me";
+import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
+import { Dialog } from "@/components/ui/dialog";
+import { EmptyState } from "@/components/ui/empty-state";
+import { ErrorNote } from "@/components/ui/error-note";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
+import { PageHeader } from "@/components/ui/page-header";
+import { Table, Td, Th } from "@/components/ui/table";
 import { useTRPC } from "@/trpc/react";
 
 function CreateTeam({ onCreated }: { onCreated: (id: string) => void }) {

@@ -5,19 +5,15 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { inferRouterOutputs } from "@trpc/server";
 import { useState } from "react";
 import { toast } from "sonner";
-import {
-  Badge,
-  Dialog,
-  EmptyState,
-  ErrorNote,
-  PageHeader,
-  Table,
-  Td,
-  Th,
-} from "@/components/shell/primitives";
+import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
+import { Dialog } from "@/components/ui/dialog";
+import { EmptyState } from "@/components/ui/empty-state";
+import { ErrorNote } from "@/components/ui/error-note";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
+import { PageHeader } from "@/components/ui/page-header";
+import { Table, Td, Th } from "@/components/ui/table";
 import { useTRPC } from "@/trpc/react";
 
 type User = inferRouterOutputs<AppRouter>["users"]["list"]["items"][number];

@@ -7,22 +7,18 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { toast } from "sonner";
-import {
-  Badge,
-  Dialog,
-  EmptyState,
-  ErrorNote,
-  formatDateTime,
-  PageHeader,
-  Select,
-  Table,
-  Td,
-  Textarea,
-  Th,
-} from "@/components/shell/primitives";
+import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
+import { Dialog } from "@/components/ui/dialog";
+import { EmptyState } from "@/components/ui/empty-state";
+import { ErrorNote } from "@/components/ui/error-note";
 import { Label } from "@/components/ui/label";
+import { PageHeader } from "@/components/ui/page-header";
+import { Select } from "@/components/ui/select";
+import { Table, Td, Th } from "@/components/ui/table";
+import { Textarea } from "@/components/ui/textarea";
+import { formatDateTime } from "@/lib/format";
 import { useTRPC } from "@/trpc/react";
 import { PinButton } from "../_components/pin-button";
 import { RunState } from "../_components/run-state";

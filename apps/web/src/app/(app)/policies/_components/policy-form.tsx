@@ -6,12 +6,15 @@ import type { inferRouterInputs } from "@trpc/server";
 import { useRouter } from "next/navigation";
 import { useDeferredValue, useMemo, useState } from "react";
 import { toast } from "sonner";
-import { ErrorNote, formatDateTime, Select, Textarea } from "@/components/shell/primitives";
 import { useMe } from "@/components/shell/use-me";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
+import { ErrorNote } from "@/components/ui/error-note";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
+import { Select } from "@/components/ui/select";
+import { Textarea } from "@/components/ui/textarea";
+import { formatDateTime } from "@/lib/format";
 import { useTRPC } from "@/trpc/react";
 
 type Spec = Extract<

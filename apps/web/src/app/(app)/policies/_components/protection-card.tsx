@@ -2,21 +2,11 @@
 
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import { Badge, formatDateTime } from "@/components/shell/primitives";
 import { useMe } from "@/components/shell/use-me";
+import { Badge } from "@/components/ui/badge";
 import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
+import { formatBytes, formatDateTime } from "@/lib/format";
 import { useTRPC } from "@/trpc/react";
-
-function bytes(n: bigint): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = Number(n);
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
 
 /**
  * Protection at a glance for the overview: policies, the last day's runs and failed policy jobs, verification
@@ -97,9 +87,8 @@ export function ProtectionCard() {
         ) : null}
         {d.repository ? (
           <p className="text-slate-600">
-            Repository: {bytes(d.repository.storedBytes)} stored for {bytes(d.repository.logicalBytes)} backed
-            up, {d.repository.chunkCount} chunks (after the garbage collection of{" "}
-            {formatDateTime(d.repository.at)}).
+            Repository: {formatBytes(d.repository.storedBytes)} stored for{" "}
+            {formatBytes(d.repository.logicalBytes)} backed up (as of {formatDateTime(d.repository.at)}).
           </p>
         ) : null}
       </CardContent>

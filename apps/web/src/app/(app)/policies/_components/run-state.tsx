@@ -1,4 +1,4 @@
-import { Badge } from "@/components/shell/primitives";
+import { Badge } from "@/components/ui/badge";
 
 const TONES = { started: "green", skipped: "slate", missed: "red" } as const;
 

@@ -1,5 +1,5 @@
 import type { Metadata } from "next";
-import { PageHeader } from "@/components/shell/primitives";
+import { PageHeader } from "@/components/ui/page-header";
 import { PolicyForm } from "../_components/policy-form";
 
 export const metadata: Metadata = { title: "New policy" };

@@ -8,22 +8,18 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { toast } from "sonner";
-import {
-  Badge,
-  Dialog,
-  EmptyState,
-  ErrorNote,
-  PageHeader,
-  Select,
-  Table,
-  Td,
-  Textarea,
-  Th,
-} from "@/components/shell/primitives";
+import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
+import { Dialog } from "@/components/ui/dialog";
+import { EmptyState } from "@/components/ui/empty-state";
+import { ErrorNote } from "@/components/ui/error-note";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
+import { PageHeader } from "@/components/ui/page-header";
+import { Select } from "@/components/ui/select";
+import { Table, Td, Th } from "@/components/ui/table";
+import { Textarea } from "@/components/ui/textarea";
 import { useTRPC } from "@/trpc/react";
 
 type Team = inferRouterOutputs<AppRouter>["teams"]["get"];

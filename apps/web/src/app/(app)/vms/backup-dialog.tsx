@@ -1,0 +1,111 @@
+"use client";
+
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
+import { useState } from "react";
+import { toast } from "sonner";
+import { Button } from "@/components/ui/button";
+import { Dialog } from "@/components/ui/dialog";
+import { ErrorNote } from "@/components/ui/error-note";
+import { Input } from "@/components/ui/input";
+import { Label } from "@/components/ui/label";
+import { useTRPC } from "@/trpc/react";
+
+/** "Back up now" for one VM: an optional description and tags, then the job is queued and can be followed. */
+export function BackupDialog({
+  vm,
+  open,
+  onOpenChange,
+}: {
+  vm: { id: string; name: string; engineName: string };
+  open: boolean;
+  onOpenChange: (open: boolean) => void;
+}) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [description, setDescription] = useState("");
+  const [tags, setTags] = useState("");
+  const [keepSnapshot, setKeepSnapshot] = useState(false);
+  const start = useMutation(
+    trpc.backups.start.mutationOptions({
+      onSuccess: ({ jobId }) => {
+        onOpenChange(false);
+        setDescription("");
+        setTags("");
+        void queryClient.invalidateQueries({ queryKey: trpc.vms.pathKey() });
+        void queryClient.invalidateQueries({ queryKey: trpc.jobs.pathKey() });
+        toast.success(`Backup of ${vm.name} queued`, {
+          description: <Link href={`/jobs/${jobId}`}>Follow its progress</Link>,
+          action: { label: "Follow", onClick: () => window.location.assign(`/jobs/${jobId}`) },
+        });
+      },
+    }),
+  );
+  const tagList = tags
+    .split(",")
+    .map((t) => t.trim())
+    .filter(Boolean);
+  return (
+    <Dialog
+      open={open}
+      onOpenChange={onOpenChange}
+      title={`Back up ${vm.name}`}
+      description={`A snapshot is taken on ${vm.engineName} and every disk is copied into the repository; unchanged layers of earlier backups are reused. The VM keeps running.`}
+    >
+      <form
+        className="space-y-4"
+        onSubmit={(e) => {
+          e.preventDefault();
+          start.mutate({ vmId: vm.id, description, tags: tagList, keepSnapshot });
+        }}
+      >
+        <div className="space-y-1.5">
+          <Label htmlFor="backup-description">Description (optional)</Label>
+          <Input
+            id="backup-description"
+            value={description}
+            maxLength={2000}
+            placeholder="e.g. before the kernel upgrade"
+            onChange={(e) => setDescription(e.target.value)}
+          />
+        </div>
+        <div className="space-y-1.5">
+          <Label htmlFor="backup-tags">Tags (optional, comma separated)</Label>
+          <Input
+            id="backup-tags"
+            value={tags}
+            placeholder="pre-upgrade, ticket-1234"
+            onChange={(e) => setTags(e.target.value)}
+            aria-describedby="backup-tags-hint"
+          />
+          <p id="backup-tags-hint" className="text-xs text-slate-500">
+            Tags make the restore point easy to find in the catalog.
+          </p>
+        </div>
+        <label className="flex items-start gap-2 text-sm">
+          <input
+            type="checkbox"
+            className="mt-0.5 h-4 w-4 rounded border-slate-300"
+            checked={keepSnapshot}
+            onChange={(e) => setKeepSnapshot(e.target.checked)}
+          />
+          <span>
+            Keep the snapshot on the engine afterwards
+            <span className="block text-xs text-slate-500">
+              Off (recommended): the snapshot is merged back once the copy is done.
+            </span>
+          </span>
+        </label>
+        <ErrorNote error={start.error} />
+        <div className="flex justify-end gap-2">
+          <Button type="button" variant="secondary" onClick={() => onOpenChange(false)}>
+            Cancel
+          </Button>
+          <Button type="submit" disabled={start.isPending}>
+            {start.isPending ? "Queuing…" : "Back up now"}
+          </Button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}

@@ -1,0 +1,13 @@
+import { refreshAllInventories } from "@lifeboat/api";
+import type { JobHandler } from "../run-job";
+
+/** Reads the VM lists of the enabled engines into the inventory (one failing engine does not stop the others). */
+export const inventoryRefresh: JobHandler<"inventory.refresh"> = async ({ db, input, signal }) => {
+  const results = await refreshAllInventories(db, {
+    signal,
+    ...(input.engineId ? { engineIds: [input.engineId] } : {}),
+  });
+  for (const r of results)
+    if ("error" in r) console.warn(`[worker] inventory of ${r.engineName}: ${r.error}`);
+  return { engines: results };
+};

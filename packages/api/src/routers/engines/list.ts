@@ -1,0 +1,9 @@
+import { z } from "zod";
+import { engineView, listEngines } from "../../services/engines-admin";
+import { procedure } from "../../trpc";
+
+/** Every registered engine with its connection state (never its password). Site administrators. */
+export const list = procedure
+  .meta({ permission: "site:engines" })
+  .output(z.array(engineView))
+  .query(({ ctx }) => listEngines(ctx.db));

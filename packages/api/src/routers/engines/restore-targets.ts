@@ -1,0 +1,91 @@
+import { z } from "zod";
+import { AppError } from "../../errors";
+import { engineAppError, withEngine } from "../../services/engines";
+import { restorePointWhere } from "../../services/vm-ownership";
+import { procedure } from "../../trpc";
+import { requireActor } from "../util";
+
+export const enginesRestoreTargetsInput = z.object({ restorePointId: z.string().min(1).max(100) });
+export const enginesRestoreTargetsOutput = z.object({
+  engineId: z.string(),
+  engineName: z.string(),
+  clusters: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      version: z.string().nullable(),
+      /** The cluster the VM ran in when it was backed up. */
+      original: z.boolean(),
+    }),
+  ),
+  storageDomains: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      storageType: z.string().nullable(),
+      /** Free bytes, when the engine says. */
+      availableBytes: z.number().nullable(),
+      /** A disk of the restore point lived here. */
+      original: z.boolean(),
+    }),
+  ),
+});
+
+/**
+ * Where a restore point can be restored to: the clusters and data storage domains of its engine, read live from
+ * the engine (the restore wizard's pickers), with the original ones marked.
+ */
+export const restoreTargets = procedure
+  .meta({ permission: "restore:request" })
+  .input(enginesRestoreTargetsInput)
+  .output(enginesRestoreTargetsOutput)
+  .query(async ({ ctx, input }) => {
+    const actor = requireActor(ctx);
+    const rp = await ctx.db.restorePoint.findFirst({
+      where: { AND: [{ id: input.restorePointId }, restorePointWhere(actor)] },
+      select: {
+        engineId: true,
+        clusterName: true,
+        disks: { select: { storageDomainId: true, storageDomainName: true } },
+      },
+    });
+    if (!rp) throw new AppError("NOT_FOUND", "No such restore point (or it belongs to another team).");
+    const engine = await ctx.db.engine.findUnique({
+      where: { id: rp.engineId },
+      select: { id: true, name: true },
+    });
+    if (!engine)
+      throw new AppError("PRECONDITION_FAILED", "The restore point's engine is no longer registered.");
+    const { clusters, domains } = await withEngine(ctx.db, engine.id, async (c) => {
+      try {
+        return { clusters: await c.engine.clusters.list(), domains: await c.engine.storageDomains.list() };
+      } catch (e) {
+        throw engineAppError(e, engine.name);
+      }
+    });
+    const originalDomains = new Set(
+      rp.disks.flatMap((d) => [d.storageDomainId, d.storageDomainName]).filter((x): x is string => !!x),
+    );
+    return {
+      engineId: engine.id,
+      engineName: engine.name,
+      clusters: clusters
+        .map((c) => ({
+          id: c.id,
+          name: c.name,
+          version: c.version ?? null,
+          original: c.name === rp.clusterName,
+        }))
+        .sort((a, b) => Number(b.original) - Number(a.original) || a.name.localeCompare(b.name)),
+      storageDomains: domains
+        .filter((d) => (d.type ?? "data") === "data")
+        .map((d) => ({
+          id: d.id,
+          name: d.name,
+          storageType: d.storageType ?? null,
+          availableBytes: d.available !== undefined ? Number(d.available) : null,
+          original: originalDomains.has(d.id) || originalDomains.has(d.name),
+        }))
+        .sort((a, b) => Number(b.original) - Number(a.original) || a.name.localeCompare(b.name)),
+    };
+  });

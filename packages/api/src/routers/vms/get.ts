@@ -1,0 +1,13 @@
+import { z } from "zod";
+import { getVm, vmListItem } from "../../services/inventory";
+import { procedure } from "../../trpc";
+import { requireActor } from "../util";
+
+export const vmsGetInput = z.object({ id: z.string().min(1).max(100) });
+
+/** One VM of the caller's teams (NOT_FOUND otherwise), as the VM list shows it. */
+export const get = procedure
+  .meta({ permission: "vm:read" })
+  .input(vmsGetInput)
+  .output(vmListItem)
+  .query(({ ctx, input }) => getVm(ctx.db, requireActor(ctx), input.id));
