@@ -215,6 +215,53 @@ describe("disk image export of a multi-layer disk", { timeout: 120_000 }, () => 
   });
 });
 
+describe("disk image export of a raw disk that begins with qcow2 bytes", { timeout: 60_000 }, () => {
+  it("stays raw: the catalog's format decides, not the first bytes", async () => {
+    // A guest that keeps a qcow2 image at the start of a raw disk (a nested hypervisor, an image store).
+    const inner = path.join(h.dir, "inner.qcow2");
+    await qemuImg("create", "-q", "-f", "qcow2", inner, "64M");
+    await run("qemu-io", ["-f", "qcow2", "-c", "write -P 0x5a 0 1M", inner]);
+    const rawDisk = path.join(h.dir, "outer.raw");
+    await qemuImg("create", "-q", "-f", "raw", rawDisk, "16M");
+    await run("dd", [`if=${inner}`, `of=${rawDisk}`, "conv=notrunc", "status=none"]);
+    // The trap: probing the bytes alone, as qemu-img does without -f, calls this disk a qcow2.
+    expect((await qemuInfo(rawDisk)).format).toBe("qcow2");
+    const imageId = randomUUID();
+    const w = await repo.writeLayer(createReadStream(rawDisk), { imageId, format: "raw" });
+    const manifest = await repo.writeRestorePoint({
+      vm: { id: randomUUID(), name: "nested" },
+      engine: { url: "https://engine.invalid/ovirt-engine/api" },
+      ovf: "",
+      disks: [
+        {
+          diskId: "nested-disk",
+          alias: "nested",
+          layers: [
+            {
+              imageId,
+              parentImageId: null,
+              format: "raw",
+              virtualSize: 16 * MiB,
+              layerId: w.layerId,
+              sha256: w.manifest.sha256,
+              size: w.manifest.size,
+            },
+          ],
+        },
+      ],
+    });
+    const ex = await openDiskImageExport(repo, manifest, "nested-disk", "raw");
+    try {
+      expect(ex.size).toBe(16 * MiB);
+      const file = path.join(h.dir, "nested-export.raw");
+      await save(ex, file);
+      expect((await readFile(file)).equals(await readFile(rawDisk))).toBe(true);
+    } finally {
+      await ex.close();
+    }
+  });
+});
+
 describe("restore of a single disk as a floating disk", { timeout: 120_000 }, () => {
   for (const format of ["cow", "raw"] as const) {
     it(`flattened into a new ${format} disk holding the disk's guest data`, async () => {

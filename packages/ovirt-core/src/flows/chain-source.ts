@@ -14,7 +14,15 @@ export async function openPointChain(repository: Repository, disk: PointDisk): P
     for (const l of disk.layers)
       sources.push(await repository.openLayerSource(l.layerId, { cacheChunks: 16 }));
     return await ImageChain.open(
-      sources.map((src, i) => ({ src, name: disk.layers[i]?.imageId ?? String(i) })),
+      sources.map((src, i) => {
+        const layer = disk.layers[i];
+        // The catalog's format, not the first bytes: a raw base may hold anything, the qcow2 magic included.
+        return {
+          src,
+          name: layer?.imageId ?? String(i),
+          format: layer?.format === "raw" ? "raw" : "qcow2",
+        } as const;
+      }),
     );
   } catch (e) {
     await Promise.allSettled(sources.map((s) => s.close()));

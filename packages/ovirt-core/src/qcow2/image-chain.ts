@@ -18,9 +18,17 @@ export interface ChainExtent {
   hole: boolean;
 }
 
-/** Opens one file as a layer, choosing qcow2 or raw by its magic. */
-export async function openImageLayer(src: RandomAccessSource, name: string): Promise<ImageLayer> {
-  return (await detectImageFormat(src)) === "qcow2" ? Qcow2Image.open(src, name) : new RawImage(src, name);
+/**
+ * Opens one file as a layer. A declared format wins: a raw volume whose guest data happens to begin with the
+ * qcow2 magic is still raw (qemu probes the same way only when no format is given). Undeclared, the magic decides.
+ */
+export async function openImageLayer(
+  src: RandomAccessSource,
+  name: string,
+  format?: "raw" | "qcow2",
+): Promise<ImageLayer> {
+  const f = format ?? (await detectImageFormat(src));
+  return f === "qcow2" ? Qcow2Image.open(src, name) : new RawImage(src, name);
 }
 
 /**
@@ -30,12 +38,17 @@ export async function openImageLayer(src: RandomAccessSource, name: string): Pro
 export class ImageChain {
   private constructor(readonly layers: ImageLayer[]) {}
 
-  /** `layers` base → top; the base may be raw, the others must be qcow2. Sources are closed by close(). */
-  static async open(layers: Array<{ src: RandomAccessSource; name: string }>): Promise<ImageChain> {
+  /**
+   * `layers` base → top; the base may be raw, the others must be qcow2. Give `format` where it is known (the
+   * engine's or the catalog's word); otherwise each layer is probed. Sources are closed by close().
+   */
+  static async open(
+    layers: Array<{ src: RandomAccessSource; name: string; format?: "raw" | "qcow2" }>,
+  ): Promise<ImageChain> {
     if (layers.length === 0) throw new Error("an image chain needs at least one layer");
     const opened: ImageLayer[] = [];
     for (const [i, l] of layers.entries()) {
-      const layer = await openImageLayer(l.src, l.name);
+      const layer = await openImageLayer(l.src, l.name, l.format);
       const lower = opened[i - 1];
       if (layer instanceof Qcow2Image) {
         const { backingFile, backingFormat } = layer.header;
