@@ -83,6 +83,8 @@ test("sign in, back up a demo VM, find it, restore it as a new VM, download a di
   await expect(page.getByRole("radio", { name: /A new VM/ })).toBeChecked();
   await shot(page, "journey-07-wizard-target");
   await page.getByRole("button", { name: "Next" }).click();
+  // The engine picker defaults to the engine the VM was backed up from.
+  await expect(page.getByLabel("Engine", { exact: true })).toContainText("backed up from here");
   await expect(page.getByLabel("Cluster")).toContainText("Default");
   await expect(page.getByLabel("Storage domain")).toContainText("data1");
   await page.getByLabel("Name of the new VM").fill(RESTORED);
@@ -90,6 +92,7 @@ test("sign in, back up a demo VM, find it, restore it as a new VM, download a di
   await shot(page, "journey-08-wizard-where");
   await page.getByRole("button", { name: "Next" }).click();
   await expect(page.getByTestId("summary-name")).toHaveText(RESTORED);
+  await expect(page.getByTestId("summary-engine")).not.toContainText("backed up from");
   await shot(page, "journey-09-wizard-summary");
   await page.getByRole("button", { name: "Restore the VM" }).click();
   await expect(page.getByText("The restore is queued.")).toBeVisible();

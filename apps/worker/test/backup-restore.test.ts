@@ -1,12 +1,16 @@
 import { randomUUID } from "node:crypto";
+import path from "node:path";
 import { EngineClient } from "@lifeboat/ovirt-core";
+import { startSimulator } from "@lifeboat/ovirt-sim";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   activeVolumePath,
   type Caller,
   eventsOf,
+  FAST_SIM,
   guestHash,
   qemuSame,
+  registerEngine,
   type Stack,
   simLeftovers,
   startStack,
@@ -246,6 +250,64 @@ describe("backup and restore through the API and a real worker", () => {
     const actions = audit.map((a) => a.action);
     for (const a of ["approval.requested", "approval.executed", "job.succeeded"])
       expect(actions).toContain(a);
+  });
+
+  it("restores at another site: onto a second engine, where the VM never was, with its original ids", async () => {
+    const rpId = firstPoint.get("app01") as string;
+    const source = s.sim.state.vm("app01");
+    const data2 = () => site.state.storageDomains().find((d) => d.name === "data2")?.id;
+    if (!source) throw new Error("no app01");
+    const vmsBefore = s.sim.state.vms().length;
+    const site = await startSimulator({ dataDir: path.join(s.dir, "site-b"), ...FAST_SIM, seed: false });
+    try {
+      const siteEngine = await registerEngine(s.t, site, "Site B");
+      const targets = await s.operator.engines.restoreTargets({
+        restorePointId: rpId,
+        engineId: siteEngine.id,
+      });
+      expect(targets.engineId).toBe(siteEngine.id);
+      expect(targets.engines).toEqual([
+        { id: s.engineId, name: "Simulated engine", original: true },
+        { id: siteEngine.id, name: "Site B", original: false },
+      ]);
+      expect(targets.clusters.map((c) => c.id)).toEqual([site.state.raw().cluster.id]);
+      const check = await s.operator.restores.checkName({
+        restorePointId: rpId,
+        engineId: siteEngine.id,
+        name: "app01",
+      });
+      // The name is taken at the first site, not at the second.
+      expect(check).toMatchObject({ available: true, originalExists: false, replaces: null });
+      const started = await s.operator.restores.start({
+        restorePointId: rpId,
+        engineId: siteEngine.id,
+        name: "app01",
+        cluster: { id: targets.clusters[0]?.id ?? "" },
+        storageDomain: { name: "data2" },
+      });
+      if (started.status !== "queued") throw new Error("the restore waits for approval");
+      const job = await s.waitJob(started.jobId, ["succeeded"]);
+      expect(job.engineId).toBe(siteEngine.id);
+      const result = job.result as {
+        vmId: string;
+        identity: string;
+        disks: Array<{ sourceDiskId: string; diskId: string }>;
+      };
+      expect(result.identity).toBe("original");
+      expect(result.vmId).toBe(source.id);
+      expect(site.state.vm("app01")?.id).toBe(source.id);
+      const expected = atFirstBackup.get("app01") as Map<string, string>;
+      expect(result.disks).toHaveLength(expected.size);
+      for (const d of result.disks) {
+        expect(site.state.disk(d.diskId)?.storageDomainId).toBe(data2());
+        expect(await guestHash(site, d.diskId)).toBe(expected.get(d.sourceDiskId));
+      }
+      expect(simLeftovers(site)).toEqual([]);
+      // The first site saw nothing of it.
+      expect(s.sim.state.vms()).toHaveLength(vmsBefore);
+    } finally {
+      await site.stop();
+    }
   });
 
   it("restores with the original ids when the original VM is gone (disaster recovery)", async () => {

@@ -242,6 +242,54 @@ describe("restores.start", () => {
   });
 });
 
+describe("restores to another engine", () => {
+  it("go to the chosen engine when it is registered and enabled, and are refused otherwise", async () => {
+    const siteB = await registerSimEngine(t.db, { seed: false, name: "Site B" });
+    try {
+      const rp = await catalogRestorePoint(t.db, web);
+      // web01 exists on its own engine, not on Site B: there, the original identity replaces nothing.
+      const check = await operator.restores.checkName({
+        restorePointId: rp.id,
+        engineId: siteB.engineId,
+        name: "web01",
+        identity: "original",
+      });
+      expect(check).toMatchObject({ available: true, originalExists: false, approvalRequired: false });
+      const started = await operator.restores.start({
+        restorePointId: rp.id,
+        engineId: siteB.engineId,
+        name: "web01",
+        identity: "original",
+      });
+      if (started.status !== "queued") throw new Error("expected a queued restore");
+      const job = await t.db.job.findUniqueOrThrow({ where: { id: started.jobId } });
+      expect(job).toMatchObject({ engineId: siteB.engineId, input: { engineId: siteB.engineId } });
+      const disk = await operator.restores.startDisk({
+        restorePointId: rp.id,
+        engineId: siteB.engineId,
+        diskId: rp.diskId,
+        alias: "web01-disk",
+      });
+      if (disk.status !== "queued") throw new Error("expected a queued disk restore");
+      expect((await t.db.job.findUniqueOrThrow({ where: { id: disk.jobId } })).engineId).toBe(siteB.engineId);
+
+      await t.db.engine.update({ where: { id: siteB.engineId }, data: { enabled: false } });
+      await expect(
+        operator.restores.start({ restorePointId: rp.id, engineId: siteB.engineId, name: "web01-b" }),
+      ).rejects.toThrow(/Site B is disabled/);
+      await expect(
+        operator.restores.start({ restorePointId: rp.id, engineId: randomUUID(), name: "web01-b" }),
+      ).rejects.toSatisfy((e) => codeOf(e) === "NOT_FOUND");
+      const targets = await operator.engines.restoreTargets({ restorePointId: rp.id });
+      expect(targets.engines.map((e) => e.id)).not.toContain(siteB.engineId);
+    } finally {
+      await t.db.job.deleteMany({ where: { engineId: siteB.engineId } });
+      await t.db.engine.delete({ where: { id: siteB.engineId } });
+      await siteB.stop();
+    }
+  });
+});
+
 describe("restorePoints.get", () => {
   it("gives the disks with their layer chains and the OVF facts", async () => {
     const rp = await catalogRestorePoint(t.db, web);

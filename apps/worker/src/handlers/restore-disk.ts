@@ -13,7 +13,9 @@ export const restoreDisk: JobHandler<"restore.disk"> = async (raw) => {
   const { run, input } = ctx;
   const rp = await restorePointOf(ctx);
   const repository = await catalogRepository(ctx.settings.repository);
-  return withEngineJob(ctx, rp.engineId, async ({ engine, imageio }) => {
+  // The engine chosen for the restore; jobs queued before restores could cross engines name none.
+  const engineId = input.engineId ?? rp.engineId;
+  return withEngineJob(ctx, engineId, async ({ engine, imageio }) => {
     const manifest = await verifiedManifest(ctx, repository, rp);
     run.setPhase(`restoring a disk of ${rp.vmName} as ${input.alias}`);
     try {
@@ -30,7 +32,7 @@ export const restoreDisk: JobHandler<"restore.disk"> = async (raw) => {
       });
       return await ctx.complete({ diskId: result.diskId, alias: input.alias });
     } catch (e) {
-      if (e instanceof FlowError) await run.leftovers(rp.engineId, e.leftovers);
+      if (e instanceof FlowError) await run.leftovers(engineId, e.leftovers);
       throw e;
     }
   });

@@ -18,7 +18,9 @@ export const restoreVm: JobHandler<"restore.vm"> = async (raw) => {
   const { run, input } = ctx;
   const rp = await restorePointOf(ctx);
   const repository = await catalogRepository(ctx.settings.repository);
-  return withEngineJob(ctx, rp.engineId, async ({ engine, imageio }) => {
+  // The engine chosen for the restore; jobs queued before restores could cross engines name none.
+  const engineId = input.engineId ?? rp.engineId;
+  return withEngineJob(ctx, engineId, async ({ engine, imageio }) => {
     const manifest = await verifiedManifest(ctx, repository, rp);
     if (input.replaceVm) await removeReplacedVm(run, engine, input.replaceVm);
     run.setPhase(`restoring ${rp.vmName} as ${input.name}`);
@@ -46,7 +48,7 @@ export const restoreVm: JobHandler<"restore.vm"> = async (raw) => {
         ...(input.replaceVm ? { replacedVm: input.replaceVm } : {}),
       });
     } catch (e) {
-      if (e instanceof FlowError) await run.leftovers(rp.engineId, e.leftovers);
+      if (e instanceof FlowError) await run.leftovers(engineId, e.leftovers);
       throw e;
     }
   });

@@ -58,16 +58,11 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(opts: { sim?: Partial<SimulatorOptions> } = {}): Promise<Stack> {
-  process.env.LIFEBOAT_ENCRYPTION_KEY = ENCRYPTION_KEY;
-  resetServerEnvCache();
-  const dir = await mkdtemp(path.join(os.tmpdir(), "lifeboat-worker-"));
-  const repoDir = path.join(dir, "repository");
-  const t = await createTestDatabase(inject("testDatabase"));
-  const sim = await startSimulator({ dataDir: path.join(dir, "sim"), ...FAST_SIM, ...opts.sim });
-  const engine = await t.db.engine.create({
+/** Registers a sim as an engine of the catalog, its password sealed with the tests' key. */
+export async function registerEngine(t: TestDatabase, sim: Simulator, name: string) {
+  return t.db.engine.create({
     data: {
-      name: "Simulated engine",
+      name,
       apiUrl: sim.engineUrl,
       username: sim.adminUser,
       secretSealed: sealSecret(sim.adminPassword, Buffer.from(ENCRYPTION_KEY, "hex")),
@@ -75,6 +70,16 @@ export async function startStack(opts: { sim?: Partial<SimulatorOptions> } = {})
       simulated: true,
     },
   });
+}
+
+export async function startStack(opts: { sim?: Partial<SimulatorOptions> } = {}): Promise<Stack> {
+  process.env.LIFEBOAT_ENCRYPTION_KEY = ENCRYPTION_KEY;
+  resetServerEnvCache();
+  const dir = await mkdtemp(path.join(os.tmpdir(), "lifeboat-worker-"));
+  const repoDir = path.join(dir, "repository");
+  const t = await createTestDatabase(inject("testDatabase"));
+  const sim = await startSimulator({ dataDir: path.join(dir, "sim"), ...FAST_SIM, ...opts.sim });
+  const engine = await registerEngine(t, sim, "Simulated engine");
   const api = createTestApi(t.db, t.url);
   const siteAdmin = await api.createUser({
     email: `admin-${randomUUID().slice(0, 6)}@worker.test`,

@@ -31,6 +31,8 @@ export const jobInputs = {
   }),
   /** The row's restore point as a new VM (or over an existing one, once that was approved). */
   "restore.vm": z.object({
+    /** The engine to restore to (absent in jobs queued before restores could cross engines: the point's own). */
+    engineId: z.string().min(1).max(100).optional(),
     name: z.string().min(1).max(255),
     cluster: clusterRef.optional(),
     storageDomain: storageDomainRef.optional(),
@@ -45,6 +47,8 @@ export const jobInputs = {
   }),
   /** One disk of the row's restore point as a new floating disk. */
   "restore.disk": z.object({
+    /** The engine to restore to (absent: the restore point's own). */
+    engineId: z.string().min(1).max(100).optional(),
     /** The oVirt disk id in the restore point. */
     diskId: z.string().min(1).max(100),
     alias: z.string().min(1).max(255),

@@ -17,6 +17,8 @@ const restoreDiskJob = jobInputs["restore.disk"];
 /** A restore as the API takes it (restores.start). */
 export const restoreVmRequest = z.object({
   restorePointId: z.string().min(1).max(100),
+  /** The engine to restore to: another site's engine for disaster recovery (default: the point's own). */
+  engineId: restoreVmJob.shape.engineId,
   /** Name of the VM to create. */
   name: restoreVmJob.shape.name,
   cluster: restoreVmJob.shape.cluster,
@@ -36,6 +38,7 @@ export type RestoreVmRequest = z.input<typeof restoreVmRequest>;
 
 export const restoreDiskRequest = z.object({
   restorePointId: z.string().min(1).max(100),
+  engineId: restoreDiskJob.shape.engineId,
   diskId: restoreDiskJob.shape.diskId,
   alias: restoreDiskJob.shape.alias,
   storageDomain: restoreDiskJob.shape.storageDomain,
@@ -84,8 +87,41 @@ async function pointForRestore(db: Db, actor: Actor, restorePointId: string): Pr
   return { ...rp, vm };
 }
 
+export interface RestoreEngine {
+  id: string;
+  name: string;
+}
+
 /**
- * What a restore of `rp` as `name` would run into on the engine: a VM of that name, the original still there,
+ * The engine a restore goes to: the one asked for, else the restore point's own. It must be registered and
+ * enabled; a restore may cross engines (another site's engine after a disaster), the catalog is shared.
+ */
+export async function restoreEngine(
+  db: Db,
+  rp: { engineId: string },
+  engineId?: string,
+): Promise<RestoreEngine> {
+  const row = await db.engine.findUnique({
+    where: { id: engineId ?? rp.engineId },
+    select: { id: true, name: true, enabled: true },
+  });
+  if (!row)
+    throw engineId
+      ? new AppError("NOT_FOUND", "No such engine to restore to.")
+      : new AppError(
+          "PRECONDITION_FAILED",
+          "The restore point's engine is no longer registered: choose another engine to restore to.",
+        );
+  if (!row.enabled)
+    throw new AppError(
+      "PRECONDITION_FAILED",
+      `The engine ${row.name} is disabled in Lifeboat's settings: enable it or choose another engine.`,
+    );
+  return { id: row.id, name: row.name };
+}
+
+/**
+ * What a restore of `rp` as `name` would run into on the target engine: a VM of that name, the original still there,
  * and whether it needs an approval (team setting, name collision, original identity while it exists).
  */
 export async function checkRestoreTarget(
@@ -93,10 +129,10 @@ export async function checkRestoreTarget(
   rp: PointWithVm,
   target: { name: string; identity: "auto" | "new" | "original" },
   team: { requireApprovalForRestores: boolean; requireApprovalForDownloads: boolean } | null,
+  targetEngine: RestoreEngine,
 ): Promise<RestoreTargetCheck> {
-  const engineRow = await db.engine.findUnique({ where: { id: rp.engineId }, select: { name: true } });
-  const engineName = engineRow?.name ?? "engine";
-  const { existing, originalExists } = await withEngine(db, rp.engineId, async ({ engine }) => {
+  const engineName = targetEngine.name;
+  const { existing, originalExists } = await withEngine(db, targetEngine.id, async ({ engine }) => {
     try {
       const found = await engine.vms.findByName(target.name);
       let original = false;
@@ -146,12 +182,19 @@ export async function checkRestoreTarget(
 export async function checkRestoreName(
   db: Db,
   actor: Actor,
-  input: { restorePointId: string; name: string; identity?: "auto" | "new" | "original"; teamId?: string },
+  input: {
+    restorePointId: string;
+    engineId?: string;
+    name: string;
+    identity?: "auto" | "new" | "original";
+    teamId?: string;
+  },
 ): Promise<RestoreTargetCheck> {
   const rp = await pointForRestore(db, actor, input.restorePointId);
   const teamId = await actingTeamForVm(db, actor, rp.vmId, input.teamId);
   const team = teamId ? await db.team.findUnique({ where: { id: teamId } }) : null;
-  return checkRestoreTarget(db, rp, { name: input.name, identity: input.identity ?? "auto" }, team);
+  const engine = await restoreEngine(db, rp, input.engineId);
+  return checkRestoreTarget(db, rp, { name: input.name, identity: input.identity ?? "auto" }, team, engine);
 }
 
 function when(d: Date): string {
@@ -175,8 +218,20 @@ export async function startRestoreVm(
   ctx.audit.teamId = teamId ?? undefined;
   ctx.audit.targetType = "restore_point";
   ctx.audit.targetId = rp.id;
-  ctx.audit.details = { vmName: rp.vmName, name: input.name, identity: input.identity };
-  const check = await checkRestoreTarget(ctx.db, rp, { name: input.name, identity: input.identity }, team);
+  const engine = await restoreEngine(ctx.db, rp, input.engineId);
+  ctx.audit.details = {
+    vmName: rp.vmName,
+    name: input.name,
+    identity: input.identity,
+    ...(engine.id !== rp.engineId ? { engineId: engine.id, engineName: engine.name } : {}),
+  };
+  const check = await checkRestoreTarget(
+    ctx.db,
+    rp,
+    { name: input.name, identity: input.identity },
+    team,
+    engine,
+  );
   if (check.replaces && !input.replaceExisting)
     throw new AppError(
       "CONFLICT",
@@ -184,6 +239,7 @@ export async function startRestoreVm(
       { existingVmId: check.replaces.id },
     );
   const job: JobInput<"restore.vm"> = {
+    engineId: engine.id,
     name: input.name,
     cluster: input.cluster,
     storageDomain: input.storageDomain,
@@ -196,10 +252,9 @@ export async function startRestoreVm(
         "PRECONDITION_FAILED",
         "This restore needs an approval, but no team owns the VM: give the VM to a team first.",
       );
-    const engine = await ctx.db.engine.findUnique({ where: { id: rp.engineId }, select: { name: true } });
     const summary = check.replaces
-      ? `Restore ${rp.vmName} (restore point of ${when(rp.createdAt)}) as "${input.name}" on ${engine?.name ?? "its engine"}, REPLACING the existing VM "${check.replaces.name}"`
-      : `Restore ${rp.vmName} (restore point of ${when(rp.createdAt)}) as a new VM "${input.name}" on ${engine?.name ?? "its engine"}`;
+      ? `Restore ${rp.vmName} (restore point of ${when(rp.createdAt)}) as "${input.name}" on ${engine.name}, REPLACING the existing VM "${check.replaces.name}"`
+      : `Restore ${rp.vmName} (restore point of ${when(rp.createdAt)}) as a new VM "${input.name}" on ${engine.name}`;
     const requested = await requestApproval(ctx, {
       teamId,
       kind: "restore.vm",
@@ -219,7 +274,7 @@ export async function startRestoreVm(
     createdBy: actor.userId,
     teamId,
     vmId: rp.vmId,
-    engineId: rp.engineId,
+    engineId: engine.id,
     restorePointId: rp.id,
   });
   ctx.audit.details = { ...ctx.audit.details, jobId };
@@ -241,8 +296,15 @@ export async function startRestoreDisk(
   ctx.audit.teamId = teamId ?? undefined;
   ctx.audit.targetType = "restore_point";
   ctx.audit.targetId = rp.id;
-  ctx.audit.details = { vmName: rp.vmName, disk: disk.alias, alias: input.alias };
+  const engine = await restoreEngine(ctx.db, rp, input.engineId);
+  ctx.audit.details = {
+    vmName: rp.vmName,
+    disk: disk.alias,
+    alias: input.alias,
+    ...(engine.id !== rp.engineId ? { engineId: engine.id, engineName: engine.name } : {}),
+  };
   const job: JobInput<"restore.disk"> = {
+    engineId: engine.id,
     diskId: disk.diskId,
     alias: input.alias,
     storageDomain: input.storageDomain,
@@ -253,7 +315,7 @@ export async function startRestoreDisk(
       teamId,
       kind: "restore.disk",
       payload: { restorePointId: rp.id, job },
-      summary: `Restore disk ${disk.alias} of ${rp.vmName} (restore point of ${when(rp.createdAt)}) as a new disk "${input.alias}"`,
+      summary: `Restore disk ${disk.alias} of ${rp.vmName} (restore point of ${when(rp.createdAt)}) as a new disk "${input.alias}" on ${engine.name}`,
       reason: input.reason ?? "",
       target: { type: "restore_point", id: rp.id },
     });
@@ -268,7 +330,7 @@ export async function startRestoreDisk(
     createdBy: actor.userId,
     teamId,
     vmId: rp.vmId,
-    engineId: rp.engineId,
+    engineId: engine.id,
     restorePointId: rp.id,
   });
   ctx.audit.details = { ...ctx.audit.details, jobId };
@@ -296,6 +358,8 @@ async function enqueueApproved<T extends "restore.vm" | "restore.disk">(
   args: { restorePointId: string; job: JobInput<T>; requestId: string; teamId: string; requesterId: string },
 ) {
   const rp = await approvedPoint(db, args.restorePointId, args.teamId);
+  // The engine approved is the one restored to; it must still be registered and enabled.
+  const engine = await restoreEngine(db, rp, args.job.engineId);
   const jobId = await queue.enqueue(
     type,
     { ...args.job, approvalRequestId: args.requestId },
@@ -303,7 +367,7 @@ async function enqueueApproved<T extends "restore.vm" | "restore.disk">(
       createdBy: args.requesterId,
       teamId: args.teamId,
       vmId: rp.vmId,
-      engineId: rp.engineId,
+      engineId: engine.id,
       restorePointId: rp.id,
     },
   );

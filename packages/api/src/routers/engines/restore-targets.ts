@@ -1,14 +1,21 @@
 import { z } from "zod";
 import { AppError } from "../../errors";
 import { engineAppError, withEngine } from "../../services/engines";
+import { restoreEngine } from "../../services/jobs-restore";
 import { restorePointWhere } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 
-export const enginesRestoreTargetsInput = z.object({ restorePointId: z.string().min(1).max(100) });
+export const enginesRestoreTargetsInput = z.object({
+  restorePointId: z.string().min(1).max(100),
+  /** The engine to read (default: the restore point's own). */
+  engineId: z.string().min(1).max(100).optional(),
+});
 export const enginesRestoreTargetsOutput = z.object({
   engineId: z.string(),
   engineName: z.string(),
+  /** Every enabled engine a restore can go to, the restore point's own marked (names only). */
+  engines: z.array(z.object({ id: z.string(), name: z.string(), original: z.boolean() })),
   clusters: z.array(
     z.object({
       id: z.string(),
@@ -32,8 +39,9 @@ export const enginesRestoreTargetsOutput = z.object({
 });
 
 /**
- * Where a restore point can be restored to: the clusters and data storage domains of its engine, read live from
- * the engine (the restore wizard's pickers), with the original ones marked.
+ * Where a restore point can be restored to: the enabled engines, and the clusters and data storage domains of
+ * the chosen one (default: the point's own), read live from it (the restore wizard's pickers). The original
+ * cluster and domains are marked — on another engine, those of the same name.
  */
 export const restoreTargets = procedure
   .meta({ permission: "restore:request" })
@@ -50,12 +58,17 @@ export const restoreTargets = procedure
       },
     });
     if (!rp) throw new AppError("NOT_FOUND", "No such restore point (or it belongs to another team).");
-    const engine = await ctx.db.engine.findUnique({
-      where: { id: rp.engineId },
+    const engines = await ctx.db.engine.findMany({
+      where: { enabled: true },
       select: { id: true, name: true },
+      orderBy: { name: "asc" },
     });
-    if (!engine)
-      throw new AppError("PRECONDITION_FAILED", "The restore point's engine is no longer registered.");
+    // The point's own engine by default; when it was disabled or removed, the first one that can take it.
+    const chosen =
+      input.engineId ?? (engines.some((e) => e.id === rp.engineId) ? rp.engineId : engines[0]?.id);
+    if (!chosen)
+      throw new AppError("PRECONDITION_FAILED", "No engine is enabled: register or enable one in Settings.");
+    const engine = await restoreEngine(ctx.db, rp, chosen);
     const { clusters, domains } = await withEngine(ctx.db, engine.id, async (c) => {
       try {
         return { clusters: await c.engine.clusters.list(), domains: await c.engine.storageDomains.list() };
@@ -69,6 +82,9 @@ export const restoreTargets = procedure
     return {
       engineId: engine.id,
       engineName: engine.name,
+      engines: engines
+        .map((e) => ({ ...e, original: e.id === rp.engineId }))
+        .sort((a, b) => Number(b.original) - Number(a.original) || a.name.localeCompare(b.name)),
       clusters: clusters
         .map((c) => ({
           id: c.id,

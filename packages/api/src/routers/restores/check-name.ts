@@ -5,6 +5,7 @@ import { requireActor } from "../util";
 
 export const restoresCheckNameInput = z.object({
   restorePointId: restoreVmRequest.shape.restorePointId,
+  engineId: restoreVmRequest.shape.engineId,
   name: restoreVmRequest.shape.name,
   identity: restoreVmRequest.shape.identity,
   teamId: restoreVmRequest.shape.teamId,
@@ -12,7 +13,7 @@ export const restoresCheckNameInput = z.object({
 export const restoresCheckNameOutput = restoreTargetCheck;
 
 /**
- * Before submitting a restore: is the name free on the engine, does the original still exist, and would the
+ * Before submitting a restore: is the name free on the target engine, does the original still exist, and would the
  * restore need an approval (and why).
  */
 export const checkName = procedure

@@ -66,6 +66,9 @@ export function RestoreWizard({ restorePointId }: { restorePointId: string }) {
   const [step, setStep] = useState(0);
   const [target, setTarget] = useState<Target>("vm");
   const [name, setName] = useState("");
+  /** "" until the user picks one: the server's default (the point's own engine while it is enabled). */
+  const [engineId, setEngineId] = useState("");
+  const [engines, setEngines] = useState<Array<{ id: string; name: string; original: boolean }>>([]);
   const [clusterId, setClusterId] = useState("");
   const [domainId, setDomainId] = useState("");
   const [diskId, setDiskId] = useState("");
@@ -85,20 +88,27 @@ export function RestoreWizard({ restorePointId }: { restorePointId: string }) {
     }
   }, [point]);
   const targets = useQuery({
-    ...trpc.engines.restoreTargets.queryOptions({ restorePointId }),
+    ...trpc.engines.restoreTargets.queryOptions({ restorePointId, ...(engineId ? { engineId } : {}) }),
     enabled: target !== "image",
+    retry: false,
   });
   useEffect(() => {
     const t = targets.data;
     if (!t) return;
+    // Kept apart from the query: an unreachable engine must not take the list away to switch back.
+    setEngines(t.engines);
     setClusterId((c) => c || t.clusters[0]?.id || "");
     setDomainId((d) => d || t.storageDomains[0]?.id || "");
   }, [targets.data]);
 
   const settledName = useSettled(name.trim());
   const check = useQuery({
-    ...trpc.restores.checkName.queryOptions({ restorePointId, name: settledName }),
-    enabled: target === "vm" && settledName.length > 0,
+    ...trpc.restores.checkName.queryOptions({
+      restorePointId,
+      name: settledName,
+      ...(engineId ? { engineId } : {}),
+    }),
+    enabled: target === "vm" && settledName.length > 0 && targets.data !== undefined,
     retry: false,
   });
   const startVm = useMutation(trpc.restores.start.mutationOptions());
@@ -117,6 +127,11 @@ export function RestoreWizard({ restorePointId }: { restorePointId: string }) {
     return <div className="mx-auto h-48 max-w-3xl animate-pulse rounded-lg bg-slate-100" aria-busy="true" />;
 
   const disk = point.disks.find((d) => d.diskId === diskId) ?? point.disks[0];
+  const targetEngineId = engineId || targets.data?.engineId || "";
+  const targetEngineName =
+    engines.find((e) => e.id === targetEngineId)?.name ?? targets.data?.engineName ?? point.engineName;
+  const crossEngine =
+    targets.data !== undefined && targetEngineId !== "" && targetEngineId !== point.engineId;
   const cluster = targets.data?.clusters.find((c) => c.id === clusterId);
   const domain = targets.data?.storageDomains.find((s) => s.id === domainId);
   const collides = target === "vm" && check.data?.replaces != null;
@@ -183,6 +198,7 @@ export function RestoreWizard({ restorePointId }: { restorePointId: string }) {
     if (target === "vm")
       startVm.mutate({
         restorePointId,
+        ...(engineId ? { engineId } : {}),
         name: name.trim(),
         ...(clusterId ? { cluster: { id: clusterId } } : {}),
         ...(domainId ? { storageDomain: { id: domainId } } : {}),
@@ -192,6 +208,7 @@ export function RestoreWizard({ restorePointId }: { restorePointId: string }) {
     else if (target === "disk" && disk)
       startDisk.mutate({
         restorePointId,
+        ...(engineId ? { engineId } : {}),
         diskId: disk.diskId,
         alias: alias.trim(),
         ...(domainId ? { storageDomain: { id: domainId } } : {}),
@@ -268,14 +285,31 @@ export function RestoreWizard({ restorePointId }: { restorePointId: string }) {
                 <>
                   <div className="space-y-1">
                     <Label htmlFor={`${ids}-engine`}>Engine</Label>
-                    <Input
+                    <Select
                       id={`${ids}-engine`}
-                      value={point.engineName}
-                      readOnly
+                      value={targetEngineId}
+                      onChange={(e) => {
+                        // Clusters and storage domains belong to an engine: pick again from the new one.
+                        setEngineId(e.target.value);
+                        setClusterId("");
+                        setDomainId("");
+                        setReplaceExisting(false);
+                      }}
+                      disabled={engines.length === 0}
                       aria-describedby={`${ids}-engine-hint`}
-                    />
+                    >
+                      {engines.length === 0 ? <option value="">{point.engineName}</option> : null}
+                      {engines.map((e) => (
+                        <option key={e.id} value={e.id}>
+                          {e.name}
+                          {e.original ? " — backed up from here" : ""}
+                        </option>
+                      ))}
+                    </Select>
                     <p id={`${ids}-engine-hint`} className="text-xs text-slate-500">
-                      A restore goes to the engine the VM was backed up from.
+                      {crossEngine
+                        ? `Restoring to another engine (another site): its clusters and storage domains are read from ${targetEngineName}.`
+                        : "The engine the VM was backed up from; pick another to restore at another site."}
                     </p>
                   </div>
                   <ErrorNote
@@ -342,12 +376,12 @@ export function RestoreWizard({ restorePointId }: { restorePointId: string }) {
                     />
                     <div id={`${ids}-name-check`} className="min-h-5 text-sm" aria-live="polite">
                       {check.isFetching || settledName !== name.trim() ? (
-                        <span className="text-slate-500">Checking the name on {point.engineName}…</span>
+                        <span className="text-slate-500">Checking the name on {targetEngineName}…</span>
                       ) : check.error ? (
                         <span className="text-red-700">{check.error.message}</span>
                       ) : check.data && !collides ? (
                         <span className="text-green-700" data-testid="name-free">
-                          The name is free on {point.engineName}.
+                          The name is free on {targetEngineName}.
                         </span>
                       ) : null}
                     </div>
@@ -453,7 +487,10 @@ export function RestoreWizard({ restorePointId }: { restorePointId: string }) {
                   {point.vmName}, restore point of {formatDateTime(point.createdAt)}
                 </dd>
                 <dt className="text-slate-500">Engine</dt>
-                <dd>{point.engineName}</dd>
+                <dd data-testid="summary-engine">
+                  {targetEngineName}
+                  {crossEngine ? ` (backed up from ${point.engineName})` : ""}
+                </dd>
                 {target === "vm" ? (
                   <>
                     <dt className="text-slate-500">New VM</dt>
