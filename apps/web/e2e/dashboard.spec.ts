@@ -187,3 +187,27 @@ test("the overview shows protection, jobs, usage and what needs attention", asyn
   await expect(page).toHaveURL(/protection=unprotected/);
   await shot(page, "dashboard-vms-unprotected");
 });
+
+test("on a phone-sized screen the navigation opens from a menu button and closes after a link", async ({
+  page,
+}) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await signIn(page);
+  const menu = page.getByRole("button", { name: "Open navigation" });
+  // The sidebar is hidden at this width: the menu button is the way to the other pages.
+  await expect(page.getByRole("navigation", { name: "Main" })).toBeHidden();
+  await menu.click();
+  const drawer = page.getByRole("dialog", { name: "Navigation" });
+  await expect(drawer).toBeVisible();
+  await shot(page, "dashboard-mobile-navigation");
+  await page.keyboard.press("Escape");
+  await expect(drawer).toBeHidden();
+  await expect(menu).toBeFocused();
+  await menu.click();
+  await drawer.getByRole("link", { name: "Jobs" }).click();
+  await expect(page).toHaveURL(/\/jobs$/);
+  await expect(drawer).toBeHidden();
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await expect(menu).toBeHidden();
+  await expect(page.getByRole("navigation", { name: "Main" })).toBeVisible();
+});
