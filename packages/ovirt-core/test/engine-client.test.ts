@@ -1,5 +1,11 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { EngineAuthError, EngineClient, type EngineClientOptions, EngineError } from "../src/engine";
+import {
+  correlationIdOf,
+  EngineAuthError,
+  EngineClient,
+  type EngineClientOptions,
+  EngineError,
+} from "../src/engine";
 import { diskJson, fault, ids, snapshotJson, vmJson } from "./support/engine-fixtures";
 import { EngineTestServer } from "./support/engine-server";
 import { makePki, type TestPki } from "./support/pki";
@@ -328,5 +334,28 @@ describe("JSON as the engine writes it", () => {
   it("refuses an entity without an id", async () => {
     server.route("GET", "/vms", { json: { vm: [{ name: "no-id" }] } });
     await expect(client().vms.list()).rejects.toThrow(/vm\.0\.id/);
+  });
+});
+
+describe("correlation ids", () => {
+  it("are made acceptable to the engine: only a-z A-Z 0-9 - _, at most 50 characters", () => {
+    expect(correlationIdOf("job 1b9e0c2a-77aa-4f0e-9d55-0f6f1c3e2b11")).toBe(
+      "job-1b9e0c2a-77aa-4f0e-9d55-0f6f1c3e2b11",
+    );
+    expect(correlationIdOf("cli restore ab12cd34")).toBe("cli-restore-ab12cd34");
+    expect(correlationIdOf(`restore of "web01" ${"x".repeat(80)}`)).toMatch(/^restore-of-web01-x+$/);
+    expect(correlationIdOf("x".repeat(80))).toHaveLength(50);
+    expect(correlationIdOf("«»")).toBe("lifeboat");
+  });
+
+  it("are sent in that form", async () => {
+    const c = client();
+    server.route("POST", "/vms/vm-1/snapshots", {
+      status: 202,
+      json: snapshotJson({ id: "s1", snapshot_status: "locked" }),
+    });
+    await c.snapshots.add("vm-1", { description: "d", correlationId: "job 42" });
+    const sent = server.requests.find((r) => r.path === "/vms/vm-1/snapshots");
+    expect(sent?.query.get("correlation_id")).toBe("job-42");
   });
 });

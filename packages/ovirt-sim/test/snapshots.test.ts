@@ -31,6 +31,16 @@ describe("snapshot creation", () => {
       (s: Json) => s.snapshot_type === "active",
     );
     const guestBefore = await fullGuest(before[0].id);
+    // The engine takes only 1–50 of a-z A-Z 0-9 - _ as a correlation id: anything else is refused, nothing made.
+    for (const bad of ["job%201b9e", "x".repeat(51)]) {
+      const refused = await t.api.post(`/vms/${db.id}/snapshots?correlation_id=${bad}`, { description: "x" });
+      expect(refused.status).toBe(400);
+      expect(refused.json.detail).toMatch(/correlation ID/);
+    }
+    expect((await t.api.ok(`/vms/${db.id}/snapshots`)).snapshot).toHaveLength(
+      t.sim.state.snapshots(db.id).length,
+    );
+    expect(t.sim.state.snapshots(db.id).some((s) => s.description === "x")).toBe(false);
     const add = await t.api.post(`/vms/${db.id}/snapshots?correlation_id=snap-1`, {
       description: "nightly",
       persist_memorystate: "false",

@@ -401,12 +401,25 @@ function form(fields: Record<string, string>): string {
     .join("&");
 }
 
+/**
+ * A correlation id the engine accepts: it refuses (400) anything but 1–50 of `a-z A-Z 0-9 - _`, so a job
+ * reference such as "job 1b9e…" becomes "job-1b9e…", cut to 50 characters.
+ */
+export function correlationIdOf(text: string): string {
+  const id = text
+    .replace(/[^A-Za-z0-9_-]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 50);
+  return id === "" ? "lifeboat" : id;
+}
+
 /** `?a=b&c=d` with %20 for spaces (the engine's search syntax is sensitive to `+`). */
 export function queryString(query: Record<string, QueryValue> | undefined): string {
   if (!query) return "";
   const parts = Object.entries(query)
     .filter((e): e is [string, string | number | boolean] => e[1] !== undefined)
-    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`);
+    .map(([k, v]) => [k, k === "correlation_id" ? correlationIdOf(String(v)) : String(v)] as const)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
   return parts.length ? `?${parts.join("&")}` : "";
 }
 

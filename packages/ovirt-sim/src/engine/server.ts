@@ -111,6 +111,18 @@ export function createEngineHandler(deps: EngineHttpDeps) {
         return fault(res, injected.status, "Operation Failed", `[${text}]`);
       }
       const q = queryOf(url);
+      // The engine validates correlation ids on every action and query (javax @Pattern + @Size on the params).
+      if (q.correlation_id !== undefined) {
+        if (!/^[A-Za-z0-9_-]*$/.test(q.correlation_id))
+          return fault(
+            res,
+            400,
+            "Operation Failed",
+            '[The correlation ID must be formed of "a-z0-9A-Z" or "-_"]',
+          );
+        if (q.correlation_id.length < 1 || q.correlation_id.length > 50)
+          return fault(res, 400, "Operation Failed", "[The correlation ID size must be between 1 and 50]");
+      }
       const allContent =
         /^true$/i.test(q.all_content ?? "") || /^true$/i.test(String(req.headers["all-content"] ?? ""));
       const result = await m.route.handler(engine, {
