@@ -220,6 +220,10 @@ describe("restore under faults", { timeout: 120_000 }, () => {
     expect(err).toBeInstanceOf(FlowError);
     expect(err.step).toMatch(/^upload app01_Disk1 layer 1\/3$/);
     expect(err.message).toMatch(/image transfer .* failed: phase (finalizing|finished)_failure/);
+    // Why, in the engine's words: its audit log entry under the job's correlation id.
+    expect(err.message).toMatch(
+      /the engine logged: Image verification failed for disk app01-verify_Disk1: verification failure \(injected\)/,
+    );
     expect(err.leftovers).toEqual([]);
     expect(counts()).toEqual(before);
     expect(h.sim.state.vm("app01-verify")).toBeUndefined();

@@ -5,6 +5,7 @@ import { AbortedError, backoffDelay, sleep } from "../wait";
 import { Clusters, DataCenters } from "./clusters";
 import { DiskAttachments, DiskSnapshots, Disks } from "./disks";
 import { EngineAuthError, EngineError } from "./errors";
+import { Events } from "./events";
 import { ImageTransfers } from "./image-transfers";
 import { describeIssues } from "./json";
 import { Snapshots } from "./snapshots";
@@ -83,6 +84,7 @@ export class EngineClient {
   readonly clusters: Clusters;
   readonly dataCenters: DataCenters;
   readonly imageTransfers: ImageTransfers;
+  readonly events: Events;
 
   private readonly agent: Agent;
   private readonly basePath: string;
@@ -115,6 +117,7 @@ export class EngineClient {
     this.clusters = new Clusters(this);
     this.dataCenters = new DataCenters(this);
     this.imageTransfers = new ImageTransfers(this);
+    this.events = new Events(this);
   }
 
   /** GET and validate: the typed entity or collection. */

@@ -1,6 +1,7 @@
+import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { poll, type WaitOptions } from "../wait";
-import { type EngineClient, seg } from "./client";
+import { correlationIdOf, type EngineClient, seg } from "./client";
 import { EngineError, ImageTransferFailedError } from "./errors";
 import { type Ref, zBigInt, zBool, zCollection, zEnum, zInt, zRef } from "./json";
 
@@ -117,6 +118,9 @@ const WAIT_FINISHED = new Set(["transferring", "finalizing_success", "resuming",
 
 /** Image transfers: `/imagetransfers` and the phase machine (ref §4.5–4.6). */
 export class ImageTransfers {
+  /** The correlation id each transfer was added under: the key to the engine's log of why it failed. */
+  private readonly correlation = new Map<string, string>();
+
   constructor(private readonly engine: EngineClient) {}
 
   async add(spec: AddImageTransferSpec, opts: { signal?: AbortSignal } = {}): Promise<ImageTransfer> {
@@ -133,11 +137,39 @@ export class ImageTransfers {
     if (spec.inactivityTimeout !== undefined) body.inactivity_timeout = String(spec.inactivityTimeout);
     if (spec.timeoutPolicy !== undefined) body.timeout_policy = spec.timeoutPolicy;
     if (spec.host !== undefined) body.host = spec.host;
-    return this.engine.post("/imagetransfers", zImageTransfer, {
+    // Always under a correlation id (our own when the caller has none): the engine logs why a transfer failed
+    // under it, and nowhere we could find otherwise.
+    const correlationId = correlationIdOf(spec.correlationId ?? `lifeboat-transfer-${randomUUID()}`);
+    const t = await this.engine.post("/imagetransfers", zImageTransfer, {
       body,
-      query: { correlation_id: spec.correlationId },
+      query: { correlation_id: correlationId },
       signal: opts.signal,
     });
+    this.correlation.set(t.id, correlationId);
+    return t;
+  }
+
+  /**
+   * A failed transfer as an error in the engine's words where it logged any: the phase alone says little, the
+   * audit log says why (verification of an upload, a host that lost its ticket). Best effort, bounded.
+   */
+  private async failed(id: string, state: string, message: string): Promise<ImageTransferFailedError> {
+    const cid = this.correlation.get(id);
+    this.correlation.delete(id);
+    // A transfer added by another client (or before a restart) has no known correlation id.
+    if (cid === undefined) return new ImageTransferFailedError(id, state, message);
+    try {
+      const problem = await this.engine.events.latestProblem(cid, { signal: AbortSignal.timeout(10_000) });
+      if (problem?.description)
+        return new ImageTransferFailedError(
+          id,
+          state,
+          `${message}; the engine logged: ${problem.description}`,
+        );
+    } catch {
+      // The explanation is a courtesy: the failure stands without it.
+    }
+    return new ImageTransferFailedError(id, state, message);
   }
 
   async get(id: string, opts: { signal?: AbortSignal } = {}): Promise<ImageTransfer> {
@@ -158,6 +190,7 @@ export class ImageTransfers {
 
   /** Aborts the transfer. For an upload the engine DELETES the target disk. */
   async cancel(id: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.correlation.delete(id);
     await this.engine.action(`/imagetransfers/${seg(id)}`, "cancel", {
       idempotent: true,
       signal: opts.signal,
@@ -186,11 +219,7 @@ export class ImageTransfers {
         }
         if (t.phase === "transferring") return { done: true, value: t };
         if (WAIT_TRANSFERRING.has(t.phase)) return { done: false, state: t.phase };
-        throw new ImageTransferFailedError(
-          id,
-          t.phase,
-          `image transfer ${id} did not start: phase ${t.phase}`,
-        );
+        throw await this.failed(id, t.phase, `image transfer ${id} did not start: phase ${t.phase}`);
       },
       {
         ...wait,
@@ -235,13 +264,16 @@ export class ImageTransfers {
           return { done: true, value: await this.confirmByDisk(id, diskId, opts.signal) };
         }
         diskId ??= t.disk?.id;
-        if (t.phase === "finished_success") return { done: true, value: { id, confirmedBy: "phase" } };
+        if (t.phase === "finished_success") {
+          this.correlation.delete(id);
+          return { done: true, value: { id, confirmedBy: "phase" } };
+        }
         if (WAIT_FINISHED.has(t.phase)) return { done: false, state: t.phase };
         const why =
           t.phase === "paused_system"
             ? "the engine could not finalize it; the disk is left illegal and needs manual cleanup"
             : `phase ${t.phase}`;
-        throw new ImageTransferFailedError(id, t.phase, `image transfer ${id} failed: ${why}`);
+        throw await this.failed(id, t.phase, `image transfer ${id} failed: ${why}`);
       },
       {
         ...opts,
@@ -285,15 +317,18 @@ export class ImageTransfers {
       status = (await this.engine.disks.get(diskId, { signal })).status;
     } catch (e) {
       if (e instanceof EngineError && e.isNotFound)
-        throw new ImageTransferFailedError(
+        throw await this.failed(
           id,
           "removed",
           `image transfer ${id} failed: the engine removed disk ${diskId}`,
         );
       throw e;
     }
-    if (status === "ok") return { id, confirmedBy: "disk" };
-    throw new ImageTransferFailedError(
+    if (status === "ok") {
+      this.correlation.delete(id);
+      return { id, confirmedBy: "disk" };
+    }
+    throw await this.failed(
       id,
       status ?? "unknown",
       `image transfer ${id} failed: disk ${diskId} is ${status ?? "in an unknown state"} after the transfer`,

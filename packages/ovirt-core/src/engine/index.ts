@@ -4,6 +4,7 @@ export * from "./client";
 export * from "./clusters";
 export * from "./disks";
 export * from "./errors";
+export * from "./events";
 export * from "./image-transfers";
 export { engineValue, type Ref } from "./json";
 export * from "./snapshots";

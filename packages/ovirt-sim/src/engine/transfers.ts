@@ -246,7 +246,10 @@ export class TransferManager {
       try {
         this.step(t);
       } catch (err) {
-        e.event("error", 1032, `Transfer ${t.id} failed: ${(err as Error).message}`, { diskId: t.diskId });
+        e.event("error", 1032, `Transfer ${t.id} failed: ${(err as Error).message}`, {
+          diskId: t.diskId,
+          correlationId: t.correlationId,
+        });
         t.failureReason = (err as Error).message;
         this.setPhase(t, t.direction === "upload" ? "paused_system" : "cancelled_system");
       }
@@ -284,6 +287,7 @@ export class TransferManager {
           t.failureReason = `inactivity for ${Math.floor(idleMs / 1000)} s`;
           e.event("warning", 1033, `Transfer was stopped by system. Reason: ${t.failureReason}.`, {
             diskId: t.diskId,
+            correlationId: t.correlationId,
           });
           void e.tickets.remove(t.ticketId, 0);
           this.setPhase(t, pause ? "paused_system" : "cancelled_system");
@@ -360,6 +364,7 @@ export class TransferManager {
         t.failureReason = problem;
         e.event("error", 1035, `Image verification failed for disk ${found.disk.alias}: ${problem}`, {
           diskId: t.diskId,
+          correlationId: t.correlationId,
         });
         this.setPhase(t, "finalizing_failure");
         e.save();
