@@ -10,13 +10,13 @@ export npm_config_nodedir="${npm_config_nodedir:-/usr}"
 
 t() { local s=$SECONDS; "$@"; echo "[lifeboat] $((SECONDS - s))s: $*" >&2; }
 
-pnpm_cmd() {
-  if [ "$(pnpm --version 2>/dev/null || true)" = "$PNPM_VERSION" ]; then
-    pnpm "$@"
-  else
-    npx --yes "pnpm@$PNPM_VERSION" "$@"
-  fi
-}
+# The pinned pnpm: the installed one when it is that version, else through npx. An array, so `exec` can take it.
+if [ "$(pnpm --version 2>/dev/null || true)" = "$PNPM_VERSION" ]; then
+  PNPM=(pnpm)
+else
+  PNPM=(npx --yes "pnpm@$PNPM_VERSION")
+fi
+pnpm_cmd() { "${PNPM[@]}" "$@"; }
 
 # Debian packages the tests need: Chromium for Playwright, qemu-utils for real qcow2 fixtures.
 ensure_test_packages() {
@@ -37,7 +37,8 @@ case "${1:-}" in
   start)
     t pnpm_cmd install --frozen-lockfile
     t pnpm_cmd turbo run build --filter=@lifeboat/web...
-    exec pnpm_cmd lifeboat start
+    # exec: Lifeboat itself gets the signals (Ctrl+C, SIGTERM) and stops its children cleanly.
+    exec "${PNPM[@]}" lifeboat start "${@:2}"
     ;;
   test)
     ensure_test_packages

@@ -57,6 +57,24 @@ function checkRootCanRunPostgres(): void {
   }
 }
 
+/**
+ * As root, the cluster folder is handed to the OS user `postgres`, which must be able to traverse every folder
+ * above it: a data folder under /root or a private temp folder is not. Say so, instead of initdb's EACCES.
+ */
+function checkPostgresReaches(dataDir: string): void {
+  if (!isRoot()) return;
+  try {
+    execFileSync("runuser", ["-u", "postgres", "--", "test", "-x", path.resolve(dataDir)], {
+      stdio: "ignore",
+    });
+  } catch {
+    throw new Error(
+      `Running as root, the embedded PostgreSQL runs as the OS user 'postgres', which cannot reach ${path.resolve(dataDir)}: ` +
+        "set LIFEBOAT_DATA_DIR to a folder every user can traverse (e.g. /var/lib/lifeboat), or set DATABASE_URL.",
+    );
+  }
+}
+
 const PROCESS_EVENTS = ["beforeExit", "exit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"];
 type Listener = (...args: unknown[]) => void;
 const listenersOf = (event: string) => (process.listeners as (e: string) => Listener[])(event);
@@ -101,6 +119,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   checkRootCanRunPostgres();
   const EmbeddedPostgres = await importEmbeddedPostgres();
   fs.mkdirSync(opts.dataDir, { recursive: true });
+  checkPostgresReaches(opts.dataDir);
   const clusterDir = path.join(opts.dataDir, "cluster");
   const passwordFile = path.join(opts.dataDir, "password");
   if (!fs.existsSync(passwordFile))
