@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { Repository } from "@lifeboat/repository";
+import { openRepository, type Repository } from "@lifeboat/repository";
+import { mountSmallFilesystem } from "@lifeboat/repository/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   type BackupResult,
@@ -87,6 +88,23 @@ describe("backup under faults", { timeout: 120_000 }, () => {
     expect(volume?.id).toBe(layer?.imageId);
     expect(layer?.sha256).toBe(sha256(await readFile(volume?.path ?? "")));
     await expectClean(repo);
+  });
+
+  it("a full repository disk: the backup fails in words to act on, the engine is cleaned, no restore point", async () => {
+    const fs = await mountSmallFilesystem(512 * 1024);
+    try {
+      const full = await openRepository(path.join(fs.dir, "repo"), { create: true, chunkSize: 256 * 1024 });
+      await h.sim.guest.write("web01", 4, { seed: 99 });
+      const { run } = await backup("web01", full);
+      const err = (await run.catch((e) => e)) as FlowError;
+      expect(err).toBeInstanceOf(FlowError);
+      expect(err.message).toMatch(/repository at .* is full .*free space there or run gc/);
+      expect(err.leftovers).toEqual([]);
+      expect(await full.listRestorePoints()).toEqual([]);
+      await expectClean(full);
+    } finally {
+      await fs.unmount();
+    }
   });
 
   it("500 on finalize: finalize is repeated and the backup completes", async () => {

@@ -27,6 +27,21 @@ export class CorruptObjectError extends RepositoryError {
   }
 }
 
+/** The backend has no room left (ENOSPC, or the quota): the write was undone, nothing half-written is kept. */
+export class RepositoryFullError extends RepositoryError {
+  override name = "RepositoryFullError";
+  constructor(
+    readonly location: string,
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `the repository at ${location} is full (no space left writing ${key}): free space there or run gc, then retry; nothing half-written was kept`,
+      options,
+    );
+  }
+}
+
 export type ChunkProblem = "missing" | "corrupt";
 
 /** A chunk of a layer cannot be read back as stored: the read of that layer refuses to go on. */

@@ -6,6 +6,7 @@ export {
   CorruptObjectError,
   ObjectNotFoundError,
   RepositoryError,
+  RepositoryFullError,
   RepositoryKeyError,
 } from "./errors";
 export { DEFAULT_GC_GRACE_MS, type GcOptions, type GcReport } from "./gc";

@@ -3,7 +3,7 @@ import type { Dirent } from "node:fs";
 import fs, { type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { checkKey, type ObjectEntry, type ObjectInfo, type RepositoryBackend } from "./backend";
-import { CorruptObjectError, ObjectNotFoundError } from "./errors";
+import { CorruptObjectError, ObjectNotFoundError, RepositoryFullError } from "./errors";
 
 // Work files sit beside their target with a leading dot (keys never start with one): `.<name>.<rand>.tmp`
 // for a write in progress, `.<name>.<rand>.trash` for an object a conditional delete has set aside.
@@ -14,6 +14,8 @@ function errno(e: unknown): string | undefined {
 }
 
 const absent = (e: unknown) => errno(e) === "ENOENT" || errno(e) === "ENOTDIR";
+/** Out of space on the device, or over the user's quota. */
+const full = (e: unknown) => errno(e) === "ENOSPC" || errno(e) === "EDQUOT";
 
 async function fsyncDir(dir: string): Promise<void> {
   const h = await fs.open(dir, "r");
@@ -87,6 +89,20 @@ export class LocalDirectoryBackend implements RepositoryBackend {
     key: string,
     data: Buffer | readonly Buffer[],
     options: { ifAbsent?: boolean } = {},
+  ): Promise<boolean> {
+    try {
+      return await this.putFile(key, data, options);
+    } catch (e) {
+      // The temp file is gone already (putFile removes it on every failure): say what the operator can do.
+      if (full(e)) throw new RepositoryFullError(this.location, key, { cause: e });
+      throw e;
+    }
+  }
+
+  private async putFile(
+    key: string,
+    data: Buffer | readonly Buffer[],
+    options: { ifAbsent?: boolean },
   ): Promise<boolean> {
     const file = this.file(key);
     const dir = path.dirname(file);

@@ -1,8 +1,10 @@
+import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { LocalDirectoryBackend, ObjectNotFoundError } from "../src";
-import { age, listFiles, tempDir } from "./helpers";
+import { LocalDirectoryBackend, ObjectNotFoundError, openRepository, RepositoryFullError } from "../src";
+import { age, CS, collect, listFiles, smallFilesystem, tempDir } from "./helpers";
 
 async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -76,5 +78,29 @@ describe("LocalDirectoryBackend", () => {
       ].sort(),
     );
     expect((await b.get("chunks/victim")).toString()).toBe("victim");
+  });
+});
+
+describe("a full disk", () => {
+  it("fails the write with words to act on, keeps no temp file and leaves what was stored intact", async () => {
+    const dir = await smallFilesystem(1024 * 1024);
+    const repo = await openRepository(path.join(dir, "repo"), { create: true, chunkSize: CS });
+    const small = randomBytes(100 * 1024);
+    const kept = await repo.writeLayer(Readable.from([small]), { imageId: "fits" });
+    // Incompressible and four times the filesystem: it cannot fit.
+    const big = randomBytes(4 * 1024 * 1024);
+    const err = await repo.writeLayer(Readable.from([big]), { imageId: "too-big" }).catch((e) => e);
+    expect(err).toBeInstanceOf(RepositoryFullError);
+    expect(err.message).toMatch(/repository at .*lifeboat-full-.* is full .* free space there or run gc/);
+    expect((await listFiles(dir)).filter((f) => /\.(tmp|trash)$/.test(f))).toEqual([]);
+    // What was stored before still reads back, and nothing of the failed layer counts as a layer.
+    expect((await collect(await repo.readLayer(kept.layerId))).equals(small)).toBe(true);
+    expect(await repo.findLayers({ imageId: "too-big" })).toEqual([]);
+    expect((await repo.verify()).ok).toBe(true);
+    // gc frees the chunks the failed write left unreferenced; then the space is there again.
+    await repo.gc({ graceMs: 0 });
+    const fits = randomBytes(256 * 1024);
+    const after = await repo.writeLayer(Readable.from([fits]), { imageId: "after-gc" });
+    expect((await collect(await repo.readLayer(after.layerId))).equals(fits)).toBe(true);
   });
 });

@@ -5,6 +5,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { afterEach } from "vitest";
 import type { LayerSegment, Repository, RestorePointInput } from "../src";
+import { mountSmallFilesystem, type SmallFilesystem } from "../src/testing";
 
 /** Small chunks keep fixtures small while exercising every boundary case. */
 export const CS = 64 * 1024;
@@ -143,4 +144,16 @@ export async function storeLayer(repo: Repository, f: Fixture, imageId = "image"
 export async function age(file: string, ms: number): Promise<void> {
   const t = new Date(Date.now() - ms);
   await fs.utimes(file, t, t);
+}
+
+const mounted: SmallFilesystem[] = [];
+afterEach(async () => {
+  for (const m of mounted.splice(0)) await m.unmount();
+});
+
+/** A real filesystem of `bytes` for one test (see mountSmallFilesystem), unmounted after it. */
+export async function smallFilesystem(bytes: number): Promise<string> {
+  const m = await mountSmallFilesystem(bytes);
+  mounted.push(m);
+  return m.dir;
 }
