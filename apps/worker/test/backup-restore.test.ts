@@ -255,11 +255,14 @@ describe("backup and restore through the API and a real worker", () => {
   it("restores at another site: onto a second engine, where the VM never was, with its original ids", async () => {
     const rpId = firstPoint.get("app01") as string;
     const source = s.sim.state.vm("app01");
-    const data2 = () => site.state.storageDomains().find((d) => d.name === "data2")?.id;
     if (!source) throw new Error("no app01");
     const vmsBefore = s.sim.state.vms().length;
-    const site = await startSimulator({ dataDir: path.join(s.dir, "site-b"), ...FAST_SIM, seed: false });
+    // Site B runs its own demo VMs: other ids, but the same MAC addresses as the first site's.
+    const site = await startSimulator({ dataDir: path.join(s.dir, "site-b"), ...FAST_SIM });
+    const data2 = () => site.state.storageDomains().find((d) => d.name === "data2")?.id;
     try {
+      const siteMacs = new Set(site.state.vms().flatMap((v) => v.nics.map((n) => n.mac)));
+      expect(source.nics.some((n) => siteMacs.has(n.mac))).toBe(true);
       const siteEngine = await registerEngine(s.t, site, "Site B");
       const targets = await s.operator.engines.restoreTargets({
         restorePointId: rpId,
@@ -274,14 +277,14 @@ describe("backup and restore through the API and a real worker", () => {
       const check = await s.operator.restores.checkName({
         restorePointId: rpId,
         engineId: siteEngine.id,
-        name: "app01",
+        name: "app01-dr",
       });
-      // The name is taken at the first site, not at the second.
+      // The original VM is at the first site, not at the second.
       expect(check).toMatchObject({ available: true, originalExists: false, replaces: null });
       const started = await s.operator.restores.start({
         restorePointId: rpId,
         engineId: siteEngine.id,
-        name: "app01",
+        name: "app01-dr",
         cluster: { id: targets.clusters[0]?.id ?? "" },
         storageDomain: { name: "data2" },
       });
@@ -295,7 +298,15 @@ describe("backup and restore through the API and a real worker", () => {
       };
       expect(result.identity).toBe("original");
       expect(result.vmId).toBe(source.id);
-      expect(site.state.vm("app01")?.id).toBe(source.id);
+      const restored = site.state.vm("app01-dr");
+      expect(restored?.id).toBe(source.id);
+      // Site B refused the MACs in use there; its pool gave the NICs new ones, and the job says so.
+      expect(restored?.nics).toHaveLength(source.nics.length);
+      for (const n of restored?.nics ?? []) expect(siteMacs.has(n.mac)).toBe(false);
+      const events = await eventsOf(s, job.id);
+      expect(events.some((e) => e.level === "warn" && /MAC Address .* already in use/.test(e.message))).toBe(
+        true,
+      );
       const expected = atFirstBackup.get("app01") as Map<string, string>;
       expect(result.disks).toHaveLength(expected.size);
       for (const d of result.disks) {

@@ -370,10 +370,10 @@ export async function restoreVm(opts: RestoreVmOptions): Promise<RestoreVmResult
           })
         : view.ovf;
     let vm: Vm;
-    try {
-      vm = await engine.vms.addFromOvf(
+    const addVm = (withOvf: string) =>
+      engine.vms.addFromOvf(
         {
-          ovf,
+          ovf: withOvf,
           name: target.name,
           cluster: { id: cluster.id },
           regenerateIds: identity === "new",
@@ -381,6 +381,20 @@ export async function restoreVm(opts: RestoreVmOptions): Promise<RestoreVmResult
         },
         flow.wait(flow.deadlines.diskMs),
       );
+    try {
+      try {
+        vm = await addVm(ovf);
+      } catch (e) {
+        // The original identity keeps the NICs' MAC addresses; where another VM of the target's MAC pool holds
+        // one (another site, a VM made since), the engine refuses the import: let its pool assign new ones.
+        if (!(identity === "original" && isMacInUse(e))) throw e;
+        flow.event(
+          "warn",
+          flow.step,
+          `${(e as EngineError).detail ?? "a MAC address is in use"}: the NICs get new MAC addresses from the engine's pool`,
+        );
+        vm = await addVm(rewriteOvf(view.ovf, { clearMacs: true }));
+      }
     } catch (e) {
       // The POST went through and the wait failed (a late import failure, a timeout, an abort): names are unique,
       // so the VM of this name is the one just made. A refused POST made nothing.
@@ -529,4 +543,11 @@ export async function uploadLayer(
     await t.cancel();
     throw new Error(`uploading layer ${layer.imageId}: ${errorText(e)}`, { cause: e });
   }
+}
+
+/** The engine refused an import because a NIC's MAC address is taken in the target's MAC pool. */
+function isMacInUse(e: unknown): boolean {
+  return (
+    e instanceof EngineError && e.status === 409 && /MAC Address .* is already in use/i.test(e.detail ?? "")
+  );
 }
