@@ -50,7 +50,7 @@ async function startSiteB(): Promise<SiteB> {
     { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";
-  await new Promise<void>((resolve, reject) => {
+  const started = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`site B did not start:\n${out}`)), 90_000);
     // The details go to stdout, the "[sim] ready" line to stderr.
     const read = (d: Buffer) => {
@@ -64,6 +64,14 @@ async function startSiteB(): Promise<SiteB> {
     child.stderr?.on("data", read);
     child.on("exit", (code) => reject(new Error(`site B exited (${code}):\n${out}`)));
   });
+  try {
+    await started;
+  } catch (e) {
+    // Nothing of a failed start may outlive the test.
+    child.kill("SIGKILL");
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
   const field = (name: string) => out.match(new RegExp(`${name}:\\s+(\\S+)`))?.[1] ?? "";
   return {
     url: field("Engine URL"),
