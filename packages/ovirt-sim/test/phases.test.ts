@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/index";
+import type { TransferPhase } from "../src/model";
 import { addDisk, finalize, startTransfer, waitPhase } from "./support/flows";
 import { io, type Json, startTestSim, type TestSim } from "./support/sim";
 
@@ -34,7 +35,7 @@ async function phasesUntil(id: string, until: string[]): Promise<string[]> {
 }
 
 describe("transfer phase machine: inactivity per timeout_policy", () => {
-  const cases: Array<[string, "upload" | "download", string, string[]]> = [
+  const cases: Array<[string, "upload" | "download", TransferPhase, string[]]> = [
     ["legacy", "download", "cancelled_system", ["finished_failure"]],
     ["legacy", "upload", "paused_system", ["paused_system"]],
     ["pause", "download", "paused_system", ["paused_system"]],
@@ -57,9 +58,13 @@ describe("transfer phase machine: inactivity per timeout_policy", () => {
       clock.advance(4_000);
       await new Promise((r) => setTimeout(r, 150));
       expect((await t.api.ok(`/imagetransfers/${tr.id}`)).phase).toBe("transferring");
+      // Held in the first phase it reaches, so a busy machine's slow poll cannot miss it.
+      const held = t.sim.faults.holdTransfer({ phase: first, transferId: tr.id });
       clock.advance(2_000);
+      expect(await phasesUntil(tr.id, [first])).toContain(first);
+      held.remove();
       const seen = await phasesUntil(tr.id, end);
-      expect(seen).toContain(first);
+      expect(seen.at(-1)).toBe(end.at(-1));
       const r = await io(t.api.agent, "GET", tr.transfer_url, { headers: { range: "bytes=0-0" } });
       expect(r.status).toBe(403);
       if (direction === "upload" && end.includes("finished_failure"))
@@ -108,9 +113,13 @@ describe("transfer phase machine: actions and retention", () => {
     });
     expect((await t.api.ok(`/imagetransfers/${add.json.id}`)).phase).toBe("paused_user");
     expect((await t.api.post(`/imagetransfers/${add.json.id}/pause`, {})).status).toBe(409);
+    // Held in resuming, so a busy machine's slow poll cannot miss the phase.
+    const resuming = t.sim.faults.holdTransfer({ phase: "resuming", transferId: add.json.id });
     await t.api.post(`/imagetransfers/${add.json.id}/resume`, {});
+    expect((await t.api.ok(`/imagetransfers/${add.json.id}`)).phase).toBe("resuming");
+    resuming.remove();
     const seen = await phasesUntil(add.json.id, ["transferring"]);
-    expect(seen[0]).toBe("resuming");
+    expect(seen.at(-1)).toBe("transferring");
     // A second transfer on a locked disk is refused with the engine's words.
     const second = await t.api.post("/imagetransfers", { direction: "download", disk: { id: disk.id } });
     expect(second.status).toBe(409);
