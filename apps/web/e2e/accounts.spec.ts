@@ -1,6 +1,5 @@
 import { expect, type Page, test } from "@playwright/test";
-
-const ADMIN = { email: "admin@lifeboat.test", password: "e2e-admin-password" };
+import { ADMIN } from "./support";
 
 async function signIn(page: Page, email: string, password: string) {
   await page.goto("/login");

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
-import { type APIRequestContext, type Browser, expect, type Page, test } from "@playwright/test";
-import pg from "pg";
+import { type APIRequestContext, expect, type Page, test } from "@playwright/test";
+import { ADMIN, apiSignIn, baseURL, newPerson, served, signedInPage, trpc, withDb } from "./support";
 
 /**
  * Four eyes, end to end: a team member asks for an operation that needs approval, another member with the
@@ -12,86 +12,12 @@ import pg from "pg";
  * check in RESULTS, once restores exist — the rest of the test stays as it is.
  */
 
-const ADMIN = { email: "admin@lifeboat.test", password: "e2e-admin-password" };
-const baseURL = `http://127.0.0.1:${process.env.E2E_PORT ?? 3100}`;
-
-/** What e2e/serve.mjs started (read when needed: it is written when the server starts). */
-function served(): { dataDir: string; env: Record<string, string> } {
-  return JSON.parse(fs.readFileSync(path.join(import.meta.dirname, ".e2e-env.json"), "utf8"));
-}
-
-/** Calls a tRPC mutation over HTTP as the signed-in user of `request`. */
-async function trpc<T>(request: APIRequestContext, procedure: string, input: unknown): Promise<T> {
-  const res = await request.post(`/api/trpc/${procedure}`, {
-    data: { json: input },
-    headers: { origin: baseURL },
-  });
-  const body = (await res.json()) as {
-    result?: { data: { json: T } };
-    error?: { json: { message: string } };
-  };
-  if (!res.ok() || !body.result) throw new Error(`${procedure}: ${body.error?.json.message ?? res.status()}`);
-  return body.result.data.json;
-}
-
-async function apiSignIn(request: APIRequestContext, email: string, password: string) {
-  const res = await request.post("/api/auth/sign-in/email", {
-    data: { email, password },
-    headers: { origin: baseURL },
-  });
-  expect(res.ok(), `sign-in of ${email}`).toBe(true);
-}
-
-interface Person {
-  name: string;
-  email: string;
-  password: string;
-}
-
-/** An account made by the site admin, its temporary password already replaced by its own. */
-async function newPerson(
-  browser: Browser,
-  admin: APIRequestContext,
-  name: string,
-  label: string,
-): Promise<Person> {
-  const email = `${label}-${Date.now()}@lifeboat.test`;
-  const created = await trpc<{ temporaryPassword: string }>(admin, "users.create", { email, name });
-  const ctx = await browser.newContext({ baseURL });
-  await apiSignIn(ctx.request, email, created.temporaryPassword);
-  const password = `${label}-own-password`;
-  const res = await ctx.request.post("/api/auth/change-password", {
-    data: { currentPassword: created.temporaryPassword, newPassword: password },
-    headers: { origin: baseURL },
-  });
-  expect(res.ok()).toBe(true);
-  await ctx.close();
-  return { name, email, password };
-}
-
-async function signedInPage(browser: Browser, who: Person): Promise<Page> {
-  const ctx = await browser.newContext({ baseURL });
-  const page = await ctx.newPage();
-  await page.goto("/login");
-  await page.getByLabel("Email").fill(who.email);
-  await page.getByLabel("Password").fill(who.password);
-  await page.getByRole("button", { name: "Sign in", exact: true }).click();
-  await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
-  return page;
-}
-
 /**
  * A VM for the team to own, named for the rule under test: recorded in the inventory under the simulated
  * engine (the inventory refresh keeps rows of VMs it does not list, marking them gone).
  */
 async function inventoryVm(namePrefix: string): Promise<string> {
-  const env = served();
-  const password = fs.readFileSync(path.join(env.dataDir, "pg", "password"), "utf8").trim();
-  const client = new pg.Client({
-    connectionString: `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${env.env.LIFEBOAT_EMBEDDED_PG_PORT}/lifeboat`,
-  });
-  await client.connect();
-  try {
+  return withDb(async (client) => {
     const existing = await client.query<{ name: string }>("select name from vm where name ilike $1 limit 1", [
       `${namePrefix}%`,
     ]);
@@ -105,9 +31,7 @@ async function inventoryVm(namePrefix: string): Promise<string> {
       [engineId, name],
     );
     return name;
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /** Calls a tRPC query over HTTP as the signed-in user of `request`. */
@@ -134,12 +58,7 @@ async function ownSimVm(teamId: string, vmName: string): Promise<string> {
   };
   const simVm = state.vms.find((v) => v.name === vmName);
   if (!simVm) throw new Error(`the simulated engine has no VM ${vmName}`);
-  const password = fs.readFileSync(path.join(env.dataDir, "pg", "password"), "utf8").trim();
-  const client = new pg.Client({
-    connectionString: `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${env.env.LIFEBOAT_EMBEDDED_PG_PORT}/lifeboat`,
-  });
-  await client.connect();
-  try {
+  return withDb(async (client) => {
     const engine = await client.query<{ id: string }>("select id from engine where simulated limit 1");
     const engineId = engine.rows[0]?.id;
     if (!engineId) throw new Error("the simulated engine is not registered");
@@ -158,9 +77,7 @@ async function ownSimVm(teamId: string, vmName: string): Promise<string> {
       teamId,
     ]);
     return id;
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 async function waitForJob(

@@ -1,8 +1,8 @@
 import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { expect, type Page, test } from "@playwright/test";
-import pg from "pg";
+import { expect, test } from "@playwright/test";
+import { served, shot, signIn, withDb } from "./support";
 
 /**
  * The dashboard's pages beyond the main journey: live job progress pushed over SSE (no reload, no polling
@@ -10,40 +10,6 @@ import pg from "pg";
  * right password — nothing saved), Settings → Repository, the catalog's sorting and empty states, and the
  * overview. Screenshots of each page go to test-results/screenshots/.
  */
-
-const ADMIN = { email: "admin@lifeboat.test", password: "e2e-admin-password" };
-const SHOTS = path.join(import.meta.dirname, "..", "test-results", "screenshots");
-
-function served(): { dataDir: string; env: Record<string, string> } {
-  return JSON.parse(fs.readFileSync(path.join(import.meta.dirname, ".e2e-env.json"), "utf8"));
-}
-
-async function withDb<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const env = served();
-  const password = fs.readFileSync(path.join(env.dataDir, "pg", "password"), "utf8").trim();
-  const client = new pg.Client({
-    connectionString: `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${env.env.LIFEBOAT_EMBEDDED_PG_PORT}/lifeboat`,
-  });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-async function shot(page: Page, name: string) {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-async function signIn(page: Page) {
-  await page.goto("/login");
-  await page.getByLabel("Email").fill(ADMIN.email);
-  await page.getByLabel("Password").fill(ADMIN.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
-}
 
 test("job progress arrives live over SSE, without reloading or polling", async ({ page }) => {
   await signIn(page);

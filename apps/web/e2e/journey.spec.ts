@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
-import { expect, type Page, test } from "@playwright/test";
+import { expect, test } from "@playwright/test";
+import { SHOTS, shot, signIn } from "./support";
 
 /**
  * The whole journey of an operator on the embedded defaults (simulated engine, small seed): sign in → see the
@@ -9,23 +10,8 @@ import { expect, type Page, test } from "@playwright/test";
  * restore point and check its size. A screenshot of every page goes to test-results/screenshots/.
  */
 
-const ADMIN = { email: "admin@lifeboat.test", password: "e2e-admin-password" };
-const SHOTS = path.join(import.meta.dirname, "..", "test-results", "screenshots");
 const TAG = `journey-${Date.now().toString(36)}`;
 const RESTORED = `web01-${TAG}`;
-
-async function shot(page: Page, name: string) {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-async function signIn(page: Page) {
-  await page.goto("/login");
-  await page.getByLabel("Email").fill(ADMIN.email);
-  await page.getByLabel("Password").fill(ADMIN.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
-}
 
 test.describe.configure({ mode: "serial" });
 

@@ -1,92 +1,11 @@
-import fs from "node:fs";
-import path from "node:path";
-import { type APIRequestContext, type Browser, expect, type Page, test } from "@playwright/test";
-import pg from "pg";
+import { expect, test } from "@playwright/test";
+import { ADMIN, apiSignIn, baseURL, newPerson, signedInPage, trpc, withDb } from "./support";
 
 /**
  * Protection policies in the browser: a team admin creates a policy (schedule in words and next runs as they
  * type), it exists only after another approver approves it, its page shows the schedule, retention and the
  * prune preview — which points go and which rule keeps each of the rest — and pinning a point keeps it.
  */
-
-const ADMIN = { email: "admin@lifeboat.test", password: "e2e-admin-password" };
-const baseURL = `http://127.0.0.1:${process.env.E2E_PORT ?? 3100}`;
-
-function served(): { dataDir: string; env: Record<string, string> } {
-  return JSON.parse(fs.readFileSync(path.join(import.meta.dirname, ".e2e-env.json"), "utf8"));
-}
-
-async function withDb<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const env = served();
-  const password = fs.readFileSync(path.join(env.dataDir, "pg", "password"), "utf8").trim();
-  const client = new pg.Client({
-    connectionString: `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${env.env.LIFEBOAT_EMBEDDED_PG_PORT}/lifeboat`,
-  });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-async function trpc<T>(request: APIRequestContext, procedure: string, input: unknown): Promise<T> {
-  const res = await request.post(`/api/trpc/${procedure}`, {
-    data: { json: input },
-    headers: { origin: baseURL },
-  });
-  const body = (await res.json()) as {
-    result?: { data: { json: T } };
-    error?: { json: { message: string } };
-  };
-  if (!res.ok() || !body.result) throw new Error(`${procedure}: ${body.error?.json.message ?? res.status()}`);
-  return body.result.data.json;
-}
-
-async function apiSignIn(request: APIRequestContext, email: string, password: string) {
-  const res = await request.post("/api/auth/sign-in/email", {
-    data: { email, password },
-    headers: { origin: baseURL },
-  });
-  expect(res.ok(), `sign-in of ${email}`).toBe(true);
-}
-
-interface Person {
-  name: string;
-  email: string;
-  password: string;
-}
-
-async function newPerson(
-  browser: Browser,
-  admin: APIRequestContext,
-  name: string,
-  label: string,
-): Promise<Person> {
-  const email = `${label}-${Date.now()}@lifeboat.test`;
-  const created = await trpc<{ temporaryPassword: string }>(admin, "users.create", { email, name });
-  const ctx = await browser.newContext({ baseURL });
-  await apiSignIn(ctx.request, email, created.temporaryPassword);
-  const password = `${label}-own-password`;
-  const res = await ctx.request.post("/api/auth/change-password", {
-    data: { currentPassword: created.temporaryPassword, newPassword: password },
-    headers: { origin: baseURL },
-  });
-  expect(res.ok()).toBe(true);
-  await ctx.close();
-  return { name, email, password };
-}
-
-async function signedInPage(browser: Browser, who: Person): Promise<Page> {
-  const ctx = await browser.newContext({ baseURL });
-  const page = await ctx.newPage();
-  await page.goto("/login");
-  await page.getByLabel("Email").fill(who.email);
-  await page.getByLabel("Password").fill(who.password);
-  await page.getByRole("button", { name: "Sign in", exact: true }).click();
-  await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
-  return page;
-}
 
 /** A VM of the team in the inventory (owned through a rule, as the team's rules would give it). */
 async function teamVm(teamId: string, name: string): Promise<string> {

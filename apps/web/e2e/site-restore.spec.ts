@@ -3,7 +3,8 @@ import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { expect, type Page, test } from "@playwright/test";
+import { expect, test } from "@playwright/test";
+import { shot, signIn } from "./support";
 
 /**
  * Disaster recovery at another site, in the browser: a second oVirt engine (a second simulator, started here)
@@ -11,8 +12,6 @@ import { expect, type Page, test } from "@playwright/test";
  * is restored onto it through the wizard's engine picker. Runs last (it adds an engine to the shared server).
  */
 
-const ADMIN = { email: "admin@lifeboat.test", password: "e2e-admin-password" };
-const SHOTS = path.join(import.meta.dirname, "..", "test-results", "screenshots");
 const TAG = `site-${Date.now().toString(36)}`;
 const RESTORED = `web01-${TAG}`;
 const root = path.resolve(import.meta.dirname, "../../..");
@@ -90,11 +89,6 @@ test.afterAll(async () => {
   fs.rmSync(site.dataDir, { recursive: true, force: true });
 });
 
-async function shot(page: Page, name: string) {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-}
-
 test("a restore point of one engine is restored onto a second engine picked in the wizard", async ({
   page,
 }) => {
@@ -102,11 +96,7 @@ test("a restore point of one engine is restored onto a second engine picked in t
   site = await startSiteB();
   const nav = () => page.getByRole("navigation", { name: "Main" });
 
-  await page.goto("/login");
-  await page.getByLabel("Email").fill(ADMIN.email);
-  await page.getByLabel("Password").fill(ADMIN.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
+  await signIn(page);
 
   // A restore point of web01 on the demo engine (before site B exists, so the name is unambiguous).
   await nav().getByRole("link", { name: "VMs" }).click();

@@ -37,7 +37,12 @@ it("reads the engines' VMs when a worker starts, and a backup moves the reposito
   const web = await s.t.db.vm.findFirstOrThrow({ where: { name: "web01" } });
   const { jobId } = await s.operator.backups.start({ vmId: web.id });
   const job = await s.waitJob(jobId);
-  const samples = await s.t.db.repositoryUsage.findMany();
+  // The sample is written just after the job is marked done: wait for it rather than race it.
+  let samples = await s.t.db.repositoryUsage.findMany();
+  for (let i = 0; i < 100 && samples.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    samples = await s.t.db.repositoryUsage.findMany();
+  }
   expect(samples).toHaveLength(1);
   const point = await s.t.db.restorePoint.findUniqueOrThrow({ where: { id: job.restorePointId ?? "" } });
   expect(samples[0]?.storedBytes).toBe(point.newStoredBytes);

@@ -1,30 +1,22 @@
-import { execFile } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { stopBosses } from "@lifeboat/api";
 import { createTestApi } from "@lifeboat/api/testing";
 import { resetServerEnvCache, sealSecret } from "@lifeboat/config";
 import type { Job } from "@lifeboat/db";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
 import { type Simulator, type SimulatorOptions, startSimulator } from "@lifeboat/ovirt-sim";
+import { FAST_SIM } from "@lifeboat/ovirt-sim/testing";
 import { openRepository, type Repository } from "@lifeboat/repository";
 import { inject } from "vitest";
 import { startWorker, type Worker } from "../../src/worker";
 
-const run = promisify(execFile);
+export { activeVolumePath, FAST_SIM, qemuSame, simLeftovers } from "@lifeboat/ovirt-sim/testing";
 
 /** The key that seals engine passwords in these tests (the worker reads it from the environment). */
 export const ENCRYPTION_KEY = randomBytes(32).toString("hex");
-
-/** Fast sim: the small seed (64–128 MiB disks, a few MiB of data) and short async delays. */
-export const FAST_SIM: Partial<SimulatorOptions> = {
-  seedScale: "small",
-  asyncDelayMs: 30,
-  transferPollMs: 30,
-};
 
 export type Api = ReturnType<typeof createTestApi>;
 export type Caller = Awaited<ReturnType<Api["caller"]>>;
@@ -203,42 +195,6 @@ export async function vmGuestHashes(sim: Simulator, vmName: string): Promise<Map
     if (d) out.set(a.diskId, await guestHash(sim, d.id));
   }
   return out;
-}
-
-/** The path of a sim disk's active volume (its backing chain next to it). */
-export function activeVolumePath(sim: Simulator, diskId: string): string {
-  const vols = sim.state.volumes(diskId);
-  const top = vols[vols.length - 1];
-  if (!top) throw new Error(`disk ${diskId} has no volume`);
-  return top.path;
-}
-
-/** `qemu-img compare` of two images (backing chains followed): true when their guest data match. */
-export async function qemuSame(a: string, b: string): Promise<boolean> {
-  try {
-    await run("qemu-img", ["compare", "-U", a, b]);
-    return true;
-  } catch (e) {
-    if ((e as { code?: number }).code === 1) return false;
-    throw e;
-  }
-}
-
-/**
- * What a job may leave on the sim: nothing. No disk that is not ok, no locked VM, no transfer that has not
- * finished, no daemon ticket, no temporary Lifeboat snapshot (but those in `kept`).
- */
-export function simLeftovers(sim: Simulator, kept: string[] = []): string[] {
-  const problems: string[] = [];
-  for (const d of sim.state.disks()) if (d.status !== "ok") problems.push(`disk ${d.alias} is ${d.status}`);
-  for (const v of sim.state.vms()) if (v.status === "image_locked") problems.push(`VM ${v.name} is locked`);
-  for (const t of sim.state.transfers())
-    if (!t.phase.startsWith("finished")) problems.push(`transfer ${t.id} is ${t.phase}`);
-  for (const s of sim.state.snapshots())
-    if (s.description.startsWith("Lifeboat backup") && !kept.includes(s.id))
-      problems.push(`snapshot ${s.id} "${s.description}" remains`);
-  if (sim.state.tickets().length > 0) problems.push(`${sim.state.tickets().length} imageio ticket(s) remain`);
-  return problems;
 }
 
 /** The events of a job, oldest first. */

@@ -120,6 +120,11 @@ export async function restoreEngine(
   return { id: row.id, name: row.name };
 }
 
+/** For the audit details: the target engine, when the restore leaves the restore point's own. */
+function otherEngine(rp: { engineId: string }, engine: RestoreEngine) {
+  return engine.id !== rp.engineId ? { engineId: engine.id, engineName: engine.name } : {};
+}
+
 /**
  * What a restore of `rp` as `name` would run into on the target engine: a VM of that name, the original still there,
  * and whether it needs an approval (team setting, name collision, original identity while it exists).
@@ -223,7 +228,7 @@ export async function startRestoreVm(
     vmName: rp.vmName,
     name: input.name,
     identity: input.identity,
-    ...(engine.id !== rp.engineId ? { engineId: engine.id, engineName: engine.name } : {}),
+    ...otherEngine(rp, engine),
   };
   const check = await checkRestoreTarget(
     ctx.db,
@@ -301,7 +306,7 @@ export async function startRestoreDisk(
     vmName: rp.vmName,
     disk: disk.alias,
     alias: input.alias,
-    ...(engine.id !== rp.engineId ? { engineId: engine.id, engineName: engine.name } : {}),
+    ...otherEngine(rp, engine),
   };
   const job: JobInput<"restore.disk"> = {
     engineId: engine.id,

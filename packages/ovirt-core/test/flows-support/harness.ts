@@ -5,17 +5,18 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { openRepository, type Repository } from "@lifeboat/repository";
 import { type Simulator, type SimulatorOptions, startSimulator } from "../../../ovirt-sim/src/index";
+import { FAST_SIM } from "../../../ovirt-sim/src/testing";
 import { EngineClient } from "../../src/engine";
 import type { EngineObjectRecord, FlowEvent, FlowHooks, ImageioSettings } from "../../src/flows";
 
 const run = promisify(execFile);
 
-/** Fast sim: the small seed (64–128 MiB disks, a few MiB of data) and short async delays. */
-export const FAST_SIM: Partial<SimulatorOptions> = {
-  seedScale: "small",
-  asyncDelayMs: 30,
-  transferPollMs: 30,
-};
+export {
+  activeVolumePath,
+  FAST_SIM,
+  qemuSame,
+  simLeftovers as engineLeftovers,
+} from "../../../ovirt-sim/src/testing";
 
 export interface FlowHarness {
   sim: Simulator;
@@ -82,47 +83,11 @@ export async function qemuImg(...args: string[]): Promise<string> {
   return stdout;
 }
 
-/** `qemu-img compare` of two images (any format, backing chains followed): true when the guest data match. */
-export async function qemuSame(a: string, b: string): Promise<boolean> {
-  try {
-    await run("qemu-img", ["compare", "-U", a, b]);
-    return true;
-  } catch (e) {
-    if ((e as { code?: number }).code === 1) return false;
-    throw e;
-  }
-}
-
-/**
- * Nothing of a flow left on the sim: no locked disk or VM, no active transfer or ticket, no temporary snapshot
- * (but those in `kept`).
- */
-export function engineLeftovers(sim: Simulator, kept: string[] = []): string[] {
-  const problems: string[] = [];
-  for (const d of sim.state.disks()) if (d.status !== "ok") problems.push(`disk ${d.alias} is ${d.status}`);
-  for (const v of sim.state.vms()) if (v.status === "image_locked") problems.push(`VM ${v.name} is locked`);
-  for (const t of sim.state.transfers())
-    if (!t.phase.startsWith("finished")) problems.push(`transfer ${t.id} is ${t.phase}`);
-  for (const s of sim.state.snapshots())
-    if (s.description.startsWith("Lifeboat backup") && !kept.includes(s.id))
-      problems.push(`snapshot ${s.id} "${s.description}" remains`);
-  if (sim.state.tickets().length > 0) problems.push(`${sim.state.tickets().length} imageio ticket(s) remain`);
-  return problems;
-}
-
 /** The whole guest view of a sim disk. */
 export async function guestOf(sim: Simulator, diskId: string): Promise<Buffer> {
   const d = sim.state.disk(diskId);
   if (!d) throw new Error(`no disk ${diskId}`);
   return sim.guest.read(diskId, 0, d.provisionedSize);
-}
-
-/** The path of a sim disk's active volume (its backing chain next to it). */
-export function activeVolumePath(sim: Simulator, diskId: string): string {
-  const vols = sim.state.volumes(diskId);
-  const top = vols[vols.length - 1];
-  if (!top) throw new Error(`disk ${diskId} has no volume`);
-  return top.path;
 }
 
 /** knownLayer as the CLI does it: the newest layer of the repository for an image id, with its checksum. */
