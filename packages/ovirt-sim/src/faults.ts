@@ -1,5 +1,5 @@
+import type { ImageTransferPhase } from "@lifeboat/ovirt-protocol";
 import { z } from "zod";
-import type { TransferPhase } from "./model";
 
 /**
  * Faults a test (or the admin endpoint) switches on at runtime. Operation names are the engine and daemon
@@ -95,7 +95,7 @@ export class FaultInjector {
     return this.add({ kind: "latency", ...opts });
   }
 
-  holdTransfer(opts: { phase: TransferPhase; transferId?: string }): FaultHandle {
+  holdTransfer(opts: { phase: ImageTransferPhase; transferId?: string }): FaultHandle {
     return this.add({ kind: "hold", ...opts });
   }
 
@@ -150,7 +150,7 @@ export class FaultInjector {
     return null;
   }
 
-  isHeld(transferId: string, phase: TransferPhase): boolean {
+  isHeld(transferId: string, phase: ImageTransferPhase): boolean {
     for (const f of this.faults.values()) {
       if (f.kind === "hold" && f.phase === phase && (!f.transferId || f.transferId === transferId))
         return true;

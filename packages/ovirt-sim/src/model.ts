@@ -1,8 +1,19 @@
+import type {
+  DiskFormat,
+  DiskStatus,
+  ImageTransferDirection,
+  ImageTransferPhase,
+  ImageTransferTimeoutPolicy,
+  JobStatus,
+  SnapshotStatus,
+  SnapshotType,
+  VmStatus,
+} from "@lifeboat/ovirt-protocol";
+
 /** The simulator's persisted state, in oVirt's vocabulary. Everything here is plain JSON. */
 
-export type DiskFormat = "cow" | "raw";
-export type DiskStatus = "ok" | "locked" | "illegal";
-export type VmStatus = "down" | "up" | "image_locked";
+/** The VM statuses the simulator moves through. */
+export type SimVmStatus = Extract<VmStatus, "down" | "up" | "image_locked">;
 
 export interface DataCenterRec {
   id: string;
@@ -93,7 +104,7 @@ export interface VmRec {
   name: string;
   description: string;
   comment: string;
-  status: VmStatus;
+  status: SimVmStatus;
   /** Status to return to when an image lock ends. */
   statusBeforeLock?: "down" | "up";
   memory: number;
@@ -111,10 +122,10 @@ export interface VmRec {
 export interface SnapshotRec {
   id: string;
   vmId: string;
-  type: "active" | "regular";
+  type: Extract<SnapshotType, "active" | "regular">;
   description: string;
   date: number;
-  status: "ok" | "locked";
+  status: Extract<SnapshotStatus, "ok" | "locked">;
   persistMemory: boolean;
   /** OVF of the VM when the snapshot was taken (regular snapshots). */
   ovf?: string;
@@ -133,27 +144,10 @@ export type PendingSnapshotOp =
     }
   | { kind: "remove"; correlationId?: string; jobId: string };
 
-export type TransferPhase =
-  | "unknown"
-  | "initializing"
-  | "transferring"
-  | "resuming"
-  | "paused_system"
-  | "paused_user"
-  | "cancelled"
-  | "cancelled_system"
-  | "cancelled_user"
-  | "finalizing_success"
-  | "finalizing_failure"
-  | "finalizing_cleanup"
-  | "finished_success"
-  | "finished_failure"
-  | "finished_cleanup";
-
 export interface TransferRec {
   id: string;
   ticketId: string;
-  direction: "upload" | "download";
+  direction: ImageTransferDirection;
   /** As requested; null = not given (file backend). */
   format: DiskFormat | null;
   backend: "file" | "nbd";
@@ -163,9 +157,9 @@ export interface TransferRec {
   /** The request named a disk snapshot (volume) rather than the disk. */
   targetSnapshot: boolean;
   hostId: string;
-  phase: TransferPhase;
+  phase: ImageTransferPhase;
   inactivityTimeout: number;
-  timeoutPolicy: "legacy" | "pause" | "cancel";
+  timeoutPolicy: ImageTransferTimeoutPolicy;
   ticketSize: number;
   creationTime: number;
   /** Epoch ms of the last phase change (drives the finished-entity cleanup). */
@@ -178,7 +172,7 @@ export interface TransferRec {
 export interface JobRec {
   id: string;
   description: string;
-  status: "started" | "finished" | "failed" | "aborted";
+  status: JobStatus;
   startTime: number;
   endTime?: number;
   lastUpdated: number;

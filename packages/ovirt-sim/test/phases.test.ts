@@ -1,6 +1,6 @@
+import type { ImageTransferPhase } from "@lifeboat/ovirt-protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/index";
-import type { TransferPhase } from "../src/model";
 import { addDisk, finalize, startTransfer, waitPhase } from "./support/flows";
 import { io, type Json, startTestSim, type TestSim } from "./support/sim";
 
@@ -35,7 +35,7 @@ async function phasesUntil(id: string, until: string[]): Promise<string[]> {
 }
 
 describe("transfer phase machine: inactivity per timeout_policy", () => {
-  const cases: Array<[string, "upload" | "download", TransferPhase, string[]]> = [
+  const cases: Array<[string, "upload" | "download", ImageTransferPhase, string[]]> = [
     ["legacy", "download", "cancelled_system", ["finished_failure"]],
     ["legacy", "upload", "paused_system", ["paused_system"]],
     ["pause", "download", "paused_system", ["paused_system"]],

@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from "node:fs";
-import { type Extent, ImageioTicket, type TransferProgress } from "@lifeboat/ovirt-core";
+import { type ImageioExtent as Extent, ImageioTicket, type TransferProgress } from "@lifeboat/ovirt-core";
 import type { Command } from "commander";
 import { action, intOption, UsageError, userPath } from "../cli-kit";
 

@@ -1,11 +1,9 @@
+import type { DiskFormat, DiskStatus, Loose } from "@lifeboat/ovirt-protocol";
 import { z } from "zod";
 import { poll, type WaitOptions } from "../wait";
 import { type EngineClient, seg } from "./client";
 import { EngineError, EngineStateError } from "./errors";
 import { type Ref, zBigInt, zBool, zCollection, zEnum, zNested, zRef } from "./json";
-
-export type DiskFormat = "cow" | "raw";
-export type DiskStatus = "ok" | "locked" | "illegal" | (string & {});
 
 export interface Disk {
   id: string;
@@ -23,7 +21,7 @@ export interface Disk {
   format?: DiskFormat | (string & {});
   qcowVersion?: string;
   sparse?: boolean;
-  status?: DiskStatus;
+  status?: Loose<DiskStatus>;
   contentType?: string;
   storageType?: string;
   backup?: string;

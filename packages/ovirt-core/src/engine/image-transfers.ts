@@ -1,36 +1,21 @@
 import { randomUUID } from "node:crypto";
+import type {
+  ImageTransferDirection,
+  ImageTransferPhase,
+  ImageTransferTimeoutPolicy,
+  Loose,
+} from "@lifeboat/ovirt-protocol";
 import { z } from "zod";
 import { poll, type WaitOptions } from "../wait";
 import { correlationIdOf, type EngineClient, seg } from "./client";
 import { EngineError, ImageTransferFailedError } from "./errors";
 import { type Ref, zBigInt, zBool, zCollection, zEnum, zInt, zRef } from "./json";
 
-/** ref §4.6. */
-export type ImageTransferPhase =
-  | "unknown"
-  | "initializing"
-  | "transferring"
-  | "resuming"
-  | "paused_system"
-  | "paused_user"
-  | "cancelled"
-  | "cancelled_system"
-  | "cancelled_user"
-  | "finalizing_success"
-  | "finalizing_failure"
-  | "finalizing_cleanup"
-  | "finished_success"
-  | "finished_failure"
-  | "finished_cleanup"
-  | (string & {});
-
-export type ImageTransferDirection = "upload" | "download";
-export type ImageTransferTimeoutPolicy = "legacy" | "pause" | "cancel";
-
 export interface ImageTransfer {
   id: string;
-  phase: ImageTransferPhase;
-  direction?: ImageTransferDirection | (string & {});
+  /** ref §4.6. */
+  phase: Loose<ImageTransferPhase>;
+  direction?: Loose<ImageTransferDirection>;
   /** `raw` → NBD backend (guest data), `cow` → file backend (volume bytes). */
   format?: string;
   /** `https://HOST:54322/images/<ticket>` — meaningful only while transferring. */

@@ -1,3 +1,4 @@
+import type { Loose, SnapshotStatus, SnapshotType } from "@lifeboat/ovirt-protocol";
 import { z } from "zod";
 import { poll, type WaitOptions } from "../wait";
 import { type EngineClient, seg } from "./client";
@@ -5,15 +6,12 @@ import { type Disk, zDisk } from "./disks";
 import { EngineError, EngineStateError } from "./errors";
 import { type Ref, zBool, zCollection, zDate, zEnum, zRef } from "./json";
 
-export type SnapshotStatus = "ok" | "locked" | "in_preview" | (string & {});
-export type SnapshotType = "regular" | "active" | "stateless" | "preview" | (string & {});
-
 export interface Snapshot {
   id: string;
   description?: string;
   date?: Date;
-  status: SnapshotStatus;
-  type?: SnapshotType;
+  status: Loose<SnapshotStatus>;
+  type?: Loose<SnapshotType>;
   persistMemorystate?: boolean;
   vm?: Ref;
   /** The VM configuration at snapshot time, only with `allContent`. */

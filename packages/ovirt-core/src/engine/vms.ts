@@ -1,33 +1,16 @@
+import type { Loose, VmStatus } from "@lifeboat/ovirt-protocol";
 import { z } from "zod";
 import { poll, type WaitOptions } from "../wait";
 import { type EngineClient, seg } from "./client";
 import { EngineError, EngineStateError, OvfNotAvailableError } from "./errors";
 import { type Ref, zBigInt, zBool, zCollection, zDate, zEnum, zRef } from "./json";
 
-/** `status` of a VM (ref §3.1); typed loosely because engines add values. */
-export type VmStatus =
-  | "unassigned"
-  | "down"
-  | "up"
-  | "powering_up"
-  | "paused"
-  | "migrating"
-  | "unknown"
-  | "not_responding"
-  | "wait_for_launch"
-  | "reboot_in_progress"
-  | "saving_state"
-  | "restoring_state"
-  | "suspended"
-  | "image_locked"
-  | "powering_down"
-  | (string & {});
-
 export interface Vm {
   id: string;
   name: string;
   description?: string;
-  status: VmStatus;
+  /** Typed loosely because engines add values. */
+  status: Loose<VmStatus>;
   /** Memory in bytes. */
   memory?: bigint;
   cluster?: Ref;
@@ -149,7 +132,7 @@ export class Vms {
     });
   }
 
-  async status(id: string, opts: { signal?: AbortSignal } = {}): Promise<VmStatus> {
+  async status(id: string, opts: { signal?: AbortSignal } = {}): Promise<Loose<VmStatus>> {
     return (await this.get(id, opts)).status;
   }
 

@@ -1,10 +1,8 @@
+import { ACTIVE_TRANSFER_PHASES, FINISHED_TRANSFER_PHASES } from "@lifeboat/ovirt-protocol";
 import type { EngineClient } from "../engine";
 import { poll } from "../wait";
 import { engineWords, errorText, FlowContext, isNotFound } from "./context";
 import type { EngineObjectRecord, FlowDeadlines, FlowHooks, Leftover } from "./types";
-
-const ACTIVE_TRANSFER = new Set(["initializing", "transferring", "resuming", "paused_system", "paused_user"]);
-const FINAL_TRANSFER = new Set(["finished_success", "finished_failure", "finished_cleanup"]);
 
 /**
  * The engine objects of a journal still outstanding: created and not removed since, newest first (so a VM goes
@@ -75,7 +73,7 @@ async function cleanOne(
           if (isNotFound(e)) return true;
           throw e;
         }
-        if (ACTIVE_TRANSFER.has(phase))
+        if (ACTIVE_TRANSFER_PHASES.has(phase))
           await ctx.retryBusy(`cancelling image transfer ${r.id}`, deadline, () =>
             engine.imageTransfers.cancel(r.id),
           );
@@ -85,7 +83,9 @@ async function cleanOne(
           async () => {
             try {
               const p = (await engine.imageTransfers.get(r.id)).phase;
-              return FINAL_TRANSFER.has(p) ? { done: true, value: undefined } : { done: false, state: p };
+              return FINISHED_TRANSFER_PHASES.has(p)
+                ? { done: true, value: undefined }
+                : { done: false, state: p };
             } catch (e) {
               if (isNotFound(e)) return { done: true, value: undefined };
               throw e;

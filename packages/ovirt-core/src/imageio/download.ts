@@ -1,3 +1,4 @@
+import type { ImageioExtent } from "@lifeboat/ovirt-protocol";
 import { AbortedError } from "../wait";
 import {
   ConnectionPool,
@@ -9,7 +10,6 @@ import { ImageioError } from "./errors";
 import {
   DEFAULT_BUFFER_SIZE,
   DEFAULT_WORKERS,
-  type Extent,
   type ImageioOptions,
   type ImageioServerOptions,
   type ImageSegment,
@@ -17,14 +17,14 @@ import {
 
 export interface DownloadOptions extends Omit<ImageioOptions, "caPem" | "insecure"> {
   /** Ranges to copy instead of the ticket's zero extents (e.g. the dirty extents of an incremental backup). */
-  extents?: Extent[];
+  extents?: ImageioExtent[];
 }
 
 export interface DownloadContext {
   url: URL;
   settings: ConnectionSettings;
   options: ImageioServerOptions;
-  extents: () => Promise<Extent[]>;
+  extents: () => Promise<ImageioExtent[]>;
   size: () => Promise<number>;
 }
 
@@ -36,7 +36,7 @@ interface Piece {
 }
 
 /** Splits data extents into requests of at most `bufferSize`; zero extents stay whole (nothing is read). */
-function* pieces(extents: Extent[], bufferSize: number): Generator<Piece> {
+function* pieces(extents: ImageioExtent[], bufferSize: number): Generator<Piece> {
   for (const e of extents) {
     if (e.zero) {
       yield { offset: e.start, length: e.length, zero: true, hole: e.hole };

@@ -1,3 +1,4 @@
+export type { ImageioExtent } from "@lifeboat/ovirt-protocol";
 export type { DownloadOptions } from "./download";
 export { ImageioError } from "./errors";
 export { type FileSinkResult, writeSegmentsToFile } from "./file";

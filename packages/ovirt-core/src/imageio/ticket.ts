@@ -1,3 +1,4 @@
+import type { ImageioExtent } from "@lifeboat/ovirt-protocol";
 import { isConnectError } from "../http";
 import { AbortedError } from "../wait";
 import {
@@ -12,7 +13,6 @@ import { type DownloadOptions, downloadSegments } from "./download";
 import { ImageioError } from "./errors";
 import { type FileSinkResult, writeSegmentsToFile } from "./file";
 import type {
-  Extent,
   ImageioChecksum,
   ImageioOptions,
   ImageioServerOptions,
@@ -30,7 +30,7 @@ const MAX_EXTENTS_JSON = 64 * 1024 * 1024;
  * return. Call close() when done — before finalizing the transfer (ref §8.1).
  */
 export class ImageioTicket {
-  private extentsCache: Extent[] | undefined;
+  private extentsCache: ImageioExtent[] | undefined;
   private sizeCache: number | undefined;
 
   private constructor(
@@ -88,7 +88,7 @@ export class ImageioTicket {
    * The image's extents (`context=zero` by default). Without the extents feature: one data extent over the
    * whole image. Cached per context "zero".
    */
-  async extents(context: "zero" | "dirty" = "zero"): Promise<Extent[]> {
+  async extents(context: "zero" | "dirty" = "zero"): Promise<ImageioExtent[]> {
     if (context === "zero" && this.extentsCache) return this.extentsCache;
     if (!this.options.features.includes("extents")) {
       if (context === "dirty")
@@ -328,7 +328,7 @@ function parseChecksum(text: string): ImageioChecksum {
 }
 
 /** Validates extents: a list of `{start, length, zero, hole}` that are sorted and contiguous from 0. */
-export function parseExtents(text: string, context: string): Extent[] {
+export function parseExtents(text: string, context: string): ImageioExtent[] {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -336,7 +336,7 @@ export function parseExtents(text: string, context: string): Extent[] {
     throw new ImageioError({ status: 200, message: `extents (${context}) answer is not JSON` });
   }
   if (!Array.isArray(json)) throw new ImageioError({ status: 200, message: "extents answer is not a list" });
-  const out: Extent[] = [];
+  const out: ImageioExtent[] = [];
   let next = 0;
   for (const [i, raw] of json.entries()) {
     const e = (raw && typeof raw === "object" ? raw : {}) as Record<string, unknown>;

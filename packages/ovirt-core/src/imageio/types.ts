@@ -15,18 +15,6 @@ export interface ImageioServerOptions {
   legacy: boolean;
 }
 
-/** One extent of `GET /extents` (ref §5.6). Offsets are numbers: safe up to 8 PiB. */
-export interface Extent {
-  start: number;
-  length: number;
-  /** Reads as zeroes. */
-  zero: boolean;
-  /** Unallocated in the exported image (data would come from a backing file). */
-  hole: boolean;
-  /** Only in `context=dirty`. */
-  dirty?: boolean;
-}
-
 /** `GET /checksum` (ref §5.7): imageio's block-based hash of the whole image. */
 export interface ImageioChecksum {
   algorithm: string;

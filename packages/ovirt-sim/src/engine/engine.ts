@@ -1,13 +1,12 @@
 import { mkdirSync, rmSync, statSync } from "node:fs";
 import { truncate, unlink, writeFile } from "node:fs/promises";
+import type { DiskStatus } from "@lifeboat/ovirt-protocol";
 import type { FaultInjector } from "../faults";
 import type { TicketRegistry } from "../imageio/tickets";
 import type {
   AttachmentRec,
-  DiskFormat,
   DiskLockKind,
   DiskRec,
-  DiskStatus,
   EventRec,
   JobRec,
   NicRec,
@@ -1186,5 +1185,3 @@ export async function commitVolume(parentChain: VolumeLayer[], child: VolumeLaye
     await target.close();
   }
 }
-
-export type { DiskFormat };

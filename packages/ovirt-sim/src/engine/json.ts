@@ -1,3 +1,4 @@
+import type { EngineFaultBody } from "@lifeboat/ovirt-protocol";
 import type {
   AttachmentRec,
   DiskRec,
@@ -30,7 +31,7 @@ export function collection(key: string, items: unknown[]): J {
   return items.length > 0 ? { [key]: items } : {};
 }
 
-export function faultJson(reason: string, detail: string): J {
+export function faultJson(reason: string, detail: string): EngineFaultBody {
   return { detail, reason };
 }
 

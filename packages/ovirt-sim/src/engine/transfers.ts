@@ -1,24 +1,17 @@
 import { detectImageFormat, openFileSource, readQcow2Header } from "@lifeboat/ovirt-core";
-import type { TicketBackend, TicketSpec } from "../imageio/tickets";
-import type { DiskRec, TransferPhase, TransferRec, VolumeRec } from "../model";
+import {
+  ACTIVE_TRANSFER_PHASES,
+  FINISHED_TRANSFER_PHASES,
+  type ImageioTicketSpec,
+  type ImageTransferPhase,
+} from "@lifeboat/ovirt-protocol";
+import type { TicketBackend } from "../imageio/tickets";
+import type { DiskRec, TransferRec, VolumeRec } from "../model";
 import { newId } from "../util/ids";
 import type { Engine } from "./engine";
 import { badRequest, conflict, inBool, inInt, inStr, notFound, obj } from "./faults";
 
 const MiB = 2 ** 20;
-const FINAL: ReadonlySet<TransferPhase> = new Set([
-  "finished_success",
-  "finished_failure",
-  "finished_cleanup",
-]);
-/** Phases in which the client may still move data or the engine still works on the transfer. */
-const ACTIVE: ReadonlySet<TransferPhase> = new Set([
-  "initializing",
-  "transferring",
-  "resuming",
-  "paused_system",
-  "paused_user",
-]);
 
 /**
  * The image transfer phase machine (ovirt-protocol.md §4.6). One step per transfer and poll period, so a
@@ -57,7 +50,7 @@ export class TransferManager {
   }
 
   isFinal(t: TransferRec): boolean {
-    return FINAL.has(t.phase);
+    return FINISHED_TRANSFER_PHASES.has(t.phase);
   }
 
   transferUrl(t: TransferRec): string {
@@ -152,7 +145,7 @@ export class TransferManager {
     return Math.ceil((virtual * 1.1) / MiB) * MiB + MiB;
   }
 
-  private setPhase(t: TransferRec, phase: TransferPhase): void {
+  private setPhase(t: TransferRec, phase: ImageTransferPhase): void {
     t.phase = phase;
     t.phaseTime = this.engine.now();
     if (phase !== "finished_success" && phase !== "finished_failure") return;
@@ -168,7 +161,7 @@ export class TransferManager {
     const t = this.get(id);
     if (t.phase === "initializing")
       throw conflict("Cannot finalize Image Transfer. The transfer is still initializing.");
-    if (!ACTIVE.has(t.phase)) return; // already finalizing or finished: nothing to do
+    if (!ACTIVE_TRANSFER_PHASES.has(t.phase)) return; // already finalizing or finished: nothing to do
     this.setPhase(t, "finalizing_success");
     this.engine.save();
     this.tick();
@@ -176,7 +169,7 @@ export class TransferManager {
 
   cancel(id: string): void {
     const t = this.get(id);
-    if (!ACTIVE.has(t.phase)) return;
+    if (!ACTIVE_TRANSFER_PHASES.has(t.phase)) return;
     this.setPhase(t, "cancelled_user");
     this.engine.save();
   }
@@ -221,7 +214,7 @@ export class TransferManager {
             shallow: t.shallow,
             lockKey: found.disk.id,
           };
-    const spec: TicketSpec = {
+    const spec: ImageioTicketSpec = {
       uuid: t.ticketId,
       size: t.ticketSize,
       ops: [t.direction === "upload" ? "write" : "read"],

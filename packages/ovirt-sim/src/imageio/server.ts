@@ -1,10 +1,16 @@
 import { type FileHandle, open } from "node:fs/promises";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import type {
+  ImageioChecksumBody,
+  ImageioExtent,
+  ImageioFeature,
+  ImageioOptionsBody,
+} from "@lifeboat/ovirt-protocol";
 import type { FaultInjector } from "../faults";
 import { readBody, sleep } from "../http";
 import type { KeyedMutex } from "../util/mutex";
-import { GuestChain, type GuestExtent, zeroRaw } from "../volumes/chain";
+import { GuestChain, zeroRaw } from "../volumes/chain";
 import { openGuestView } from "../volumes/guest-view";
 import { BlockHash, CHECKSUM_ALGORITHMS, type ChecksumAlgorithm, DEFAULT_BLOCK_SIZE } from "./checksum";
 import { type Ticket, TicketError, type TicketRegistry } from "./tickets";
@@ -93,7 +99,7 @@ function waitDrain(res: ServerResponse): Promise<void> {
 interface DataSource {
   size: number;
   read(offset: number, length: number): Promise<Buffer>;
-  extents(): Promise<GuestExtent[]>;
+  extents(): Promise<ImageioExtent[]>;
   close(): Promise<void>;
 }
 
@@ -344,14 +350,12 @@ export function createImageioHandler(deps: ImageioDeps) {
 }
 
 function handleOptions(t: Ticket, res: ServerResponse): void {
-  const features = t.writable ? ["checksum", "extents", "flush", "zero"] : ["checksum", "extents"];
+  const features: ImageioFeature[] = t.writable
+    ? ["checksum", "extents", "flush", "zero"]
+    : ["checksum", "extents"];
   const fileOnRegularFile = t.backend?.kind === "file";
-  sendJsonBody(
-    res,
-    200,
-    { features, max_readers: 8, max_writers: fileOnRegularFile ? 1 : 8 },
-    { allow: t.writable ? "OPTIONS,GET,PUT,PATCH" : "OPTIONS,GET" },
-  );
+  const body: ImageioOptionsBody = { features, max_readers: 8, max_writers: fileOnRegularFile ? 1 : 8 };
+  sendJsonBody(res, 200, body, { allow: t.writable ? "OPTIONS,GET,PUT,PATCH" : "OPTIONS,GET" });
 }
 
 async function handleGet(
@@ -540,7 +544,7 @@ async function handleExtents(t: Ticket, url: URL, res: ServerResponse): Promise<
   const src = await openSource(t);
   try {
     const limit = Math.min(t.spec.size, src.size);
-    const out: GuestExtent[] = [];
+    const out: ImageioExtent[] = [];
     for (const e of await src.extents()) {
       if (e.start >= limit) break;
       out.push({ ...e, length: Math.min(e.length, limit - e.start) });
@@ -570,7 +574,8 @@ async function handleChecksum(t: Ticket, url: URL, res: ServerResponse): Promise
     const h = await BlockHash.create(algorithm, blockSize);
     for (let pos = 0; pos < size; pos += blockSize)
       h.block(await src.read(pos, Math.min(blockSize, size - pos)));
-    sendJsonBody(res, 200, { algorithm, block_size: blockSize, checksum: h.hexdigest() });
+    const body: ImageioChecksumBody = { algorithm, block_size: blockSize, checksum: h.hexdigest() };
+    sendJsonBody(res, 200, body);
   } finally {
     await src.close();
   }

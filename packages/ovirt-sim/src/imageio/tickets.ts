@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
+import type { ImageioTicketSpec } from "@lifeboat/ovirt-protocol";
 import type { SimClock } from "../util/clock";
 import type { VolumeLayer } from "../volumes/chain";
 
@@ -8,20 +9,6 @@ export type TicketBackend =
   /** `minSize`: block storage serves the whole LV, past the end of the data. */
   | { kind: "file"; path: string; lockKey: string; minSize?: number }
   | { kind: "nbd"; layers: VolumeLayer[]; shallow: boolean; lockKey: string };
-
-/** The ticket JSON of the daemon's control API (`PUT /tickets/<id>`). */
-export interface TicketSpec {
-  uuid: string;
-  size: number;
-  ops: Array<"read" | "write">;
-  timeout: number;
-  url: string;
-  inactivity_timeout: number;
-  transfer_id?: string;
-  filename?: string;
-  sparse: boolean;
-  dirty: boolean;
-}
 
 export class TicketError extends Error {
   constructor(
@@ -43,7 +30,7 @@ export class Ticket {
   private drainWaiters: Array<() => void> = [];
 
   constructor(
-    readonly spec: TicketSpec,
+    readonly spec: ImageioTicketSpec,
     readonly backend: TicketBackend | null,
     private readonly clock: SimClock,
   ) {
@@ -122,7 +109,7 @@ function fieldError(msg: string): never {
 }
 
 /** Validates a control-API ticket with the daemon's strict types. */
-export function parseTicketSpec(json: unknown, uuidFromPath?: string): TicketSpec {
+export function parseTicketSpec(json: unknown, uuidFromPath?: string): ImageioTicketSpec {
   if (typeof json !== "object" || json === null || Array.isArray(json))
     fieldError("ticket must be a JSON object");
   const o = json as Record<string, unknown>;
@@ -154,7 +141,7 @@ export function parseTicketSpec(json: unknown, uuidFromPath?: string): TicketSpe
   const url = str("url", req("url"));
   const scheme = url.split(":")[0];
   if (!["file", "nbd", "http", "https"].includes(scheme ?? "")) fieldError(`Unsupported url scheme: ${url}`);
-  const spec: TicketSpec = {
+  const spec: ImageioTicketSpec = {
     uuid,
     size,
     ops: opsRaw as Array<"read" | "write">,
@@ -175,7 +162,7 @@ export class TicketRegistry {
 
   constructor(private readonly clock: SimClock) {}
 
-  add(spec: TicketSpec, backend?: TicketBackend): Ticket {
+  add(spec: ImageioTicketSpec, backend?: TicketBackend): Ticket {
     let be: TicketBackend | null = backend ?? null;
     if (!be && spec.url.startsWith("file:")) {
       const p = fileURLToPath(spec.url);

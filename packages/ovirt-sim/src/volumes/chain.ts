@@ -8,14 +8,6 @@ export interface VolumeLayer {
   format: "raw" | "cow";
 }
 
-/** imageio's extent shape (zero context). */
-export interface GuestExtent {
-  start: number;
-  length: number;
-  zero: boolean;
-  hole: boolean;
-}
-
 type OpenLayer =
   | { kind: "raw"; fh: FileHandle; size: number; path: string }
   | { kind: "qcow2"; vol: Qcow2Volume };

@@ -6,21 +6,22 @@ import {
   openImageLayer,
   type RandomAccessSource,
 } from "@lifeboat/ovirt-core";
-import type { GuestExtent, VolumeLayer } from "./chain";
+import type { ImageioExtent } from "@lifeboat/ovirt-protocol";
+import type { VolumeLayer } from "./chain";
 
 /** Read-only guest view of a volume chain, as qemu-nbd exports it for imageio's NBD backend. */
 export interface GuestView {
   size: number;
   read(offset: number, length: number): Promise<Buffer>;
   /** Zero-context extents over [0, size), merged. */
-  extents(): Promise<GuestExtent[]>;
+  extents(): Promise<ImageioExtent[]>;
   close(): Promise<void>;
 }
 
 /** ovirt-core reads at most 64 MiB per call. */
 const READ_PIECE = 32 * 1024 * 1024;
 
-function push(out: GuestExtent[], e: ChainExtent): void {
+function push(out: ImageioExtent[], e: ChainExtent): void {
   const last = out[out.length - 1];
   if (last && last.zero === e.zero && last.hole === e.hole && last.start + last.length === e.start)
     last.length += e.length;
@@ -53,7 +54,7 @@ export async function openGuestView(
           return buf;
         },
         async extents() {
-          const out: GuestExtent[] = [];
+          const out: ImageioExtent[] = [];
           for await (const a of layer.mapAllocation())
             push(out, {
               start: a.start,
@@ -81,7 +82,7 @@ export async function openGuestView(
         return buf;
       },
       async extents() {
-        const out: GuestExtent[] = [];
+        const out: ImageioExtent[] = [];
         for await (const e of chain.extents()) push(out, e);
         return out;
       },
