@@ -7,7 +7,9 @@ const config: NextConfig = {
     "@lifeboat/api",
     "@lifeboat/config",
     "@lifeboat/db",
+    "@lifeboat/disk-image",
     "@lifeboat/ovirt-core",
+    "@lifeboat/ovirt-protocol",
     "@lifeboat/repository",
   ],
   // Native or server-only modules stay plain Node requires.

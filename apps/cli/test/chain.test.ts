@@ -1,7 +1,7 @@
 import { copyFile, mkdir } from "node:fs/promises";
 import path from "node:path";
+import { type BuiltChain, buildChain, tempDir } from "@lifeboat/disk-image/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BuiltChain, buildChain, tempDir } from "../../../packages/ovirt-core/test/fixtures-qcow2";
 import { lifeboat } from "./support/run-cli";
 
 let root: { dir: string; cleanup: () => Promise<void> };

@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
+import { tempDir } from "@lifeboat/disk-image/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir } from "../../../packages/ovirt-core/test/fixtures-qcow2";
 import { lifeboat } from "./support/run-cli";
 
 const fixtures = path.resolve(import.meta.dirname, "../../../packages/ovirt-core/test/fixtures/ovf");

@@ -1,6 +1,5 @@
 import { copyFile, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type BuiltChain,
   buildChain,
@@ -9,7 +8,8 @@ import {
   qemuInfoJson,
   sha256File,
   tempDir,
-} from "../../../packages/ovirt-core/test/fixtures-qcow2";
+} from "@lifeboat/disk-image/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lifeboat } from "./support/run-cli";
 
 let root: { dir: string; cleanup: () => Promise<void> };

@@ -4,7 +4,7 @@
  * has the guest write BENCH_DATA_MIB (default 1024) MiB of incompressible data, prints one JSON line with
  * what a client needs, and runs until stdin closes.
  */
-import { startSimulator } from "../../ovirt-sim/src/index";
+import { startSimulator } from "@lifeboat/ovirt-sim";
 import { EngineClient } from "../src/engine";
 
 const GiB = 1024 * 1024 * 1024;

@@ -19,9 +19,9 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
+import { Qcow2Volume } from "@lifeboat/disk-image";
 import { Agent, request } from "undici";
-import { GuestChain } from "../src/volumes/chain";
-import { Qcow2Volume } from "../src/volumes/qcow2";
+import { openVolumeChain } from "../src/volumes/chain";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -134,7 +134,7 @@ async function main(): Promise<void> {
         disk.image_id,
       ),
     };
-    const chain = await GuestChain.open([{ id: vol.id, path: vol.path, format: "cow" }], { writable: true });
+    const chain = await openVolumeChain([{ id: vol.id, path: vol.path, format: "cow" }], { writable: true });
     const piece = randomBytes(4 * MiB);
     for (let off = 0; off < SIZE; off += 16 * MiB) await chain.write(off, piece);
     await chain.close();
@@ -252,7 +252,7 @@ async function main(): Promise<void> {
     const writer = await best(async () => {
       await rm(q, { force: true });
       await Qcow2Volume.create(q, { size: SIZE });
-      const c = await GuestChain.open([{ id: "w", path: q, format: "cow" }], { writable: true });
+      const c = await openVolumeChain([{ id: "w", path: q, format: "cow" }], { writable: true });
       for (let off = 0; off < DATA; off += 4 * MiB) await c.write(off * 2, piece);
       await c.flush();
       await c.close();

@@ -1,11 +1,11 @@
 import { mkdirSync } from "node:fs";
 import { truncate, writeFile } from "node:fs/promises";
+import { Qcow2Volume } from "@lifeboat/disk-image";
 import type { Engine } from "./engine/engine";
 import type { AttachmentRec, DiskRec, SimStateData, VmRec } from "./model";
 import { BLOCK, type BlockLabel, prng, randomBlocks, textBlocks } from "./patterns";
 import { newId } from "./util/ids";
-import { GuestChain } from "./volumes/chain";
-import { Qcow2Volume } from "./volumes/qcow2";
+import { openVolumeChain } from "./volumes/chain";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -166,7 +166,7 @@ async function fill(
   zeroRanges: boolean,
 ): Promise<void> {
   const rnd = prng(seed);
-  const chain = await GuestChain.open(e.layers(disk), { writable: true });
+  const chain = await openVolumeChain(e.layers(disk), { writable: true });
   try {
     const size = disk.provisionedSize;
     let left = mib * MiB;

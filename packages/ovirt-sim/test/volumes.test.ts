@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, open, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { parseQcow2Header, Qcow2Error, Qcow2Volume } from "@lifeboat/disk-image";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GuestChain, type VolumeLayer } from "../src/volumes/chain";
+import { openVolumeChain, type VolumeLayer } from "../src/volumes/chain";
 import { openGuestView } from "../src/volumes/guest-view";
-import { parseQcow2Header, Qcow2Volume, VolumeError } from "../src/volumes/qcow2";
 import { qemuCheck, qemuGuestBytes, qemuImg, qemuInfo, qemuMap } from "./support/qemu";
 
 const MiB = 1024 * 1024;
@@ -50,7 +50,7 @@ async function scribble(layers: VolumeLayer[], model: Buffer, ops: number, seed:
     s = (s * 1103515245 + 12345) >>> 0;
     return s % n;
   };
-  const chain = await GuestChain.open(layers, { writable: true });
+  const chain = await openVolumeChain(layers, { writable: true });
   try {
     for (let i = 0; i < ops; i++) {
       const len = 1 + rnd(300_000);
@@ -91,7 +91,7 @@ describe("qcow2 writer", () => {
     await expectClean(file);
     await expectGuest(file, model);
     // Our own reader agrees with qemu.
-    const chain = await GuestChain.open([{ id: uuid(2), path: file, format: "cow" }]);
+    const chain = await openVolumeChain([{ id: uuid(2), path: file, format: "cow" }]);
     expect((await chain.read(0, size)).equals(model)).toBe(true);
     await chain.close();
   });
@@ -126,7 +126,7 @@ describe("qcow2 writer", () => {
     await Qcow2Volume.create(file, { size, clusterBits: 9 });
     const model = Buffer.alloc(size);
     // 512-byte clusters with 16-bit refcounts: one block covers 128 KiB, one table cluster 8 MiB of file.
-    const chain = await GuestChain.open([{ id: uuid(6), path: file, format: "cow" }], { writable: true });
+    const chain = await openVolumeChain([{ id: uuid(6), path: file, format: "cow" }], { writable: true });
     const data = randomBytes(10 * MiB);
     await chain.write(MiB, data);
     data.copy(model, MiB);
@@ -157,7 +157,7 @@ describe("qcow2 writer", () => {
     const size = 8 * MiB;
     await Qcow2Volume.create(base, { size });
     await Qcow2Volume.create(top, { size, backingName: uuid(8) });
-    const b = await GuestChain.open([{ id: uuid(8), path: base, format: "cow" }], { writable: true });
+    const b = await openVolumeChain([{ id: uuid(8), path: base, format: "cow" }], { writable: true });
     await b.write(0, randomBytes(MiB));
     await b.write(4 * MiB, randomBytes(MiB));
     await b.close();
@@ -165,7 +165,7 @@ describe("qcow2 writer", () => {
       { id: uuid(8), path: base, format: "cow" },
       { id: uuid(9), path: top, format: "cow" },
     ];
-    const t = await GuestChain.open(layers, { writable: true });
+    const t = await openVolumeChain(layers, { writable: true });
     await t.zero(4 * MiB, 512 * 1024); // zero flag over data of the base
     await t.write(6 * MiB, randomBytes(MiB));
     await t.close();
@@ -240,14 +240,14 @@ describe("qcow2 writer", () => {
       await expect(Qcow2Volume.open(file)).rejects.toThrow(re);
     }
     await writeFile(file, Buffer.from("QFI\xfbnot really", "latin1"));
-    await expect(Qcow2Volume.open(file)).rejects.toBeInstanceOf(VolumeError);
+    await expect(Qcow2Volume.open(file)).rejects.toBeInstanceOf(Qcow2Error);
   });
 
   it("writes and zeroes raw volumes in place without changing their size", async () => {
     const base = path.join(dir, uuid(13));
     await writeFile(base, "");
     await truncate(base, 2 * MiB);
-    const chain = await GuestChain.open([{ id: uuid(13), path: base, format: "raw" }], { writable: true });
+    const chain = await openVolumeChain([{ id: uuid(13), path: base, format: "raw" }], { writable: true });
     await chain.write(MiB - 10, Buffer.from("0123456789abcdefghij"));
     await chain.zero(MiB - 5, 3);
     expect((await chain.read(MiB - 10, 20)).toString("latin1")).toBe("01234\x00\x00\x0089abcdefghij");

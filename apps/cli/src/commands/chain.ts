@@ -9,7 +9,7 @@ export function register(program: Command): void {
     .option("--json", "print a JSON array of file names, base first")
     .action(
       action(async (dir: string, opts: { json?: boolean }) => {
-        const { composeChainFromFolder } = await import("@lifeboat/ovirt-core");
+        const { composeChainFromFolder } = await import("@lifeboat/disk-image");
         const layers = await composeChainFromFolder(userPath(dir));
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(layers.map((l) => l.name))}\n`);

@@ -1,6 +1,6 @@
 import { realpath, stat } from "node:fs/promises";
 import path from "node:path";
-import type { QemuImgInfoJson } from "@lifeboat/ovirt-core";
+import type { QemuImgInfoJson } from "@lifeboat/disk-image";
 import type { Command } from "commander";
 import { action, userPath } from "../cli-kit";
 
@@ -49,7 +49,7 @@ export function register(program: Command): void {
     .action(
       action(async (file: string, opts: { json?: boolean }) => {
         // Loaded on use so that `lifeboat --help` and unrelated commands start fast.
-        const { openFileSource, qemuInfo } = await import("@lifeboat/ovirt-core");
+        const { openFileSource, qemuInfo } = await import("@lifeboat/disk-image");
         const src = await openFileSource(userPath(file));
         try {
           const st = await stat(userPath(file));
@@ -72,7 +72,7 @@ export function register(program: Command): void {
     .action(
       action(async (file: string, out: string) => {
         const { convertChainToRaw, openImageChainFromFile, resolveBackingChain } = await import(
-          "@lifeboat/ovirt-core"
+          "@lifeboat/disk-image"
         );
         const input = userPath(file);
         const output = userPath(out);

@@ -1,9 +1,15 @@
+import {
+  backingNameMatches,
+  ChainError,
+  type ChainLink,
+  composeChain,
+  detectImageFormat,
+  readQcow2Header,
+} from "@lifeboat/disk-image";
 import type { LayerManifest, WriterSession } from "@lifeboat/repository";
-import { backingNameMatches, ChainError, type ChainLink, composeChain } from "../chain";
 import type { Disk, DiskAttachment, DiskSnapshot, EngineClient, Snapshot } from "../engine";
 import type { ImageioTicket } from "../imageio";
 import { parseOvf } from "../ovf";
-import { detectImageFormat, readQcow2Header } from "../qcow2";
 import { cleanupRecords, removeSnapshot } from "./cleanup";
 import { engineWords, errorText, FlowContext } from "./context";
 import { FlowTransfer, ticketSource } from "./transfer";

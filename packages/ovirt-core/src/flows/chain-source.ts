@@ -1,7 +1,7 @@
+import type { RandomAccessSource } from "@lifeboat/disk-image";
+import { ImageChain } from "@lifeboat/disk-image";
 import type { Repository } from "@lifeboat/repository";
 import type { ImageSegment } from "../imageio";
-import type { RandomAccessSource } from "../io";
-import { ImageChain } from "../qcow2";
 import type { PointDisk } from "./manifest";
 
 /** Guest data is read in pieces of this size. */

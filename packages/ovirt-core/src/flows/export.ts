@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
+import type { ImageChain } from "@lifeboat/disk-image";
+import { QCOW2_MAGIC } from "@lifeboat/disk-image";
 import type { Repository, RestorePointManifest } from "@lifeboat/repository";
-import type { ImageChain } from "../qcow2";
-import { QCOW2_MAGIC } from "../qcow2";
 import { guestSegments, openPointChain } from "./chain-source";
 import { pointDisk, pointView } from "./manifest";
 import type { DiskImageExport } from "./types";

@@ -1,6 +1,13 @@
 import { randomUUID } from "node:crypto";
+import {
+  backingNameMatches,
+  ChainError,
+  detectImageFormat,
+  readFirstCluster,
+  readQcow2Header,
+  rewriteBackingFile,
+} from "@lifeboat/disk-image";
 import type { Repository } from "@lifeboat/repository";
-import { backingNameMatches, ChainError } from "../chain";
 import {
   type Cluster,
   type EngineClient,
@@ -12,7 +19,6 @@ import {
 } from "../engine";
 import type { ImageSegment } from "../imageio";
 import { type OvfDisk, parseOvf, rewriteOvf } from "../ovf";
-import { detectImageFormat, readFirstCluster, readQcow2Header, rewriteBackingFile } from "../qcow2";
 import { cleanupRecords } from "./cleanup";
 import { errorText, FlowContext, isNotFound } from "./context";
 import { diskVirtualSize, type PointDisk, type PointLayer, type PointView, pointView } from "./manifest";

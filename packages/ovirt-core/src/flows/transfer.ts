@@ -1,6 +1,6 @@
+import type { RandomAccessSource } from "@lifeboat/disk-image";
 import { type EngineClient, type ImageTransfer, ImageTransferFailedError } from "../engine";
 import { ImageioTicket, type ImageSegment, type TransferProgress } from "../imageio";
-import type { RandomAccessSource } from "../io";
 import { cleanupRecords } from "./cleanup";
 import type { FlowContext } from "./context";
 import type { ImageioSettings } from "./types";

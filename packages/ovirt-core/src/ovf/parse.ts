@@ -1,4 +1,4 @@
-import { ChainError, composeChain } from "../chain/compose";
+import { ChainError, composeChain } from "@lifeboat/disk-image";
 import {
   attr,
   child,

@@ -3,9 +3,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { type Simulator, type SimulatorOptions, startSimulator } from "@lifeboat/ovirt-sim";
+import { FAST_SIM } from "@lifeboat/ovirt-sim/testing";
 import { openRepository, type Repository } from "@lifeboat/repository";
-import { type Simulator, type SimulatorOptions, startSimulator } from "../../../ovirt-sim/src/index";
-import { FAST_SIM } from "../../../ovirt-sim/src/testing";
 import { EngineClient } from "../../src/engine";
 import type { EngineObjectRecord, FlowEvent, FlowHooks, ImageioSettings } from "../../src/flows";
 
@@ -16,7 +16,7 @@ export {
   FAST_SIM,
   qemuSame,
   simLeftovers as engineLeftovers,
-} from "../../../ovirt-sim/src/testing";
+} from "@lifeboat/ovirt-sim/testing";
 
 export interface FlowHarness {
   sim: Simulator;

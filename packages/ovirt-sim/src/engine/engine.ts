@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync, statSync } from "node:fs";
 import { truncate, unlink, writeFile } from "node:fs/promises";
+import { Qcow2Volume } from "@lifeboat/disk-image";
 import type { DiskStatus } from "@lifeboat/ovirt-protocol";
 import type { FaultInjector } from "../faults";
 import type { TicketRegistry } from "../imageio/tickets";
@@ -23,9 +24,8 @@ import type { Store } from "../store";
 import type { SimClock } from "../util/clock";
 import { isGuid, newId } from "../util/ids";
 import { KeyedMutex } from "../util/mutex";
-import { GuestChain, type VolumeLayer } from "../volumes/chain";
+import { openVolumeChain, type VolumeLayer } from "../volumes/chain";
 import { openGuestView } from "../volumes/guest-view";
-import { Qcow2Volume } from "../volumes/qcow2";
 import {
   badRequest,
   conflict,
@@ -1124,7 +1124,7 @@ export class Engine {
       const disk = this.disk(diskId);
       const entry = await this.diskMutex.run(disk.id, async () => {
         const active = this.activeVolume(disk);
-        const chain = await GuestChain.open(this.layers(disk), { writable: true });
+        const chain = await openVolumeChain(this.layers(disk), { writable: true });
         const ranges: Array<{ offset: number; length: number }> = [];
         try {
           for (const off of offsets.sort((a, b) => a - b)) {
@@ -1160,11 +1160,11 @@ export class Engine {
 
 /** Commits a child volume's own allocated clusters (data and zero) into the chain ending at its parent. */
 export async function commitVolume(parentChain: VolumeLayer[], child: VolumeLayer): Promise<void> {
-  const target = await GuestChain.open(parentChain, { writable: true });
+  const target = await openVolumeChain(parentChain, { writable: true });
   try {
     if (child.format === "raw") throw new Error(`cannot commit raw volume ${child.id} into a parent`);
     const vol = await Qcow2Volume.open(child.path);
-    const own = await GuestChain.open([child], { shallow: true });
+    const own = await openVolumeChain([child], { shallow: true });
     try {
       const runs = await vol.allocation();
       const step = 8 * MiB;

@@ -1,4 +1,4 @@
-import { detectImageFormat, openFileSource, readQcow2Header } from "@lifeboat/ovirt-core";
+import { detectImageFormat, openFileSource, readQcow2Header } from "@lifeboat/disk-image";
 import {
   ACTIVE_TRANSFER_PHASES,
   FINISHED_TRANSFER_PHASES,

@@ -1,6 +1,7 @@
 import { type FileHandle, open } from "node:fs/promises";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { zeroRaw } from "@lifeboat/disk-image";
 import type {
   ImageioChecksumBody,
   ImageioExtent,
@@ -10,7 +11,7 @@ import type {
 import type { FaultInjector } from "../faults";
 import { readBody, sleep } from "../http";
 import type { KeyedMutex } from "../util/mutex";
-import { GuestChain, zeroRaw } from "../volumes/chain";
+import { openVolumeChain } from "../volumes/chain";
 import { openGuestView } from "../volumes/guest-view";
 import { BlockHash, CHECKSUM_ALGORITHMS, type ChecksumAlgorithm, DEFAULT_BLOCK_SIZE } from "./checksum";
 import { type Ticket, TicketError, type TicketRegistry } from "./tickets";
@@ -161,7 +162,7 @@ async function openWriter(
   return {
     write: (offset, data) =>
       deps.mutex.run(be.lockKey, async () => {
-        const chain = await GuestChain.open(be.layers, { writable: true });
+        const chain = await openVolumeChain(be.layers, { writable: true });
         try {
           await chain.write(offset, data);
         } finally {
@@ -185,7 +186,7 @@ async function zeroIn(deps: ImageioDeps, t: Ticket, offset: number, size: number
     return;
   }
   await deps.mutex.run(be.lockKey, async () => {
-    const chain = await GuestChain.open(be.layers, { writable: true });
+    const chain = await openVolumeChain(be.layers, { writable: true });
     try {
       const end = Math.min(offset + size, chain.size);
       if (end > offset) await chain.zero(offset, end - offset);

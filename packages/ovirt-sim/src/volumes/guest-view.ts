@@ -5,7 +5,7 @@ import {
   openFileSource,
   openImageLayer,
   type RandomAccessSource,
-} from "@lifeboat/ovirt-core";
+} from "@lifeboat/disk-image";
 import type { ImageioExtent } from "@lifeboat/ovirt-protocol";
 import type { VolumeLayer } from "./chain";
 
@@ -18,7 +18,7 @@ export interface GuestView {
   close(): Promise<void>;
 }
 
-/** ovirt-core reads at most 64 MiB per call. */
+/** The reader reads at most 64 MiB per call. */
 const READ_PIECE = 32 * 1024 * 1024;
 
 function push(out: ImageioExtent[], e: ChainExtent): void {
@@ -29,7 +29,7 @@ function push(out: ImageioExtent[], e: ChainExtent): void {
 }
 
 /**
- * Opens the guest view with ovirt-core's qcow2 reader: the whole chain base → top, or with `shallow` the top
+ * Opens the guest view with disk-image's reader: the whole chain base → top, or with `shallow` the top
  * volume alone, whose unallocated areas read as zeroes and are reported as holes.
  */
 export async function openGuestView(

@@ -217,7 +217,7 @@ export function parseQcow2Header(first: Buffer, name = "image", fileSize: number
         bits.push(named ? `${b} (${named.name})` : String(b));
       }
     }
-    fail("incompatible_features", `unknown incompatible feature bit(s) ${bits.join(", ")}`);
+    fail("incompatible_features", `unknown incompatible features: bit(s) ${bits.join(", ")}`);
   }
   if (cryptMethod !== 0)
     fail(
@@ -256,7 +256,7 @@ export function parseQcow2Header(first: Buffer, name = "image", fileSize: number
     if (l1TableOffset === 0 || l1TableOffset % clusterSize !== 0)
       fail(
         "l1_table_offset",
-        `${l1TableOffset} is not a non-zero multiple of the cluster size ${clusterSize}`,
+        `${l1TableOffset} is zero or not cluster aligned (cluster size ${clusterSize})`,
       );
     if (fileSize !== null && l1TableOffset + minL1 * 8 > fileSize)
       fail(

@@ -2,7 +2,7 @@
  * Flattening qcow2 chains to raw: convertChainToRaw against `qemu-img convert -O raw` (the baseline,
  * measured in the same run on the same files). Each of our runs is a child process, so its peak RSS is its own.
  *
- *   pnpm --filter @lifeboat/ovirt-core exec tsx bench/qcow2-convert.ts        (BENCH_QCOW2_GIB=1 by default)
+ *   pnpm --filter @lifeboat/disk-image exec tsx bench/qcow2-convert.ts        (BENCH_QCOW2_GIB=1 by default)
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -10,9 +10,7 @@ import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { ImageChain, openFileSource } from "../src";
-import { resolveBackingChain } from "../src/chain";
-import { convertChainToRaw } from "../src/qcow2";
+import { convertChainToRaw, ImageChain, openFileSource, resolveBackingChain } from "../src";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;

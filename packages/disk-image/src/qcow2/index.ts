@@ -23,3 +23,4 @@ export {
 } from "./image";
 export { type ChainExtent, ImageChain, openImageLayer } from "./image-chain";
 export { fullBackingFilename, type QemuImgInfoJson, qemuInfo, rewriteBackingFile } from "./info";
+export { type CreateQcow2Options, type L2Entry, type LayerRun, Qcow2Volume } from "./volume";

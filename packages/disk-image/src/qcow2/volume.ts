@@ -1,168 +1,46 @@
 import { type FileHandle, open } from "node:fs/promises";
-import zlib from "node:zlib";
+import { decompressCluster } from "./compression";
+import { Qcow2Error } from "./errors";
+import { parseQcow2Header, QCOW2_MAGIC, Qcow2Extension, type Qcow2Header } from "./header";
 
-/** A volume file the simulator cannot read or modify; the message names the file and what is wrong. */
-export class VolumeError extends Error {
-  override name = "VolumeError";
-}
-
-export const QCOW2_MAGIC = 0x514649fb;
-const EXT_END = 0x00000000;
-const EXT_BACKING_FORMAT = 0xe2792aca;
 const OFFSET_MASK = 0x00fffffffffffe00n;
 const OFLAG_COPIED = 1n << 63n;
 const OFLAG_COMPRESSED = 1n << 62n;
 const OFLAG_ZERO = 1n;
-const INCOMPAT_DIRTY = 1n;
-const INCOMPAT_CORRUPT = 2n;
-const INCOMPAT_DATA_FILE = 4n;
-const INCOMPAT_COMPRESSION = 8n;
-const INCOMPAT_EXTL2 = 16n;
-const INCOMPAT_KNOWN =
-  INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
-/** Largest L1 table we accept (entries); 4M entries = 2 PiB with 64 KiB clusters. Bounds memory on hostile headers. */
-const MAX_L1_ENTRIES = 4 * 1024 * 1024;
+/** The refcount table is read whole: bound what a hostile header can make us allocate. */
 const MAX_REFCOUNT_TABLE_BYTES = 64 * 1024 * 1024;
 
-export interface Qcow2Header {
-  version: 2 | 3;
-  backingFileOffset: number;
-  backingFileSize: number;
-  clusterBits: number;
-  size: number;
-  cryptMethod: number;
-  l1Size: number;
-  l1TableOffset: number;
-  refcountTableOffset: number;
-  refcountTableClusters: number;
-  nbSnapshots: number;
-  snapshotsOffset: number;
-  incompatibleFeatures: bigint;
-  compatibleFeatures: bigint;
-  autoclearFeatures: bigint;
-  refcountOrder: number;
-  headerLength: number;
-  compressionType: number;
-  backingName: string | null;
-  backingFormat: string | null;
-  /** Header extensions other than the backing format and the end marker, kept verbatim on rewrite. */
-  otherExtensions: Array<{ type: number; data: Buffer }>;
+/** The header fields the writer sets; the rest of Qcow2Header is derived from them when parsed. */
+type Qcow2HeaderFields = Pick<
+  Qcow2Header,
+  | "version"
+  | "clusterBits"
+  | "size"
+  | "cryptMethod"
+  | "l1Size"
+  | "l1TableOffset"
+  | "refcountTableOffset"
+  | "refcountTableClusters"
+  | "nbSnapshots"
+  | "snapshotsOffset"
+  | "incompatibleFeatures"
+  | "compatibleFeatures"
+  | "autoclearFeatures"
+  | "refcountOrder"
+  | "headerLength"
+  | "compressionType"
+  | "backingFile"
+  | "backingFormat"
+>;
+
+/** A header extension kept verbatim when the header is rewritten. */
+interface RawExtension {
+  type: number;
+  data: Buffer;
 }
 
-function safeNumber(v: bigint, what: string, file: string): number {
-  if (v > BigInt(Number.MAX_SAFE_INTEGER))
-    throw new VolumeError(`${file}: qcow2 ${what} ${v} is out of range`);
-  return Number(v);
-}
-
-/** True when the buffer starts with the qcow2 magic. */
-export function isQcow2(first: Buffer): boolean {
-  return first.length >= 4 && first.readUInt32BE(0) === QCOW2_MAGIC;
-}
-
-/**
- * Parses and validates a qcow2 header from the start of a file (at least the first 64 KiB or the whole
- * file when shorter). Hostile values (bad offsets, huge tables, unknown feature bits) throw a VolumeError.
- */
-export function parseQcow2Header(buf: Buffer, file: string): Qcow2Header {
-  if (buf.length < 72 || !isQcow2(buf)) throw new VolumeError(`${file}: not a qcow2 image (bad magic)`);
-  const version = buf.readUInt32BE(4);
-  if (version !== 2 && version !== 3) throw new VolumeError(`${file}: unsupported qcow2 version ${version}`);
-  const clusterBits = buf.readUInt32BE(20);
-  if (clusterBits < 9 || clusterBits > 21)
-    throw new VolumeError(`${file}: invalid cluster_bits ${clusterBits}`);
-  const clusterSize = 2 ** clusterBits;
-  const h: Qcow2Header = {
-    version,
-    backingFileOffset: safeNumber(buf.readBigUInt64BE(8), "backing_file_offset", file),
-    backingFileSize: buf.readUInt32BE(16),
-    clusterBits,
-    size: safeNumber(buf.readBigUInt64BE(24), "size", file),
-    cryptMethod: buf.readUInt32BE(32),
-    l1Size: buf.readUInt32BE(36),
-    l1TableOffset: safeNumber(buf.readBigUInt64BE(40), "l1_table_offset", file),
-    refcountTableOffset: safeNumber(buf.readBigUInt64BE(48), "refcount_table_offset", file),
-    refcountTableClusters: buf.readUInt32BE(56),
-    nbSnapshots: buf.readUInt32BE(60),
-    snapshotsOffset: safeNumber(buf.readBigUInt64BE(64), "snapshots_offset", file),
-    incompatibleFeatures: 0n,
-    compatibleFeatures: 0n,
-    autoclearFeatures: 0n,
-    refcountOrder: 4,
-    headerLength: 72,
-    compressionType: 0,
-    backingName: null,
-    backingFormat: null,
-    otherExtensions: [],
-  };
-  if (version === 3) {
-    if (buf.length < 104) throw new VolumeError(`${file}: truncated qcow2 v3 header`);
-    h.incompatibleFeatures = buf.readBigUInt64BE(72);
-    h.compatibleFeatures = buf.readBigUInt64BE(80);
-    h.autoclearFeatures = buf.readBigUInt64BE(88);
-    h.refcountOrder = buf.readUInt32BE(96);
-    h.headerLength = buf.readUInt32BE(100);
-    if (
-      h.headerLength < 104 ||
-      h.headerLength % 8 !== 0 ||
-      h.headerLength > Math.min(buf.length, clusterSize)
-    )
-      throw new VolumeError(`${file}: invalid qcow2 header_length ${h.headerLength}`);
-    if (h.headerLength > 104) h.compressionType = buf.readUInt8(104);
-    if (h.incompatibleFeatures & ~INCOMPAT_KNOWN)
-      throw new VolumeError(
-        `${file}: unknown qcow2 incompatible features 0x${h.incompatibleFeatures.toString(16)}`,
-      );
-  }
-  if (h.refcountOrder > 6) throw new VolumeError(`${file}: invalid refcount_order ${h.refcountOrder}`);
-  if (h.cryptMethod !== 0) throw new VolumeError(`${file}: encrypted qcow2 images are not supported`);
-  if (h.l1Size > MAX_L1_ENTRIES) throw new VolumeError(`${file}: qcow2 l1_size ${h.l1Size} is too large`);
-  const l2Entries = clusterSize / 8;
-  const needed = Math.ceil(h.size / (clusterSize * l2Entries));
-  if (h.l1Size < needed)
-    throw new VolumeError(`${file}: qcow2 l1_size ${h.l1Size} is too small for virtual size ${h.size}`);
-  for (const [name, off] of [
-    ["l1_table_offset", h.l1TableOffset],
-    ["refcount_table_offset", h.refcountTableOffset],
-  ] as const) {
-    if (off % clusterSize !== 0)
-      throw new VolumeError(`${file}: qcow2 ${name} ${off} is not cluster aligned`);
-  }
-  if (h.refcountTableClusters * clusterSize > MAX_REFCOUNT_TABLE_BYTES)
-    throw new VolumeError(
-      `${file}: qcow2 refcount table of ${h.refcountTableClusters} clusters is too large`,
-    );
-  // Extensions: from header_length to the first end marker, all inside the first cluster.
-  let pos = h.headerLength;
-  const limit = Math.min(buf.length, clusterSize);
-  if (version === 3 || pos < limit) {
-    for (;;) {
-      if (pos + 8 > limit)
-        throw new VolumeError(`${file}: qcow2 header extensions run past the first cluster`);
-      const type = buf.readUInt32BE(pos);
-      const len = buf.readUInt32BE(pos + 4);
-      if (type === EXT_END) break;
-      const dataEnd = pos + 8 + len;
-      if (dataEnd > limit)
-        throw new VolumeError(`${file}: qcow2 header extension 0x${type.toString(16)} is truncated`);
-      const data = Buffer.from(buf.subarray(pos + 8, dataEnd));
-      if (type === EXT_BACKING_FORMAT) h.backingFormat = data.toString("utf8");
-      else h.otherExtensions.push({ type, data });
-      pos = pos + 8 + Math.ceil(len / 8) * 8;
-    }
-  }
-  if (h.backingFileOffset !== 0) {
-    if (h.backingFileSize > 1023 || h.backingFileSize === 0)
-      throw new VolumeError(`${file}: invalid qcow2 backing_file_size ${h.backingFileSize}`);
-    const end = h.backingFileOffset + h.backingFileSize;
-    if (end > limit) throw new VolumeError(`${file}: qcow2 backing file name lies outside the first cluster`);
-    h.backingName = buf.toString("utf8", h.backingFileOffset, end);
-  }
-  return h;
-}
-
-/** Serialises a v3 header (with its extensions and backing name) into a buffer of one cluster. */
-function encodeHeader(h: Qcow2Header): Buffer {
+/** Serialises a header (with its extensions and backing name) into a buffer of one cluster. */
+function encodeHeader(h: Qcow2HeaderFields, otherExtensions: readonly RawExtension[], file: string): Buffer {
   const clusterSize = 2 ** h.clusterBits;
   const out = Buffer.alloc(clusterSize);
   out.writeUInt32BE(QCOW2_MAGIC, 0);
@@ -183,16 +61,16 @@ function encodeHeader(h: Qcow2Header): Buffer {
     out.writeBigUInt64BE(h.autoclearFeatures, 88);
     out.writeUInt32BE(h.refcountOrder, 96);
     out.writeUInt32BE(h.headerLength, 100);
-    if (h.headerLength > 104) out.writeUInt8(h.compressionType, 104);
+    if (h.headerLength > 104) out.writeUInt8(h.compressionType === "zstd" ? 1 : 0, 104);
     pos = h.headerLength;
   }
-  const exts: Array<{ type: number; data: Buffer }> = [];
-  if (h.backingName !== null && h.backingFormat !== null)
-    exts.push({ type: EXT_BACKING_FORMAT, data: Buffer.from(h.backingFormat, "utf8") });
-  exts.push(...h.otherExtensions);
+  const exts: RawExtension[] = [];
+  if (h.backingFile !== null && h.backingFormat !== null)
+    exts.push({ type: Qcow2Extension.backingFormat, data: Buffer.from(h.backingFormat, "utf8") });
+  exts.push(...otherExtensions);
   const fits = (n: number) => {
     if (n > clusterSize)
-      throw new VolumeError("qcow2 header, extensions and backing name do not fit in one cluster");
+      throw new Qcow2Error(file, "header", "header, extensions and backing name do not fit in one cluster");
   };
   if (h.version === 3 || exts.length > 0) {
     for (const e of exts) {
@@ -203,14 +81,14 @@ function encodeHeader(h: Qcow2Header): Buffer {
       pos += 8 + Math.ceil(e.data.length / 8) * 8;
     }
     fits(pos + 8);
-    out.writeUInt32BE(EXT_END, pos);
+    out.writeUInt32BE(Qcow2Extension.end, pos);
     out.writeUInt32BE(0, pos + 4);
     pos += 8;
   }
-  if (h.backingName !== null) {
-    const name = Buffer.from(h.backingName, "utf8");
+  if (h.backingFile !== null) {
+    const name = Buffer.from(h.backingFile, "utf8");
     if (name.length === 0 || name.length > 1023)
-      throw new VolumeError(`invalid backing name "${h.backingName}"`);
+      throw new Qcow2Error(file, "backing_file_size", `invalid backing name "${h.backingFile}"`);
     fits(pos + name.length);
     name.copy(out, pos);
     out.writeBigUInt64BE(BigInt(pos), 8);
@@ -268,6 +146,8 @@ export class Qcow2Volume {
     readonly path: string,
     private readonly fh: FileHandle,
     readonly header: Qcow2Header,
+    /** Extensions other than the backing format and the end marker, kept verbatim on rewrite. */
+    private readonly otherExtensions: readonly RawExtension[],
     l1: Buffer,
     readonly writable: boolean,
     fileSize: number,
@@ -285,27 +165,35 @@ export class Qcow2Volume {
       const st = await fh.stat();
       const first = Buffer.alloc(Math.min(st.size, 2 ** 21));
       await fh.read(first, 0, first.length, 0);
-      const header = parseQcow2Header(first, path);
-      if (header.incompatibleFeatures & INCOMPAT_EXTL2)
-        throw new VolumeError(`${path}: qcow2 extended L2 entries are not supported`);
-      if (header.incompatibleFeatures & INCOMPAT_DATA_FILE)
-        throw new VolumeError(`${path}: qcow2 external data files are not supported`);
+      const header = parseQcow2Header(first, path, st.size);
+      const clusterSize = header.clusterSize;
+      const fail = (field: string, detail: string): never => {
+        throw new Qcow2Error(path, field, detail);
+      };
+      // What the reader accepts but this writer cannot keep consistent.
+      if (header.extendedL2) fail("incompatible_features", "extended L2 entries are not supported");
+      if (header.headerLength % 8 !== 0)
+        fail("header_length", `${header.headerLength} is not a multiple of 8`);
+      if (header.refcountTableOffset % clusterSize !== 0)
+        fail("refcount_table_offset", `${header.refcountTableOffset} is not cluster aligned`);
+      if (header.refcountTableClusters * clusterSize > MAX_REFCOUNT_TABLE_BYTES)
+        fail("refcount_table_clusters", `a table of ${header.refcountTableClusters} clusters is too large`);
       if (writable) {
-        if (header.incompatibleFeatures & (INCOMPAT_DIRTY | INCOMPAT_CORRUPT))
-          throw new VolumeError(`${path}: qcow2 image is marked dirty or corrupt; refusing to write`);
-        if (header.nbSnapshots > 0)
-          throw new VolumeError(`${path}: qcow2 image has internal snapshots; refusing to write`);
+        if (header.dirty || header.corrupt)
+          fail("incompatible_features", "image is marked dirty or corrupt; refusing to write");
+        if (header.nbSnapshots > 0) fail("nb_snapshots", "image has internal snapshots; refusing to write");
         if (header.refcountOrder < 3)
-          throw new VolumeError(
-            `${path}: refcount_order ${header.refcountOrder} is not supported for writing`,
-          );
+          fail("refcount_order", `${header.refcountOrder} is not supported for writing`);
       }
       const l1Bytes = header.l1Size * 8;
       if (header.l1TableOffset + l1Bytes > st.size && l1Bytes > 0)
-        throw new VolumeError(`${path}: qcow2 L1 table lies past the end of the file`);
+        fail("l1_table_offset", "L1 table lies past the end of the file");
       const l1 = Buffer.alloc(l1Bytes);
       if (l1Bytes > 0) await fh.read(l1, 0, l1Bytes, header.l1TableOffset);
-      return new Qcow2Volume(path, fh, header, l1, writable, st.size);
+      const otherExtensions = header.extensions
+        .filter((e) => e.type !== Qcow2Extension.backingFormat)
+        .map((e) => ({ type: e.type, data: Buffer.from(first.subarray(e.offset, e.offset + e.length)) }));
+      return new Qcow2Volume(path, fh, header, otherExtensions, l1, writable, st.size);
     } catch (e) {
       await fh.close();
       throw e;
@@ -335,10 +223,8 @@ export class Qcow2Volume {
     const rtOffset = cs;
     const blocksOffset = rtOffset + rtClusters * cs;
     const l1Offset = blocksOffset + blocks * cs;
-    const header: Qcow2Header = {
+    const header: Qcow2HeaderFields = {
       version: 3,
-      backingFileOffset: 0,
-      backingFileSize: 0,
       clusterBits,
       size: opts.size,
       cryptMethod: 0,
@@ -353,13 +239,12 @@ export class Qcow2Volume {
       autoclearFeatures: 0n,
       refcountOrder: 4,
       headerLength: 112,
-      compressionType: 0,
-      backingName: opts.backingName ?? null,
+      compressionType: "deflate",
+      backingFile: opts.backingName ?? null,
       backingFormat: opts.backingName ? (opts.backingFormat ?? "qcow2") : null,
-      otherExtensions: [],
     };
     const file = Buffer.alloc(total * cs);
-    encodeHeader(header).copy(file, 0);
+    encodeHeader(header, [], path).copy(file, 0);
     for (let b = 0; b < blocks; b++) file.writeBigUInt64BE(BigInt(blocksOffset + b * cs), rtOffset + b * 8);
     for (let c = 0; c < total; c++) file.writeUInt16BE(1, blocksOffset + c * 2);
     const fh = await open(path, "wx");
@@ -376,7 +261,7 @@ export class Qcow2Volume {
   }
 
   get backingName(): string | null {
-    return this.header.backingName;
+    return this.header.backingFile;
   }
 
   async close(): Promise<void> {
@@ -392,7 +277,7 @@ export class Qcow2Volume {
     if (cached) return cached;
     const buf = Buffer.alloc(this.clusterSize);
     const { bytesRead } = await this.fh.read(buf, 0, buf.length, hostOffset);
-    if (bytesRead < buf.length) throw new VolumeError(`${this.path}: L2 table at ${hostOffset} is truncated`);
+    if (bytesRead < buf.length) throw new Qcow2Error(this.path, `L2 table at ${hostOffset}`, "is truncated");
     this.l2Cache.set(hostOffset, buf);
     return buf;
   }
@@ -408,7 +293,7 @@ export class Qcow2Volume {
     if (this.header.version === 3 && e & OFLAG_ZERO) return { kind: "zero", host };
     if (host === 0) return { kind: "unallocated" };
     if (host % this.clusterSize !== 0)
-      throw new VolumeError(`${this.path}: L2 entry points to unaligned host offset ${host}`);
+      throw new Qcow2Error(this.path, "L2 entry", `points to unaligned host offset ${host}`);
     return { kind: "data", host, copied: (e & OFLAG_COPIED) !== 0n };
   }
 
@@ -457,18 +342,16 @@ export class Qcow2Volume {
       const len = (entry.sectors + 1) * 512 - (start % 512);
       const comp = Buffer.alloc(len);
       const { bytesRead } = await this.fh.read(comp, 0, len, start);
-      if (this.header.compressionType !== 0)
-        throw new VolumeError(`${this.path}: zstd-compressed clusters are not supported`);
-      let plain: Buffer;
       try {
-        plain = zlib.inflateRawSync(comp.subarray(0, bytesRead), {
-          finishFlush: zlib.constants.Z_SYNC_FLUSH,
-          maxOutputLength: this.clusterSize,
-        });
+        const plain = await decompressCluster(
+          comp.subarray(0, bytesRead),
+          this.header.compressionType,
+          this.clusterSize,
+        );
+        plain.copy(out);
       } catch (e) {
-        throw new VolumeError(`${this.path}: bad compressed cluster at ${start}: ${(e as Error).message}`);
+        throw new Qcow2Error(this.path, `compressed cluster at ${start}`, (e as Error).message);
       }
-      plain.copy(out, 0, 0, Math.min(plain.length, out.length));
     }
     return out;
   }
@@ -483,7 +366,7 @@ export class Qcow2Volume {
   // ---- writing ----
 
   private assertWritable(): void {
-    if (!this.writable) throw new VolumeError(`${this.path}: opened read-only`);
+    if (!this.writable) throw new Qcow2Error(this.path, "volume", "opened read-only");
   }
 
   private get refcountBits(): number {
@@ -559,7 +442,7 @@ export class Qcow2Volume {
 
   private writeRef(buf: Buffer, i: number, v: number): void {
     const bits = this.refcountBits;
-    if (v < 0 || v >= 2 ** Math.min(bits, 53)) throw new VolumeError(`${this.path}: refcount overflow`);
+    if (v < 0 || v >= 2 ** Math.min(bits, 53)) throw new Qcow2Error(this.path, "refcount", "overflow");
     if (bits === 8) buf.writeUInt8(v, i);
     else if (bits === 16) buf.writeUInt16BE(v, i * 2);
     else if (bits === 32) buf.writeUInt32BE(v, i * 4);
@@ -570,10 +453,10 @@ export class Qcow2Volume {
     const per = this.refcountsPerBlock;
     const bi = Math.floor(cluster / per);
     const blk = await this.block(bi, true);
-    if (!blk) throw new VolumeError(`${this.path}: refcount block missing`);
+    if (!blk) throw new Qcow2Error(this.path, "refcount block", "missing");
     const cur = this.readRef(blk, cluster % per);
     const next = cur + delta;
-    if (next < 0) throw new VolumeError(`${this.path}: refcount of cluster ${cluster} would drop below zero`);
+    if (next < 0) throw new Qcow2Error(this.path, `refcount of cluster ${cluster}`, "would drop below zero");
     this.writeRef(blk, cluster % per, next);
     this.blocksDirty.add(bi);
     return next;
@@ -599,7 +482,7 @@ export class Qcow2Volume {
   private async l2For(guestCluster: number): Promise<{ table: Buffer; index: number }> {
     const l1i = Math.floor(guestCluster / this.l2Entries);
     if (l1i >= this.header.l1Size)
-      throw new VolumeError(`${this.path}: guest cluster ${guestCluster} is beyond the L1 table`);
+      throw new Qcow2Error(this.path, "l1_size", `guest cluster ${guestCluster} is beyond the L1 table`);
     const l1e = this.l1Entry(l1i);
     let off = Number(l1e & OFFSET_MASK);
     if (off === 0) {
@@ -610,7 +493,7 @@ export class Qcow2Volume {
       this.l1.writeBigUInt64BE(BigInt(off) | OFLAG_COPIED, l1i * 8);
       this.l1Dirty = true;
     } else if (!(l1e & OFLAG_COPIED)) {
-      throw new VolumeError(`${this.path}: L2 table ${off} is shared; refusing to write`);
+      throw new Qcow2Error(this.path, `L2 table ${off}`, "is shared; refusing to write");
     }
     return { table: await this.readL2(off), index: (guestCluster % this.l2Entries) * 8 };
   }
@@ -622,10 +505,11 @@ export class Qcow2Volume {
   async writeClusters(firstCluster: number, data: Buffer): Promise<void> {
     this.assertWritable();
     const cs = this.clusterSize;
-    if (data.length % cs !== 0) throw new VolumeError("writeClusters needs whole clusters");
+    if (data.length % cs !== 0)
+      throw new Qcow2Error(this.path, "write", "writeClusters needs whole clusters");
     const n = data.length / cs;
     if ((firstCluster + n) * cs > Math.ceil(this.header.size / cs) * cs)
-      throw new VolumeError(`${this.path}: write past the virtual size ${this.header.size}`);
+      throw new Qcow2Error(this.path, "write", `past the virtual size ${this.header.size}`);
     const targets: number[] = [];
     for (let i = 0; i < n; i++) {
       const { table, index } = await this.l2For(firstCluster + i);
@@ -634,7 +518,8 @@ export class Qcow2Volume {
       if (old.kind === "data" && old.copied) host = old.host;
       else if (old.kind === "zero" && old.host !== 0) host = old.host;
       else {
-        if (old.kind === "data") throw new VolumeError(`${this.path}: data cluster ${old.host} is shared`);
+        if (old.kind === "data")
+          throw new Qcow2Error(this.path, `data cluster ${old.host}`, "is shared; refusing to write");
         await this.freeEntry(old);
         host = await this.allocCluster();
       }
@@ -659,7 +544,7 @@ export class Qcow2Volume {
    */
   async zeroClusters(firstCluster: number, count: number): Promise<void> {
     this.assertWritable();
-    if (this.header.version === 2 && this.header.backingName !== null) {
+    if (this.header.version === 2 && this.header.backingFile !== null) {
       const chunk = 256;
       for (let c = 0; c < count; c += chunk) {
         const k = Math.min(chunk, count - c);
@@ -689,7 +574,7 @@ export class Qcow2Volume {
   /** Rewrites the backing name (and format extension) in the header, as `qemu-img rebase -u` does. */
   async setBacking(name: string | null, format: "qcow2" | "raw" | null): Promise<void> {
     this.assertWritable();
-    this.header.backingName = name;
+    this.header.backingFile = name;
     this.header.backingFormat = name === null ? null : format;
     this.headerDirty = true;
     await this.flushMetadata();
@@ -718,7 +603,7 @@ export class Qcow2Volume {
     }
     if (this.headerDirty) {
       // Cluster 0 belongs to the header alone, so rewriting it whole is safe.
-      const head = encodeHeader(this.header);
+      const head = encodeHeader(this.header, this.otherExtensions, this.path);
       await this.fh.write(head, 0, head.length, 0);
       this.headerDirty = false;
     }

@@ -1,0 +1,3 @@
+export * from "./chain";
+export * from "./io";
+export * from "./qcow2";
