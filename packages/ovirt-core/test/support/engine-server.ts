@@ -4,6 +4,13 @@ import type { AddressInfo, Socket } from "node:net";
 import type { TestPki } from "./pki";
 
 /**
+ * Kept beside the simulator (issue 11 wants one double; not yet ported, see below). Needed today by
+ * engine-client.test.ts and engine-services.test.ts, which assert the exact requests the client sends (query
+ * parameters, bodies, headers, correlation ids) and its reading of answers the simulator never gives: OAuth-style
+ * SSO errors and tokens in one-element arrays, persistent 401s, non-JSON proxy error pages, connection resets,
+ * integers beyond 2^53, `{}` collections, entities without an id, older engines that delete finished transfers
+ * (404) or lack the per-disk snapshots path, and VMs that vanish while image_locked.
+ *
  * An HTTPS server answering like the oVirt engine (ref §1–4): SSO token endpoint, Bearer/Basic auth with 401 for
  * unknown tokens, and per-test routes returning recorded-shape JSON. Routes are written by the tests from the
  * reference, not from a client library.
