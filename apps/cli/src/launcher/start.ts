@@ -8,7 +8,10 @@ import { migrateDeploy } from "@lifeboat/db/migrate";
 import { loadOrCreateLocalSecrets } from "./local-secrets";
 import { type ManagedProcess, spawnManaged, waitForHttp } from "./processes";
 
-const ORPHAN_GUARD = path.join(import.meta.dirname, "orphan-guard.cjs");
+/** Preloaded into each child; found from the workspace root, as the bundled launcher is not beside it. */
+const ORPHAN_GUARD = "apps/cli/src/launcher/orphan-guard.cjs";
+/** The worker's build output (apps/worker: `pnpm build`). */
+const WORKER_ENTRY = "dist/main.mjs";
 
 export interface RunningLifeboat {
   url: string;
@@ -79,16 +82,14 @@ export async function startLifeboat(
       await Promise.all(children.map((c) => c.stop()));
     });
     if (env.LIFEBOAT_EMBEDDED_WORKER) {
+      const workerDir = path.join(root, "apps/worker");
+      if (!fs.existsSync(path.join(workerDir, WORKER_ENTRY)))
+        throw new Error("The worker is not built: run `pnpm build` (or `npm start`, which builds) first");
       children.push(
-        spawnManaged(
-          "worker",
-          process.execPath,
-          ["--require", ORPHAN_GUARD, "--import", "tsx", "src/main.ts"],
-          {
-            cwd: path.join(root, "apps/worker"),
-            env: childEnv,
-          },
-        ),
+        spawnManaged("worker", process.execPath, ["--require", path.join(root, ORPHAN_GUARD), WORKER_ENTRY], {
+          cwd: workerDir,
+          env: childEnv,
+        }),
       );
     }
     const webDir = path.join(root, "apps/web");
@@ -98,7 +99,7 @@ export async function startLifeboat(
     const web = spawnManaged(
       "web",
       process.execPath,
-      ["--require", ORPHAN_GUARD, nextBin, "start", "-p", String(env.PORT), "-H", env.HOST],
+      ["--require", path.join(root, ORPHAN_GUARD), nextBin, "start", "-p", String(env.PORT), "-H", env.HOST],
       {
         cwd: webDir,
         env: childEnv,
