@@ -6,6 +6,7 @@ import { parseOvf } from "../ovf";
 import { detectImageFormat, readQcow2Header } from "../qcow2";
 import { cleanupRecords, removeSnapshot } from "./cleanup";
 import { engineWords, errorText, FlowContext } from "./context";
+import type { RestorePointDocument } from "./manifest";
 import { FlowTransfer, ticketSource } from "./transfer";
 import type {
   BackupDiskResult,
@@ -147,7 +148,7 @@ export async function backupVm(opts: BackupOptions): Promise<BackupResult> {
     flow.step = "write restore point";
     flow.progress.begin("finishing", 0);
     const kept = opts.keepSnapshot === true && snapshot !== undefined;
-    const restorePoint = await repository.writeRestorePoint({
+    const document: RestorePointDocument = {
       id: opts.restorePointId,
       vm: { ...facts, clusterId: vm.cluster?.id },
       engine: { url: engine.baseUrl },
@@ -173,7 +174,8 @@ export async function backupVm(opts: BackupOptions): Promise<BackupResult> {
       jobRef: opts.jobRef,
       snapshot: snapshot ? { id: snapshot.id, kept } : null,
       transferredBytes,
-    });
+    };
+    const restorePoint = await repository.writeRestorePoint(document);
     flow.event("info", "write restore point", `restore point ${restorePoint.id} written`, {
       transferredBytes,
       newStoredBytes,
