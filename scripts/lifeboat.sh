@@ -36,7 +36,7 @@ ensure_test_packages() {
 case "${1:-}" in
   start)
     t pnpm_cmd install --frozen-lockfile
-    t pnpm_cmd turbo run build --filter=@lifeboat/web...
+    t pnpm_cmd turbo run build --filter=@lifeboat/web... --filter=@lifeboat/cli...
     # exec: Lifeboat itself gets the signals (Ctrl+C, SIGTERM) and stops its children cleanly.
     exec "${PNPM[@]}" lifeboat start "${@:2}"
     ;;

@@ -1,7 +1,16 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { lifeboat } from "./support/run-cli";
+import { lifeboat, lifeboatBin, repoRoot } from "./support/run-cli";
 
 describe("lifeboat CLI", () => {
+  it("runs from its build: bin.lifeboat is the file the tests run", () => {
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, "apps/cli/package.json"), "utf8"));
+    expect(path.join(repoRoot, "apps/cli", pkg.bin.lifeboat)).toBe(lifeboatBin);
+    // Compiled JavaScript that plain `node` runs (every test here starts it without a TypeScript loader).
+    expect(lifeboatBin).toMatch(/\.mjs$/);
+  });
+
   it("lists its commands with --help and exits 0", async () => {
     const r = await lifeboat(["--help"]);
     expect(r.code).toBe(0);

@@ -5,7 +5,7 @@ import https from "node:https";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lifeboat, repoRoot } from "./support/run-cli";
+import { lifeboat, lifeboatBin, repoRoot } from "./support/run-cli";
 
 let dir: string;
 
@@ -18,7 +18,7 @@ afterAll(async () => {
 
 /** Starts `lifeboat sim` and resolves once it printed its URLs. */
 function startSim(args: string[]): Promise<{ child: ChildProcess; out: Record<string, string> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "apps/cli/src/main.ts", "sim", ...args], {
+  const child = spawn(process.execPath, [lifeboatBin, "sim", ...args], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
   });

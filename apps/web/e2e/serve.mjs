@@ -33,7 +33,7 @@ const env = {
   LIFEBOAT_SIM_SEED_SCALE: "small",
 };
 fs.writeFileSync(path.join(import.meta.dirname, ".e2e-env.json"), JSON.stringify({ dataDir, env }, null, 2));
-const child = spawn(process.execPath, ["--import", "tsx", "apps/cli/src/main.ts", "start"], {
+const child = spawn(process.execPath, ["apps/cli/dist/lifeboat.mjs", "start"], {
   cwd: root,
   env,
   stdio: "inherit",

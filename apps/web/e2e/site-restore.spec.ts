@@ -31,9 +31,7 @@ async function startSiteB(): Promise<SiteB> {
   const child = spawn(
     process.execPath,
     [
-      "--import",
-      "tsx",
-      "apps/cli/src/main.ts",
+      "apps/cli/dist/lifeboat.mjs",
       "sim",
       "--data",
       dataDir,

@@ -18,6 +18,7 @@ import { restoreDisk } from "./handlers/restore-disk";
 import { restoreVm } from "./handlers/restore-vm";
 import { systemEcho } from "./handlers/system-echo";
 import { verify } from "./handlers/verify";
+import { startWorkerHeartbeat } from "./heartbeat";
 import { sweepStaleJobs } from "./jobs/recovery";
 import { type WorkerSettingsInput, workerSettings } from "./jobs/settings";
 import { type JobHandler, runJob } from "./run-job";
@@ -59,6 +60,8 @@ export interface Worker {
 export async function startWorker(
   opts: WorkerSettingsInput & {
     pollingIntervalSeconds?: number;
+    /** How often the worker renews its worker_heartbeat row (default 15 s). */
+    heartbeatMs?: number;
   },
 ): Promise<Worker> {
   const settings = workerSettings(opts);
@@ -119,11 +122,13 @@ export async function startWorker(
         sweeping = false;
       });
   }, settings.sweepMs);
+  const heartbeat = await startWorkerHeartbeat(db, opts.heartbeatMs);
   return {
     async stop() {
       clearInterval(sweeper);
       abort.abort();
       await boss.stop({ graceful: true, wait: true, timeout: 10_000 });
+      await heartbeat.stop();
     },
   };
 }

@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { createRequire } from "node:module";
@@ -9,6 +9,8 @@ export interface EmbeddedPostgresHandle {
   url: string;
   /** URL of the maintenance database (for CREATE/DROP DATABASE). */
   adminUrl: string;
+  /** Resolves when the server process ends, stopped or not, with how ("exit code 1", "signal SIGKILL"). */
+  exited: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -164,9 +166,16 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     await client.end();
   }
   const base = `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}`;
+  // The library keeps the postmaster's ChildProcess private; its exit is how a supervisor learns of a crash.
+  const server = (pg as unknown as { process?: ChildProcess }).process;
+  const exited = new Promise<string>((resolve) => {
+    if (!server || server.exitCode !== null) return resolve("not running");
+    server.once("exit", (code, signal) => resolve(signal ? `signal ${signal}` : `exit code ${code}`));
+  });
   return {
     url: `${base}/${database}`,
     adminUrl: `${base}/postgres`,
+    exited,
     stop: () => pg.stop(),
   };
 }

@@ -2,7 +2,9 @@ import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import path from "node:path";
 
-const dbPackageDir = path.resolve(import.meta.dirname, "..");
+// Resolved by name, not from this file's folder: in a bundled process (the CLI, the worker) this code no longer
+// sits in packages/db, but the package (its prisma/ folder and the prisma CLI) is still where pnpm put it.
+const dbPackageDir = path.dirname(createRequire(import.meta.url).resolve("@lifeboat/db/package.json"));
 
 /**
  * Applies every pending migration in prisma/migrations with `prisma migrate deploy` (the real tool, with its

@@ -1,8 +1,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { startEmbeddedPostgres } from "../src/embedded";
+import { freePort } from "../src/testing";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -22,9 +24,47 @@ describe("embedded PostgreSQL in a private folder", () => {
       expect(fs.existsSync(path.join(dataDir, "cluster"))).toBe(false);
     } else {
       // As an ordinary user, PostgreSQL runs as that user, the folder's owner.
-      const pg = await start;
-      await pg.stop();
-      expect(pg.url).toContain(":54391/lifeboat");
+      const cluster = await start;
+      await cluster.stop();
+      expect(cluster.url).toContain(":54391/lifeboat");
     }
+  });
+});
+
+describe("embedded PostgreSQL killed", () => {
+  it("reports the postmaster's death and starts again on the same folder with the data kept", async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lifeboat-killed-pg-"));
+    fs.chmodSync(dataDir, 0o755);
+    dirs.push(dataDir);
+    const port = await freePort();
+    const first = await startEmbeddedPostgres({ dataDir, port });
+    const client = new pg.Client({ connectionString: first.url });
+    await client.connect();
+    await client.query("create table kept (v text); insert into kept values ('before the crash')");
+    await client.end();
+
+    const pid = Number(
+      fs.readFileSync(path.join(dataDir, "cluster", "postmaster.pid"), "utf8").split("\n")[0],
+    );
+    process.kill(pid, "SIGKILL");
+    expect(await first.exited).toBe("signal SIGKILL");
+
+    // The stale postmaster.pid and the dying backends' shared memory must not keep it down for long.
+    let second: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
+    for (let attempt = 0; !second; attempt++) {
+      try {
+        second = await startEmbeddedPostgres({ dataDir, port });
+      } catch (e) {
+        if (attempt >= 10) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    const again = new pg.Client({ connectionString: second.url });
+    await again.connect();
+    const { rows } = await again.query("select v from kept");
+    await again.end();
+    await second.stop();
+    expect(rows).toEqual([{ v: "before the crash" }]);
+    expect(await second.exited).toMatch(/^(exit code 0|signal SIGINT)$/);
   });
 });

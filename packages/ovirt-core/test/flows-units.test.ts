@@ -1,7 +1,11 @@
 import { randomBytes } from "node:crypto";
-import type { RestorePointManifest } from "@lifeboat/repository";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { openRepository, type RestorePointManifest } from "@lifeboat/repository";
 import { describe, expect, it } from "vitest";
-import type { EngineObjectRecord } from "../src/flows";
+import { type EngineObjectRecord, firstKnown, storedLayers } from "../src/flows";
 import { outstanding } from "../src/flows/cleanup";
 import { pointView } from "../src/flows/manifest";
 import { withPatchedStart } from "../src/flows/restore";
@@ -76,5 +80,33 @@ describe("pointView (a restore point manifest as the restore reads it)", () => {
       disks: [{ diskId: "d", alias: "a", layers: [] }],
     } as unknown as RestorePointManifest;
     expect(() => pointView(bad)).toThrow(/restore point p1 cannot be restored: disks\.0\.layers: /);
+  });
+});
+
+describe("storedLayers (the reuse rule, from the repository)", () => {
+  it("offers the newest layer of this VM's image that carries an imageio checksum, and nothing else", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "lifeboat-known-"));
+    try {
+      const repo = await openRepository(dir, { create: true });
+      const put = async (meta: Record<string, unknown>) =>
+        (await repo.writeLayer(Readable.from([randomBytes(8192)]), { format: "raw", ...meta })).layerId;
+      const older = await put({ imageId: "img-1", vmId: "vm-a", imageioChecksum: "c-old" });
+      await new Promise((r) => setTimeout(r, 5)); // createdAt orders them
+      const newer = await put({ imageId: "img-1", vmId: "vm-a", imageioChecksum: "c-new" });
+      await put({ imageId: "img-2", vmId: "vm-b", imageioChecksum: "c-b" });
+      await put({ imageId: "img-3", vmId: "vm-a" });
+
+      const lookup = storedLayers(repo, "vm-a");
+      expect(await lookup("img-1")).toMatchObject({ layerId: newer, imageioChecksum: "c-new", size: 8192 });
+      expect(newer).not.toBe(older);
+      expect(await lookup("img-2")).toBeUndefined(); // another VM's layer
+      expect(await lookup("img-3")).toBeUndefined(); // no checksum to compare with
+      const fallback = { layerId: "catalog", sha256: "0".repeat(64), size: 1, imageioChecksum: "x" };
+      const both = firstKnown(lookup, async (id) => (id === "img-3" ? fallback : undefined));
+      expect(await both("img-3")).toBe(fallback);
+      expect((await both("img-1"))?.layerId).toBe(newer);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

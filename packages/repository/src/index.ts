@@ -22,6 +22,8 @@ export {
   type RestorePointInput,
   type RestorePointLayer,
   type RestorePointManifest,
+  restorePointDiskSchema,
+  restorePointLayerSchema,
   restorePointManifestSchema,
 } from "./manifest";
 export type { LayerRange, RandomAccessSource } from "./reader";

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { EngineClient, FlowEvent, FlowHooks, FlowProgress, KnownLayer } from "@lifeboat/ovirt-core";
+import type { EngineClient, FlowEvent, FlowHooks, FlowProgress } from "@lifeboat/ovirt-core";
 import type { Repository } from "@lifeboat/repository";
 import type { Command } from "commander";
 import { action, intOption, UsageError, userPath } from "../cli-kit";
@@ -110,27 +110,6 @@ async function openOrCreateRepository(dir: string): Promise<Repository> {
   });
 }
 
-/**
- * knownLayer from the repository itself: the newest layer stored for an image id that carries the daemon's
- * checksum in its metadata. The layer manifests are read once.
- */
-function repositoryKnownLayers(repo: Repository): (imageId: string) => Promise<KnownLayer | undefined> {
-  let index: Promise<Map<string, KnownLayer>> | undefined;
-  const build = async () => {
-    const map = new Map<string, KnownLayer>();
-    for (const m of await repo.findLayers({})) {
-      const { imageId, imageioChecksum } = m.meta as { imageId?: string; imageioChecksum?: unknown };
-      if (!imageId || typeof imageioChecksum !== "string" || map.has(imageId)) continue;
-      map.set(imageId, { layerId: m.id, sha256: m.sha256, size: m.size, imageioChecksum });
-    }
-    return map;
-  };
-  return async (imageId) => {
-    index ??= build();
-    return (await index).get(imageId);
-  };
-}
-
 export function register(program: Command): void {
   withEngineOptions(program.command("backup"))
     .description("back up a VM (OVF and disk snapshot chains) into a repository; prints the restore point id")
@@ -156,7 +135,7 @@ export function register(program: Command): void {
             const repository = await openOrCreateRepository(flags.repo);
             const vm = await engine.vms.findByName(flags.vm, { signal: hooks.signal });
             if (!vm) throw new Error(`no VM named "${flags.vm}" on ${engine.baseUrl}`);
-            const { backupVm } = await import("@lifeboat/ovirt-core");
+            const { backupVm, storedLayers } = await import("@lifeboat/ovirt-core");
             const restorePointId = randomUUID();
             const result = await backupVm({
               ...hooks,
@@ -165,7 +144,7 @@ export function register(program: Command): void {
               vmId: vm.id,
               repository,
               restorePointId,
-              knownLayer: repositoryKnownLayers(repository),
+              knownLayer: storedLayers(repository, vm.id),
               keepSnapshot: flags.keepSnapshot,
               description: flags.description,
               tags: flags.tag,

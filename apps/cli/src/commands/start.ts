@@ -36,8 +36,12 @@ export function register(program: Command) {
         process.stdout.write(
           `\nLifeboat is ready at ${lifeboat.url} (started in ${secs} s)\n${login}\n\nPress Ctrl+C to stop.\n`,
         );
-        await stopRequested;
+        const gaveUp = await Promise.race([stopRequested.then(() => undefined), lifeboat.failed]);
         await lifeboat.stop();
+        if (gaveUp !== undefined) {
+          process.stderr.write(`[lifeboat] stopped: ${gaveUp}\n`);
+          process.exitCode = 1;
+        }
       }),
     );
 }

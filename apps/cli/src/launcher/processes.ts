@@ -1,10 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import type { SupervisedRun } from "./supervisor";
 
 export interface ManagedProcess {
   name: string;
   child: ChildProcess;
   /** Resolves with the exit code once the process has ended. */
   exited: Promise<number>;
+  /** Resolves with how it ended, in words: "exit code 1", "signal SIGKILL". */
+  ended: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -30,6 +33,9 @@ export function spawnManaged(
   };
   child.stdout?.on("data", prefix(process.stdout));
   child.stderr?.on("data", prefix(process.stderr));
+  const ended = new Promise<string>((resolve) =>
+    child.on("exit", (code, signal) => resolve(signal ? `signal ${signal}` : `exit code ${code}`)),
+  );
   const exited = new Promise<number>((resolve) =>
     child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1))),
   );
@@ -37,6 +43,7 @@ export function spawnManaged(
     name,
     child,
     exited,
+    ended,
     async stop() {
       if (child.exitCode !== null || child.pid === undefined) return;
       try {
@@ -71,4 +78,9 @@ export async function waitForHttp(url: string, proc: ManagedProcess, timeoutMs: 
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`${proc.name} did not answer ${url} within ${Math.round(timeoutMs / 1000)} s`);
+}
+
+/** A managed process as its supervisor sees it. */
+export function supervisedRun(proc: ManagedProcess): SupervisedRun {
+  return { exited: proc.ended, stop: () => proc.stop() };
 }

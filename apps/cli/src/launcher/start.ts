@@ -6,13 +6,20 @@ import { disconnectAll, getDb } from "@lifeboat/db";
 import { startEmbeddedPostgres } from "@lifeboat/db/embedded";
 import { migrateDeploy } from "@lifeboat/db/migrate";
 import { loadOrCreateLocalSecrets } from "./local-secrets";
-import { type ManagedProcess, spawnManaged, waitForHttp } from "./processes";
+import { spawnManaged, supervisedRun, waitForHttp } from "./processes";
+import { type ServiceName, serviceStatusReporter } from "./service-status";
+import { type SupervisedRun, type Supervisor, supervise } from "./supervisor";
 
-const ORPHAN_GUARD = path.join(import.meta.dirname, "orphan-guard.cjs");
+/** Preloaded into each child; found from the workspace root, as the bundled launcher is not beside it. */
+const ORPHAN_GUARD = "apps/cli/src/launcher/orphan-guard.cjs";
+/** The worker's build output (apps/worker: `pnpm build`). */
+const WORKER_ENTRY = "dist/main.mjs";
 
 export interface RunningLifeboat {
   url: string;
   admin: { email: string; created: boolean; generatedPassword?: string };
+  /** Resolves if a supervised process kept dying and was given up on, with what happened in words. */
+  failed: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -32,20 +39,34 @@ export async function startLifeboat(
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((e) => log(`[lifeboat] while stopping: ${String(e)}`));
   };
+  const services = serviceStatusReporter(log);
+  const supervised: Array<{ name: ServiceName; supervisor: Supervisor }> = [];
+  // Each supervised process is stopped (and no longer restarted) in the reverse order of its start.
+  const superviseService = (
+    name: ServiceName,
+    first: SupervisedRun,
+    restart: () => Promise<SupervisedRun>,
+  ) => {
+    const supervisor = supervise(first, { name, start: restart, onEvent: services.report });
+    supervised.push({ name, supervisor });
+    stops.push(() => supervisor.stop());
+  };
   try {
     const secrets = loadOrCreateLocalSecrets(env.dataDir);
     let databaseUrl = env.DATABASE_URL;
     if (!databaseUrl) {
-      const pg = await startEmbeddedPostgres({
-        dataDir: path.join(env.dataDir, "pg"),
-        port: env.LIFEBOAT_EMBEDDED_PG_PORT,
-      });
-      stops.push(() => pg.stop());
-      databaseUrl = pg.url;
+      const pgOptions = { dataDir: path.join(env.dataDir, "pg"), port: env.LIFEBOAT_EMBEDDED_PG_PORT };
+      const startPg = async (): Promise<SupervisedRun> => {
+        const pg = await startEmbeddedPostgres(pgOptions);
+        databaseUrl = pg.url;
+        return pg;
+      };
+      superviseService("postgres", await startPg(), startPg);
       log(
         `[lifeboat] embedded PostgreSQL on 127.0.0.1:${env.LIFEBOAT_EMBEDDED_PG_PORT} (data in ${path.join(env.dataDir, "pg")})`,
       );
     }
+    if (!databaseUrl) throw new Error("no database");
     await migrateDeploy(databaseUrl);
     const childEnv: NodeJS.ProcessEnv = {
       ...process.env,
@@ -56,6 +77,7 @@ export async function startLifeboat(
       NEXT_TELEMETRY_DISABLED: "1",
     };
     const db = getDb(databaseUrl);
+    services.attach(db);
     const url = env.BETTER_AUTH_URL ?? `http://localhost:${env.PORT}`;
     stops.push(async () => {
       await stopBosses();
@@ -74,39 +96,45 @@ export async function startLifeboat(
       log,
     );
 
-    const children: ManagedProcess[] = [];
-    stops.push(async () => {
-      await Promise.all(children.map((c) => c.stop()));
-    });
+    const orphanGuard = path.join(root, ORPHAN_GUARD);
     if (env.LIFEBOAT_EMBEDDED_WORKER) {
-      children.push(
-        spawnManaged(
-          "worker",
-          process.execPath,
-          ["--require", ORPHAN_GUARD, "--import", "tsx", "src/main.ts"],
-          {
-            cwd: path.join(root, "apps/worker"),
+      const workerDir = path.join(root, "apps/worker");
+      if (!fs.existsSync(path.join(workerDir, WORKER_ENTRY)))
+        throw new Error("The worker is not built: run `pnpm build` (or `npm start`, which builds) first");
+      const startWorker = async () =>
+        supervisedRun(
+          spawnManaged("worker", process.execPath, ["--require", orphanGuard, WORKER_ENTRY], {
+            cwd: workerDir,
             env: childEnv,
-          },
-        ),
-      );
+          }),
+        );
+      superviseService("worker", await startWorker(), startWorker);
     }
     const webDir = path.join(root, "apps/web");
     if (!fs.existsSync(path.join(webDir, ".next", "BUILD_ID")))
       throw new Error("The web app is not built: run `pnpm build` (or `npm start`, which builds) first");
     const nextBin = path.join(webDir, "node_modules/next/dist/bin/next");
-    const web = spawnManaged(
-      "web",
-      process.execPath,
-      ["--require", ORPHAN_GUARD, nextBin, "start", "-p", String(env.PORT), "-H", env.HOST],
-      {
-        cwd: webDir,
-        env: childEnv,
-      },
+    const startWeb = async () => {
+      const web = spawnManaged(
+        "web",
+        process.execPath,
+        ["--require", orphanGuard, nextBin, "start", "-p", String(env.PORT), "-H", env.HOST],
+        { cwd: webDir, env: childEnv },
+      );
+      try {
+        await waitForHttp(`http://127.0.0.1:${env.PORT}/login`, web, 120_000);
+      } catch (e) {
+        await web.stop();
+        throw e;
+      }
+      return supervisedRun(web);
+    };
+    superviseService("web", await startWeb(), startWeb);
+    await services.running(supervised.map((s) => s.name));
+    const failed = Promise.race(
+      supervised.map(({ name, supervisor }) => supervisor.gaveUp.then((reason) => `${name}: ${reason}`)),
     );
-    children.push(web);
-    await waitForHttp(`http://127.0.0.1:${env.PORT}/login`, web, 120_000);
-    return { url, admin, stop };
+    return { url, admin, failed, stop };
   } catch (e) {
     await stop();
     throw e;

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatDuration, formatRate, formatRelative } from "./format";
+import {
+  formatBytes,
+  formatDateTime,
+  formatDuration,
+  formatRate,
+  formatRelative,
+  formatTime,
+} from "./format";
 
 describe("formatBytes", () => {
   it("uses binary units as oVirt does", () => {
@@ -40,5 +47,15 @@ describe("formatRelative", () => {
     expect(formatRelative(new Date(now - 3 * 60_000), now)).toMatch(/3 minutes ago/);
     expect(formatRelative(new Date(now + 2 * 3600_000), now)).toMatch(/in 2 hours/);
     expect(formatRelative(null, now)).toBe("never");
+  });
+});
+
+describe("formatDateTime and formatTime", () => {
+  it("say which time zone a time is in", () => {
+    const at = "2026-12-07T15:45:12Z";
+    expect(formatDateTime(at, "UTC")).toMatch(/2026.*3:45.*UTC/);
+    expect(formatDateTime(at, "America/New_York")).toMatch(/10:45.*(EST|GMT-5)/);
+    expect(formatTime(at, "UTC")).toMatch(/3:45:12.*UTC/);
+    expect(formatDateTime(null)).toBe("—");
   });
 });

@@ -1,8 +1,26 @@
 /** How dates, sizes, rates and durations read everywhere in the app. */
 
-export function formatDateTime(d: Date | string | null | undefined): string {
+/**
+ * Date and time with its zone ("Dec 7, 2026, 3:45 PM UTC"): pages rendered on the server and in the browser may be
+ * in different zones, so every time says which one it is in.
+ */
+export function formatDateTime(d: Date | string | null | undefined, timeZone?: string): string {
   if (!d) return "—";
-  return new Date(d).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  return new Date(d).toLocaleString(undefined, {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "numeric",
+    minute: "2-digit",
+    timeZoneName: "short",
+    timeZone,
+  });
+}
+
+/** A time of day with its zone, for event logs: "3:45:12 PM UTC". */
+export function formatTime(d: Date | string | null | undefined, timeZone?: string): string {
+  if (!d) return "—";
+  return new Date(d).toLocaleTimeString(undefined, { timeZoneName: "short", timeZone });
 }
 
 export function formatDate(d: Date | string | null | undefined): string {

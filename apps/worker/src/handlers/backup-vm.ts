@@ -7,7 +7,8 @@ import {
   type BackupResult,
   backupVm as backupVmFlow,
   FlowError,
-  type KnownLayer,
+  firstKnown,
+  storedLayers,
 } from "@lifeboat/ovirt-core";
 import type { Repository } from "@lifeboat/repository";
 import { withEngineJob } from "../jobs/engine-job";
@@ -47,7 +48,9 @@ export const backupVm: JobHandler<"backup.vm"> = async (raw) => {
         vmId: vm.vmId,
         repository,
         restorePointId,
-        knownLayer: run.attempt > 1 ? orStoredBy(fromCatalog, repository, vm.vmId) : fromCatalog,
+        // A resumed attempt first looks at what the dead one already stored (in the repository, not the catalog).
+        knownLayer:
+          run.attempt > 1 ? firstKnown(storedLayers(repository, vm.vmId), fromCatalog) : fromCatalog,
         keepSnapshot: input.keepSnapshot,
         description: input.description,
         tags: input.tags,
@@ -122,36 +125,4 @@ async function dropUnrecordedPoints(db: Db, run: JobRun, repository: Repository)
         `removed restore point ${id} of an earlier attempt from the repository: the catalog never recorded it`,
       );
   }
-}
-
-/**
- * knownLayer for a resumed backup: the newest layer of this VM stored in the repository for the image id — which
- * includes what the dead attempt already stored — else the catalog's (the repository's layer manifests are read
- * once). The flow still reuses a layer only when the daemon's checksum of the volume matches.
- */
-function orStoredBy(
-  fromCatalog: (imageId: string) => Promise<KnownLayer | undefined>,
-  repository: Repository,
-  engineVmId: string,
-): (imageId: string) => Promise<KnownLayer | undefined> {
-  let stored: Promise<Map<string, KnownLayer>> | undefined;
-  const index = async () => {
-    const map = new Map<string, KnownLayer>();
-    for (const m of await repository.findLayers({})) {
-      const meta = m.meta as { imageId?: unknown; imageioChecksum?: unknown; vmId?: unknown };
-      if (meta.vmId !== engineVmId || typeof meta.imageId !== "string") continue;
-      if (typeof meta.imageioChecksum !== "string" || map.has(meta.imageId)) continue;
-      map.set(meta.imageId, {
-        layerId: m.id,
-        sha256: m.sha256,
-        size: m.size,
-        imageioChecksum: meta.imageioChecksum,
-      });
-    }
-    return map;
-  };
-  return async (imageId) => {
-    stored ??= index();
-    return (await stored).get(imageId) ?? fromCatalog(imageId);
-  };
 }

@@ -12,6 +12,7 @@ import type { ImageioTicket } from "../imageio";
 import { parseOvf } from "../ovf";
 import { cleanupRecords, removeSnapshot } from "./cleanup";
 import { engineWords, errorText, FlowContext } from "./context";
+import type { RestorePointDocument } from "./manifest";
 import { FlowTransfer, ticketSource } from "./transfer";
 import type {
   BackupDiskResult,
@@ -153,7 +154,7 @@ export async function backupVm(opts: BackupOptions): Promise<BackupResult> {
     flow.step = "write restore point";
     flow.progress.begin("finishing", 0);
     const kept = opts.keepSnapshot === true && snapshot !== undefined;
-    const restorePoint = await repository.writeRestorePoint({
+    const document: RestorePointDocument = {
       id: opts.restorePointId,
       vm: { ...facts, clusterId: vm.cluster?.id },
       engine: { url: engine.baseUrl },
@@ -179,7 +180,8 @@ export async function backupVm(opts: BackupOptions): Promise<BackupResult> {
       jobRef: opts.jobRef,
       snapshot: snapshot ? { id: snapshot.id, kept } : null,
       transferredBytes,
-    });
+    };
+    const restorePoint = await repository.writeRestorePoint(document);
     flow.event("info", "write restore point", `restore point ${restorePoint.id} written`, {
       transferredBytes,
       newStoredBytes,

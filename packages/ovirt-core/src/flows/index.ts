@@ -6,6 +6,14 @@
 export { backupVm } from "./backup";
 export { cleanupEngineObjects } from "./cleanup";
 export { openDiskImageExport } from "./export";
+export { firstKnown, type KnownLayerLookup, storedLayers } from "./known-layers";
+export {
+  type PointDisk,
+  type PointLayer,
+  type PointView,
+  pointView,
+  type RestorePointDocument,
+} from "./manifest";
 export { restoreVm } from "./restore";
 export { restoreDisk } from "./restore-disk";
 export * from "./types";

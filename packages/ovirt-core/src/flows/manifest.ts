@@ -1,28 +1,27 @@
-import type { RestorePointManifest } from "@lifeboat/repository";
+import {
+  type RestorePointManifest,
+  restorePointDiskSchema,
+  restorePointLayerSchema,
+  restorePointManifestSchema,
+} from "@lifeboat/repository";
 import { z } from "zod";
 
 /**
- * What the flows add to the repository's restore point manifest (its objects are loose, so the repository
- * keeps these fields): enough to restore without the catalog. Read back leniently: a manifest written by an
- * older build or by hand may lack them, and the restore falls back on the OVF.
+ * The restore-point document: the repository's manifest (what its gc and verify need: ids, layers, layer
+ * manifests) extended by what the flows write into it, so that a restore needs no catalog. One declaration: the
+ * backup flow writes a `RestorePointDocument`, restores read it back through `pointView`, and the catalog's rows
+ * are a projection of it. The added fields are optional on read: a manifest written by an older build or by
+ * hand may lack them, and the restore falls back on the OVF.
  */
-const zLayer = z.looseObject({
-  imageId: z.string(),
-  parentImageId: z.string().nullable(),
-  format: z.enum(["raw", "cow"]),
-  virtualSize: z.number(),
-  layerId: z.string(),
-  sha256: z.string(),
-  size: z.number(),
+const zLayer = restorePointLayerSchema.extend({
+  /** The imageio daemon's `/checksum` of the volume when it was backed up (the reuse rule compares it). */
   imageioChecksum: z.string().optional(),
   /** The VM snapshot that owned the volume, and its description (restores recreate it). */
   snapshotId: z.string().optional(),
   snapshotDescription: z.string().optional(),
 });
 
-const zDisk = z.looseObject({
-  diskId: z.string(),
-  alias: z.string(),
+const zDisk = restorePointDiskSchema.extend({
   description: z.string().optional(),
   interface: z.string().optional(),
   bootable: z.boolean().optional(),
@@ -37,20 +36,32 @@ const zDisk = z.looseObject({
   layers: z.array(zLayer).min(1),
 });
 
-const zPoint = z.looseObject({
-  id: z.string(),
+const zPoint = restorePointManifestSchema.extend({
   vm: z.looseObject({ id: z.string(), name: z.string(), clusterName: z.string().optional() }),
-  ovf: z.string(),
   disks: z.array(zDisk),
+  /** How the point was made; absent on points of older builds (snapshot-chain, the only mode then). */
+  mode: z.enum(["snapshot-chain"]).optional(),
+  /** The job (or CLI run) that made it, as named in the engine's snapshot descriptions. */
+  jobRef: z.string().optional(),
+  /** The temporary snapshot of a snapshot-chain backup, and whether it was kept on the engine. */
+  snapshot: z.looseObject({ id: z.string(), kept: z.boolean() }).nullable().optional(),
+  transferredBytes: z.number().optional(),
 });
+
+/** What the backup flow hands to `Repository.writeRestorePoint` (the repository fills in version and state). */
+/** What a restore reads (the rest of the document survives as loose fields): lenient with older manifests. */
+const zView = zPoint.pick({ id: true, vm: true, ovf: true, disks: true });
+
+const zDocument = zPoint.omit({ version: true, state: true }).extend({ createdAt: z.string().optional() });
+export type RestorePointDocument = z.input<typeof zDocument>;
 
 export type PointLayer = z.infer<typeof zLayer>;
 export type PointDisk = z.infer<typeof zDisk>;
-export type PointView = z.infer<typeof zPoint>;
+export type PointView = z.infer<typeof zView>;
 
 /** The restore point as the flows read it; a manifest that does not fit is an error naming the field. */
 export function pointView(point: RestorePointManifest): PointView {
-  const r = zPoint.safeParse(point);
+  const r = zView.safeParse(point);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   throw new Error(

@@ -9,7 +9,16 @@ import { Dialog } from "@/components/ui/dialog";
 import { ErrorNote } from "@/components/ui/error-note";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
+import { guestDuringBackup } from "@/lib/vm-status";
 import { useTRPC } from "@/trpc/react";
+
+export interface BackupDialogVm {
+  id: string;
+  name: string;
+  engineName: string;
+  /** The engine's VM status from the inventory ("up", "down", …), when known. */
+  status?: string | null;
+}
 
 /** "Back up now" for one VM: an optional description and tags, then the job is queued and can be followed. */
 export function BackupDialog({
@@ -17,7 +26,7 @@ export function BackupDialog({
   open,
   onOpenChange,
 }: {
-  vm: { id: string; name: string; engineName: string };
+  vm: BackupDialogVm;
   open: boolean;
   onOpenChange: (open: boolean) => void;
 }) {
@@ -50,7 +59,7 @@ export function BackupDialog({
       open={open}
       onOpenChange={onOpenChange}
       title={`Back up ${vm.name}`}
-      description={`A snapshot is taken on ${vm.engineName} and every disk is copied into the repository; unchanged layers of earlier backups are reused. The VM keeps running.`}
+      description={`A snapshot is taken on ${vm.engineName} and every disk is copied into the repository; unchanged layers of earlier backups are reused. ${guestDuringBackup(vm.status)}`}
     >
       <form
         className="space-y-4"

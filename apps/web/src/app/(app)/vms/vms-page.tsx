@@ -21,7 +21,7 @@ import { PageHeader } from "@/components/ui/page-header";
 import { Select } from "@/components/ui/select";
 import { formatBytes, formatDateTime, formatRelative } from "@/lib/format";
 import { useTRPC } from "@/trpc/react";
-import { BackupDialog } from "./backup-dialog";
+import { BackupDialog, type BackupDialogVm } from "./backup-dialog";
 
 type Filters = { q: string; protection: "" | "protected" | "unprotected"; engineId: string };
 
@@ -52,7 +52,7 @@ export function VmsPage({ initial }: { initial: Filters }) {
   const { me, can } = useMe();
   const [filters, setFilters] = useState<Filters>(initial);
   const [q, setQ] = useState(initial.q);
-  const [backupVm, setBackupVm] = useState<{ id: string; name: string; engineName: string } | null>(null);
+  const [backupVm, setBackupVm] = useState<BackupDialogVm | null>(null);
 
   // The search box settles before it queries (and lands in the URL, so the view can be shared).
   useEffect(() => {
@@ -229,7 +229,9 @@ export function VmsPage({ initial }: { initial: Filters }) {
                   ? "Its engine is disabled"
                   : undefined
             }
-            onClick={() => setBackupVm({ id: v.id, name: v.name, engineName: v.engineName })}
+            onClick={() =>
+              setBackupVm({ id: v.id, name: v.name, engineName: v.engineName, status: v.status })
+            }
             aria-label={`Back up ${v.name} now`}
           >
             Back up now

@@ -14,7 +14,7 @@ import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
 import { EmptyState } from "@/components/ui/empty-state";
 import { ErrorNote } from "@/components/ui/error-note";
 import { PageHeader } from "@/components/ui/page-header";
-import { formatBytes, formatDateTime, formatDuration } from "@/lib/format";
+import { formatBytes, formatDateTime, formatDuration, formatTime } from "@/lib/format";
 import { cn } from "@/lib/utils";
 import { useTRPC } from "@/trpc/react";
 import { CancelJobButton } from "../cancel-button";
@@ -253,7 +253,7 @@ export function JobPage({ jobId }: { jobId: string }) {
               {events.data?.items.map((e) => (
                 <li key={e.id} className="grid grid-cols-[auto_auto_1fr] gap-3 px-4 py-1.5">
                   <time className="whitespace-nowrap text-slate-400" dateTime={new Date(e.at).toISOString()}>
-                    {new Date(e.at).toLocaleTimeString()}
+                    {formatTime(e.at)}
                   </time>
                   <span
                     className={cn(
