@@ -1,6 +1,12 @@
 import { randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import {
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
 import { afterEach, inject } from "vitest";
 import {
   LocalDirectoryBackend,
@@ -20,6 +26,10 @@ export interface BackendUnderTest {
   fresh(): Promise<RepositoryBackend>;
   /** Makes objects look last written `ms` ago (all of them, or `keys`). */
   age(backend: RepositoryBackend, ms: number, keys?: string[]): Promise<void>;
+  /** Leaves what a write of `key` cut short by a crash leaves (a temp file; a multipart upload), long ago. */
+  interruptWrite(backend: RepositoryBackend, key: string, data: Buffer): Promise<void>;
+  /** How many such leftovers there are. */
+  leftovers(backend: RepositoryBackend): Promise<number>;
 }
 
 async function allKeys(backend: RepositoryBackend): Promise<string[]> {
@@ -36,9 +46,24 @@ const local: BackendUnderTest = {
     const t = new Date(Date.now() - ms);
     for (const key of keys ?? (await allKeys(backend))) await fs.utimes(path.join(backend.root, key), t, t);
   },
+  async interruptWrite(backend, key, data) {
+    if (!(backend instanceof LocalDirectoryBackend)) throw new Error("not a local backend");
+    const file = path.join(backend.root, key);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const temp = path.join(path.dirname(file), `.${path.basename(file)}.0123456789ab.tmp`);
+    await fs.writeFile(temp, data);
+    const t = new Date(Date.now() - 2 * 3600_000);
+    await fs.utimes(temp, t, t);
+  },
+  async leftovers(backend) {
+    if (!(backend instanceof LocalDirectoryBackend)) throw new Error("not a local backend");
+    const names = await fs.readdir(backend.root, { recursive: true });
+    return names.filter((n) => /\.(tmp|trash)$/.test(n)).length;
+  },
 };
 
 const opened: S3Backend[] = [];
+const configs = new WeakMap<RepositoryBackend, S3BackendConfig>();
 afterEach(() => {
   for (const b of opened.splice(0)) b.close();
 });
@@ -105,9 +130,47 @@ class AgedBackend implements RepositoryBackend {
   }
 }
 
+/** A plain SDK client on the test RGW, for what the backend never does (multipart uploads). */
+function sdk(config: S3BackendConfig): S3Client {
+  return new S3Client({
+    endpoint: config.endpoint,
+    region: config.region,
+    forcePathStyle: true,
+    credentials: config.credentials,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
+}
+
 const s3: BackendUnderTest = {
   name: "s3",
-  fresh: async () => new AgedBackend(await openS3()),
+  async fresh() {
+    const config = s3TestConfig();
+    const backend = new AgedBackend(await openS3(config));
+    configs.set(backend, config);
+    return backend;
+  },
+  async interruptWrite(backend, key, data) {
+    const config = configs.get(backend);
+    if (!config) throw new Error("not an S3 test backend");
+    const client = sdk(config);
+    const Key = `${config.prefix}/${key}`;
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: config.bucket, Key }));
+    await client.send(
+      new UploadPartCommand({ Bucket: config.bucket, Key, UploadId, PartNumber: 1, Body: data }),
+    );
+    client.destroy();
+  },
+  async leftovers(backend) {
+    const config = configs.get(backend);
+    if (!config) throw new Error("not an S3 test backend");
+    const client = sdk(config);
+    const r = await client.send(
+      new ListMultipartUploadsCommand({ Bucket: config.bucket, Prefix: `${config.prefix}/` }),
+    );
+    client.destroy();
+    return r.Uploads?.length ?? 0;
+  },
   async age(backend, ms, keys) {
     if (!(backend instanceof AgedBackend)) throw new Error("not an S3 test backend");
     for (const key of keys ?? (await allKeys(backend)))
@@ -124,8 +187,9 @@ export async function chunkKeys(backend: RepositoryBackend): Promise<string[]> {
   return keys.sort();
 }
 
-/** Rewrites a stored object's bytes (a damaged disk, a bad copy). */
-export async function damage(backend: RepositoryBackend, key: string, fn: (b: Buffer) => Buffer | void) {
-  const bytes = Buffer.from(await backend.get(key));
-  await backend.put(key, fn(bytes) ?? bytes);
+/** Rewrites a stored object's bytes (a damaged disk, a bad copy), keeping no older version of it on S3. */
+export async function damage(backend: RepositoryBackend, key: string, fn: (b: Buffer) => Buffer) {
+  const bytes = fn(Buffer.from(await backend.get(key)));
+  await backend.delete(key);
+  await backend.put(key, bytes);
 }
