@@ -18,11 +18,13 @@ else
 fi
 pnpm_cmd() { "${PNPM[@]}" "$@"; }
 
-# Debian packages the tests need: Chromium for Playwright, qemu-utils for real qcow2 fixtures.
+# Debian packages the tests need: Chromium for Playwright, qemu-utils for real qcow2 fixtures, Ceph for S3.
 ensure_test_packages() {
   local missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v qemu-img >/dev/null || missing+=(qemu-utils)
+  # Ceph's RADOS Gateway: the S3 server the repository's tests start (scripts/s3-test-server.sh).
+  command -v radosgw >/dev/null || missing+=(ceph-mon ceph-osd ceph-mgr radosgw ceph-common uuid-runtime)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
     t apt-get update -qq

@@ -59,9 +59,12 @@ export interface ObjectEntry extends ObjectInfo {
 const KEY = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
 
 /** Keys never start a segment with a dot (temp names do) and never contain `..`; at most 1024 characters. */
+export function isKey(key: string): boolean {
+  return key.length <= 1024 && KEY.test(key);
+}
+
 export function checkKey(key: string): string {
-  if (key.length > 1024 || !KEY.test(key))
-    throw new Error(`invalid repository object key: ${JSON.stringify(key)}`);
+  if (!isKey(key)) throw new Error(`invalid repository object key: ${JSON.stringify(key)}`);
   return key;
 }
 

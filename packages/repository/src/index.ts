@@ -28,6 +28,13 @@ export {
 } from "./manifest";
 export type { LayerRange, RandomAccessSource } from "./reader";
 export { openRepository, Repository, type RepositoryOptions, type RepositoryStats } from "./repository";
+export {
+  ObjectStorageError,
+  type ObjectStorageProblem,
+  S3Backend,
+  type S3BackendConfig,
+  s3ConfigFromLocation,
+} from "./s3-backend";
 export type { WriterSession } from "./store";
 export type {
   BadChunk,

@@ -1,21 +1,9 @@
 import { randomBytes } from "node:crypto";
-import fs from "node:fs/promises";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { openRepository, RepositoryKeyError } from "../src";
-import {
-  CS,
-  chunkFiles,
-  chunkPath,
-  collect,
-  compressible,
-  fixture,
-  listFiles,
-  pointInput,
-  sha256,
-  storeLayer,
-  tempDir,
-} from "./helpers";
+import { openRepository, type RepositoryBackend, RepositoryKeyError } from "../src";
+import { KEYS } from "../src/store";
+import { BACKENDS, chunkKeys, damage } from "./backends";
+import { CS, collect, compressible, fixture, pointInput, sha256, storeLayer } from "./helpers";
 
 const MARKER = "LIFEBOAT-PLAINTEXT-MARKER-7f3a9c";
 
@@ -32,15 +20,17 @@ function markedFixture() {
   ]);
 }
 
-async function filesContaining(dir: string, needle: string): Promise<string[]> {
+async function objectsContaining(backend: RepositoryBackend, needle: string): Promise<string[]> {
   const hits: string[] = [];
-  for (const f of await listFiles(dir))
-    if ((await fs.readFile(path.join(dir, f))).includes(Buffer.from(needle, "latin1"))) hits.push(f);
+  for await (const { key } of backend.list(""))
+    if ((await backend.get(key)).includes(Buffer.from(needle, "latin1"))) hits.push(key);
   return hits;
 }
 
-async function writeMarkedRepository(dir: string, key?: Buffer) {
-  const repo = await openRepository(dir, { create: true, chunkSize: CS, key });
+const idOf = (key: string) => key.split("/").at(-1);
+
+async function writeMarkedRepository(backend: RepositoryBackend, key?: Buffer) {
+  const repo = await openRepository(backend, { create: true, chunkSize: CS, key });
   const f = markedFixture();
   const l = await storeLayer(repo, f, `image-${MARKER}`);
   await repo.writeRestorePoint(
@@ -54,19 +44,19 @@ async function writeMarkedRepository(dir: string, key?: Buffer) {
   return { repo, f, l };
 }
 
-describe("encrypted repository", () => {
+describe.each(BACKENDS)("encrypted repository ($name)", (B) => {
   it("leaves no plaintext in any file (the same data unencrypted does)", async () => {
-    const plainDir = await tempDir();
-    await writeMarkedRepository(plainDir);
-    const plainHits = await filesContaining(plainDir, MARKER);
+    const plainBackend = await B.fresh();
+    await writeMarkedRepository(plainBackend);
+    const plainHits = await objectsContaining(plainBackend, MARKER);
     // control: without encryption the marker is visible in raw chunks (and unencrypted manifests)
-    expect(plainHits.some((f) => f.startsWith("chunks"))).toBe(true);
+    expect(plainHits.some((k) => k.startsWith("chunks/"))).toBe(true);
 
-    const dir = await tempDir();
+    const backend = await B.fresh();
     const key = randomBytes(32);
-    const { f, l } = await writeMarkedRepository(dir, key);
-    expect(await filesContaining(dir, MARKER)).toEqual([]);
-    const repo = await openRepository(dir, { key });
+    const { f, l } = await writeMarkedRepository(backend, key);
+    expect(await objectsContaining(backend, MARKER)).toEqual([]);
+    const repo = await openRepository(backend, { key });
     expect(repo.encrypted).toBe(true);
     expect((await collect(await repo.readLayer(l.layerId))).equals(f.bytes)).toBe(true);
     expect((await repo.readRestorePoint("rp-1")).description).toBe(MARKER);
@@ -74,17 +64,17 @@ describe("encrypted repository", () => {
   });
 
   it("names chunks by a keyed hash, not the SHA-256 of their content", async () => {
-    const dir = await tempDir();
+    const backend = await B.fresh();
     const key = randomBytes(32);
-    const { f } = await writeMarkedRepository(dir, key);
-    const ids = (await chunkFiles(dir)).map((p) => path.basename(p));
+    const { f } = await writeMarkedRepository(backend, key);
+    const ids = (await chunkKeys(backend)).map(idOf);
     expect(ids).toHaveLength(4); // chunks 0, 1, 3 and the partial 4; chunk 2 is a hole
     const plainIds = [0, 1, 3, 4].map((i) => sha256(f.bytes.subarray(i * CS, (i + 1) * CS)));
     for (const id of plainIds) expect(ids).not.toContain(id);
 
     // without encryption the very same layer's chunks are named by the SHA-256 of their content
-    const plainDir = await tempDir();
-    const repo = await openRepository(plainDir, { create: true, chunkSize: CS });
+    const plainBackend = await B.fresh();
+    const repo = await openRepository(plainBackend, { create: true, chunkSize: CS });
     const { result } = await storeLayer(repo, f);
     const named = result.manifest.entries.flatMap((e, i) => ("id" in e ? [[i, e.id] as const] : []));
     expect(named.map(([i, id]) => id === sha256(f.bytes.subarray(i * CS, (i + 1) * CS)))).toEqual([
@@ -93,20 +83,22 @@ describe("encrypted repository", () => {
       true,
       true,
     ]);
-    expect((await chunkFiles(plainDir)).map((p) => path.basename(p)).sort()).toEqual([...plainIds].sort());
+    expect((await chunkKeys(plainBackend)).map(idOf).sort()).toEqual([...plainIds].sort());
   });
 
   it("refuses to open without the key, with a wrong key, or with a key for an unencrypted repository", async () => {
-    const dir = await tempDir();
-    await writeMarkedRepository(dir, randomBytes(32));
-    await expect(openRepository(dir)).rejects.toThrow(
+    const backend = await B.fresh();
+    await writeMarkedRepository(backend, randomBytes(32));
+    await expect(openRepository(backend)).rejects.toThrow(
       /is encrypted: its key is needed \(LIFEBOAT_REPOSITORY_KEY\)/,
     );
-    await expect(openRepository(dir, { key: randomBytes(32) })).rejects.toThrow(RepositoryKeyError);
-    await expect(openRepository(dir, { key: randomBytes(32) })).rejects.toThrow(/not the key of repository/);
-    await expect(openRepository(dir, { key: randomBytes(16) })).rejects.toThrow(/32 bytes/);
+    await expect(openRepository(backend, { key: randomBytes(32) })).rejects.toThrow(RepositoryKeyError);
+    await expect(openRepository(backend, { key: randomBytes(32) })).rejects.toThrow(
+      /not the key of repository/,
+    );
+    await expect(openRepository(backend, { key: randomBytes(16) })).rejects.toThrow(/32 bytes/);
 
-    const plain = await tempDir();
+    const plain = await B.fresh();
     await openRepository(plain, { create: true });
     await expect(openRepository(plain, { key: randomBytes(32) })).rejects.toThrow(
       /not encrypted, but a key was given/,
@@ -114,19 +106,19 @@ describe("encrypted repository", () => {
   });
 
   it("detects a flipped byte in an encrypted chunk and a chunk moved to another name", async () => {
-    const dir = await tempDir();
+    const backend = await B.fresh();
     const key = randomBytes(32);
-    const { repo, l } = await writeMarkedRepository(dir, key);
+    const { repo, l } = await writeMarkedRepository(backend, key);
     const m = await repo.readLayerManifest(l.layerId);
     const [a, b] = m.entries.flatMap((e) => ("id" in e ? [e.id] : []));
     if (!a || !b) throw new Error("fixture has two chunks");
-    const fa = chunkPath(dir, a);
-    const bytes = await fs.readFile(fa);
-    bytes[bytes.length - 100] = (bytes[bytes.length - 100] ?? 0) ^ 1;
-    await fs.writeFile(fa, bytes);
+    await damage(backend, KEYS.chunk(a), (bytes) => {
+      bytes[bytes.length - 100] = (bytes[bytes.length - 100] ?? 0) ^ 1;
+      return bytes;
+    });
     // b replaced by a copy of the (intact) c: decrypts under its own name only
     const c = m.entries.flatMap((e) => ("id" in e ? [e.id] : []))[2] ?? "";
-    await fs.copyFile(chunkPath(dir, c), chunkPath(dir, b));
+    await backend.put(KEYS.chunk(b), await backend.get(KEYS.chunk(c)));
     const report = await repo.verify();
     expect(report.ok).toBe(false);
     expect(report.badChunks.map((x) => [x.chunkId, x.problem])).toEqual(

@@ -1,53 +1,12 @@
 import { randomBytes } from "node:crypto";
-import fs from "node:fs/promises";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { type LayerSegment, openRepository, type Repository } from "../src";
+import { type LayerSegment, openRepository, type Repository, type RepositoryBackend } from "../src";
 import { ChunkIdSet } from "../src/id-set";
-import {
-  age,
-  CS,
-  chunkFiles,
-  chunkPath,
-  collect,
-  compressible,
-  fixture,
-  listFiles,
-  pointInput,
-  storeLayer,
-  tempDir,
-} from "./helpers";
+import { KEYS } from "../src/store";
+import { BACKENDS, chunkKeys } from "./backends";
+import { CS, collect, compressible, fixture, pointInput, storeLayer } from "./helpers";
 
 const HOUR = 3600_000;
-
-/** Ages every file of the repository, as if all of it had been written two hours ago. */
-async function ageAll(dir: string): Promise<void> {
-  for (const f of await listFiles(dir)) await age(path.join(dir, f), 2 * HOUR);
-}
-
-async function ids(repo: Repository, layerId: string): Promise<string[]> {
-  return (await repo.readLayerManifest(layerId)).entries.flatMap((e) => ("id" in e ? [e.id] : []));
-}
-
-const exists = (f: string) =>
-  fs.stat(f).then(
-    () => true,
-    () => false,
-  );
-
-/** Layer A (in restore point p1), layer B sharing A's first chunk (no restore point), B's own two chunks. */
-async function setup() {
-  const dir = await tempDir();
-  const repo = await openRepository(dir, { create: true, chunkSize: CS });
-  const shared = randomBytes(CS);
-  const a = await storeLayer(repo, fixture([{ data: shared }, { data: compressible(2 * CS) }]), "img-a");
-  const b = await storeLayer(repo, fixture([{ data: shared }, { data: randomBytes(2 * CS) }]), "img-b");
-  await repo.writeRestorePoint(pointInput([[a]], { id: "p1" }));
-  const aIds = await ids(repo, a.layerId);
-  const bOnly = (await ids(repo, b.layerId)).filter((id) => !aIds.includes(id));
-  expect(bOnly).toHaveLength(2);
-  return { dir, repo, a, b, aIds, bOnly };
-}
 
 describe("ChunkIdSet", () => {
   it("answers membership for many ids, once each, and counts those never looked up", () => {
@@ -65,15 +24,36 @@ describe("ChunkIdSet", () => {
   });
 });
 
-describe("gc", () => {
+async function ids(repo: Repository, layerId: string): Promise<string[]> {
+  return (await repo.readLayerManifest(layerId)).entries.flatMap((e) => ("id" in e ? [e.id] : []));
+}
+
+describe.each(BACKENDS)("gc ($name)", (B) => {
+  /** Layer A (in restore point p1), layer B sharing A's first chunk (no restore point), B's own two chunks. */
+  async function setup() {
+    const backend = await B.fresh();
+    const repo = await openRepository(backend, { create: true, chunkSize: CS });
+    const shared = randomBytes(CS);
+    const a = await storeLayer(repo, fixture([{ data: shared }, { data: compressible(2 * CS) }]), "img-a");
+    const b = await storeLayer(repo, fixture([{ data: shared }, { data: randomBytes(2 * CS) }]), "img-b");
+    await repo.writeRestorePoint(pointInput([[a]], { id: "p1" }));
+    const aIds = await ids(repo, a.layerId);
+    const bOnly = (await ids(repo, b.layerId)).filter((id) => !aIds.includes(id));
+    expect(bOnly).toHaveLength(2);
+    return { backend, repo, a, b, aIds, bOnly };
+  }
+  /** As if everything in the repository had been written two hours ago. */
+  const ageAll = (backend: RepositoryBackend) => B.age(backend, 2 * HOUR);
+  const exists = (backend: RepositoryBackend, key: string) => backend.has(key);
+
   it("deletes unreferenced chunks and orphan layers only, and reports bytes freed", async () => {
-    const { dir, repo, a, b, aIds, bOnly } = await setup();
-    const bOnlyBytes = (await Promise.all(bOnly.map((id) => fs.stat(chunkPath(dir, id))))).reduce(
-      (s, st) => s + st.size,
+    const { backend, repo, a, b, aIds, bOnly } = await setup();
+    const bOnlyBytes = (await Promise.all(bOnly.map((id) => backend.stat(KEYS.chunk(id))))).reduce(
+      (s, st) => s + (st?.size ?? 0),
       0,
     );
-    const layerBytes = (await fs.stat(path.join(dir, "layers", b.layerId))).size;
-    await ageAll(dir);
+    const layerBytes = (await backend.stat(KEYS.layer(b.layerId)))?.size ?? 0;
+    await ageAll(backend);
 
     const dry = await repo.gc({ graceMs: HOUR, dryRun: true });
     expect(dry).toMatchObject({
@@ -82,7 +62,7 @@ describe("gc", () => {
       deletedLayers: 1,
       freedBytes: bOnlyBytes + layerBytes,
     });
-    expect((await chunkFiles(dir)).length).toBe(aIds.length + 2); // nothing deleted
+    expect((await chunkKeys(backend)).length).toBe(aIds.length + 2); // nothing deleted
 
     const report = await repo.gc({ graceMs: HOUR });
     expect(report).toMatchObject({
@@ -96,9 +76,9 @@ describe("gc", () => {
       missingChunks: 0,
       referencedChunks: aIds.length,
     });
-    for (const id of bOnly) expect(await exists(chunkPath(dir, id))).toBe(false);
-    for (const id of aIds) expect(await exists(chunkPath(dir, id))).toBe(true);
-    expect(await exists(path.join(dir, "layers", b.layerId))).toBe(false);
+    for (const id of bOnly) expect(await exists(backend, KEYS.chunk(id))).toBe(false);
+    for (const id of aIds) expect(await exists(backend, KEYS.chunk(id))).toBe(true);
+    expect(await exists(backend, KEYS.layer(b.layerId))).toBe(false);
     expect((await repo.verify()).ok).toBe(true);
     expect((await collect(await repo.readLayer(a.layerId))).length).toBe(a.size);
 
@@ -107,42 +87,42 @@ describe("gc", () => {
   });
 
   it("honours the grace period", async () => {
-    const { dir, repo, b, bOnly } = await setup();
+    const { backend, repo, b, bOnly } = await setup();
     // just written: within an hour's grace, so kept
     const kept = await repo.gc({ graceMs: HOUR });
     expect(kept.deletedChunks).toBe(0);
     expect(kept.deletedLayers).toBe(0);
     // aged past the grace period: collected
-    await ageAll(dir);
+    await ageAll(backend);
     // (a real gc: marking does not touch chunks, so it does not postpone their collection)
     expect((await repo.gc({ graceMs: 3 * HOUR })).deletedChunks).toBe(0);
     const collected = await repo.gc({ graceMs: HOUR });
     expect(collected.deletedChunks).toBe(2);
-    expect(await exists(path.join(dir, "layers", b.layerId))).toBe(false);
-    for (const id of bOnly) expect(await exists(chunkPath(dir, id))).toBe(false);
+    expect(await exists(backend, KEYS.layer(b.layerId))).toBe(false);
+    for (const id of bOnly) expect(await exists(backend, KEYS.chunk(id))).toBe(false);
   });
 
   it("frees a deleted restore point's chunks, keeping those other restore points share", async () => {
-    const { dir, repo, a, b, aIds, bOnly } = await setup();
+    const { backend, repo, a, b, aIds, bOnly } = await setup();
     await repo.writeRestorePoint(pointInput([[b]], { id: "p2" }));
-    await ageAll(dir);
+    await ageAll(backend);
     expect((await repo.gc({ graceMs: 0 })).deletedChunks).toBe(0);
     expect(await repo.deleteRestorePoint("p1")).toBe(true);
     const report = await repo.gc({ graceMs: 0 });
     expect(report.deletedLayers).toBe(1);
     const aOnly = aIds.filter((id) => !bOnly.includes(id) && id !== aIds[0]);
     expect(report.deletedChunks).toBe(aOnly.length);
-    expect(await exists(chunkPath(dir, aIds[0] ?? ""))).toBe(true); // shared with b
-    expect(await exists(path.join(dir, "layers", a.layerId))).toBe(false);
+    expect(await exists(backend, KEYS.chunk(aIds[0] ?? ""))).toBe(true); // shared with b
+    expect(await exists(backend, KEYS.layer(a.layerId))).toBe(false);
     expect((await repo.verify()).ok).toBe(true);
   });
 
   it("never deletes what a layer write in flight has written or deduplicated", async () => {
-    const { dir, repo, aIds } = await setup();
-    await ageAll(dir);
+    const { backend, repo, aIds } = await setup();
+    await ageAll(backend);
     await repo.deleteRestorePoint("p1"); // everything is now unreferenced and old
 
-    const first = await fs.readFile(chunkPath(dir, aIds[0] ?? ""));
+    const first = await backend.get(KEYS.chunk(aIds[0] ?? ""));
     expect(first.length).toBeGreaterThan(0);
     let release!: () => void;
     const gate = new Promise<void>((r) => {
@@ -182,7 +162,7 @@ describe("gc", () => {
     // the old orphan layers went, and chunks only they used; the writer's chunks all stayed
     expect(during.deletedLayers).toBe(2);
     expect(during.deletedChunks).toBeGreaterThan(0);
-    expect(await exists(chunkPath(dir, aIds[0] ?? ""))).toBe(true);
+    expect(await exists(backend, KEYS.chunk(aIds[0] ?? ""))).toBe(true);
     release();
     const w = await writing;
     expect(w.newChunks).toBe(4);
@@ -203,17 +183,17 @@ describe("gc", () => {
 
     // control: the same situation without a session and without a restore point is collected
     const orphan = await storeLayer(repo, fixture([{ data: randomBytes(CS) }]), "img-orphan");
-    await ageAll(dir);
+    await ageAll(backend);
     const after = await repo.gc({ graceMs: 0 });
     expect(after.deletedLayers).toBe(1);
     expect(after.deletedChunks).toBe(1);
-    expect(await exists(path.join(dir, "layers", orphan.layerId))).toBe(false);
+    expect(await exists(backend, KEYS.layer(orphan.layerId))).toBe(false);
     expect((await repo.verify()).ok).toBe(true);
   });
 
   it("keeps an old layer a session reuses, and ignores (then removes) a stale session", async () => {
-    const { dir, repo, b, bOnly } = await setup();
-    await ageAll(dir);
+    const { backend, repo, b, bOnly } = await setup();
+    await ageAll(backend);
     const session = await repo.openSession("second backup");
     await repo.reuseLayer(b.layerId);
     const kept = await repo.gc({ graceMs: 0 });
@@ -224,15 +204,15 @@ describe("gc", () => {
 
     // a session whose writer died two hours ago protects nothing
     const dead = await repo.openSession("crashed worker");
-    const deadFile = path.join(dir, "sessions", dead.id);
-    await age(deadFile, 2 * HOUR);
+    const deadKey = KEYS.session(dead.id);
+    await B.age(backend, 2 * HOUR, [deadKey]);
     await repo.deleteRestorePoint("p2");
-    await ageAll(dir);
+    await ageAll(backend);
     const report = await repo.gc({ graceMs: 0 });
     expect(report.activeSessions).toBe(0);
     expect(report.staleSessions).toBe(1);
     expect(report.deletedChunks).toBe(bOnly.length);
-    expect(await exists(deadFile)).toBe(false);
+    expect(await exists(backend, deadKey)).toBe(false);
     await dead.close();
   });
 });

@@ -1,27 +1,20 @@
 import { randomBytes } from "node:crypto";
-import fs from "node:fs/promises";
 import { createRequire } from "node:module";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ChunkError, CorruptObjectError, openRepository, type Repository } from "../src";
 import {
-  age,
-  CS,
-  chunkFiles,
-  chunkPath,
-  collect,
-  compressible,
-  fixture,
-  listFiles,
-  mixedFixture,
-  pointInput,
-  storeLayer,
-  tempDir,
-} from "./helpers";
+  ChunkError,
+  CorruptObjectError,
+  openRepository,
+  type Repository,
+  type RepositoryBackend,
+} from "../src";
+import { KEYS } from "../src/store";
+import { BACKENDS, chunkKeys, damage } from "./backends";
+import { CS, collect, compressible, fixture, mixedFixture, pointInput, storeLayer } from "./helpers";
 
 /** Three restore points: p1 and p2 share layer A, p3 has only layer B. */
-async function threePoints(dir: string) {
-  const repo = await openRepository(dir, { create: true, chunkSize: CS });
+async function threePoints(backend: RepositoryBackend) {
+  const repo = await openRepository(backend, { create: true, chunkSize: CS });
   const fa = mixedFixture();
   const fb = fixture([{ data: randomBytes(2 * CS) }, { data: compressible(CS) }]);
   const a = await storeLayer(repo, fa, "img-a");
@@ -38,29 +31,29 @@ function dataChunks(
   return m.entries.flatMap((e, i) => ("id" in e ? [{ id: e.id, offset: i * m.chunkSize }] : []));
 }
 
-describe("verify and reading damaged data", () => {
+describe.each(BACKENDS)("verify and reading damaged data ($name)", (B) => {
   it("passes a healthy repository", async () => {
-    const dir = await tempDir();
-    const { repo, a, b } = await threePoints(dir);
+    const backend = await B.fresh();
+    const { repo, a, b } = await threePoints(backend);
     const report = await repo.verify();
     expect(report.ok).toBe(true);
     expect(report.checked.restorePoints).toBe(3);
     expect(report.checked.layers).toBe(2);
-    expect(report.checked.chunks).toBe((await chunkFiles(dir)).length);
+    expect(report.checked.chunks).toBe((await chunkKeys(backend)).length);
     expect(report.checked.bytes).toBe(a.result.manifest.dataBytes + b.result.manifest.dataBytes);
   });
 
   it("names a chunk with one flipped byte, its layer and the restore points it breaks; reads refuse", async () => {
-    const dir = await tempDir();
-    const { repo, a } = await threePoints(dir);
+    const backend = await B.fresh();
+    const { repo, a } = await threePoints(backend);
     const m = await repo.readLayerManifest(a.layerId);
     const victim = dataChunks(m)[1];
     if (!victim) throw new Error("fixture has chunks");
-    const file = chunkPath(dir, victim.id);
-    const bytes = await fs.readFile(file);
-    const at = bytes.length - 7;
-    bytes[at] = (bytes[at] ?? 0) ^ 0x10;
-    await fs.writeFile(file, bytes);
+    await damage(backend, KEYS.chunk(victim.id), (bytes) => {
+      const at = bytes.length - 7;
+      bytes[at] = (bytes[at] ?? 0) ^ 0x10;
+      return bytes;
+    });
 
     const report = await repo.verify();
     expect(report.ok).toBe(false);
@@ -94,17 +87,16 @@ describe("verify and reading damaged data", () => {
   });
 
   it("never reads a truncated chunk or a leftover temp file as valid; verify names them", async () => {
-    const dir = await tempDir();
-    const { repo, b } = await threePoints(dir);
+    const backend = await B.fresh();
+    const { repo, b } = await threePoints(backend);
     const [first, second] = dataChunks(await repo.readLayerManifest(b.layerId));
     if (!first || !second) throw new Error("fixture has chunks");
-    // a torn write: the file cut short
-    const f1 = chunkPath(dir, first.id);
-    await fs.truncate(f1, (await fs.stat(f1)).size >> 1);
-    // a crash before the rename: only the temp file exists, with a complete copy of the chunk inside
-    const f2 = chunkPath(dir, second.id);
-    const temp = path.join(path.dirname(f2), `.${second.id}.0123456789ab.tmp`);
-    await fs.rename(f2, temp);
+    // a torn write: the object cut short
+    await damage(backend, KEYS.chunk(first.id), (bytes) => bytes.subarray(0, bytes.length >> 1));
+    // a crash mid-write: the chunk never became an object, only a leftover holds a complete copy of it
+    const copy = await backend.get(KEYS.chunk(second.id));
+    await backend.delete(KEYS.chunk(second.id));
+    await B.interruptWrite(backend, KEYS.chunk(second.id), copy);
 
     const report = await repo.verify({ pointId: "p3" });
     expect(report.badChunks.map((c) => [c.chunkId, c.problem])).toEqual(
@@ -117,24 +109,24 @@ describe("verify and reading damaged data", () => {
     expect(report.badRestorePoints.map((p) => p.id)).toEqual(["p3"]);
     await expect(collect(await repo.readLayer(b.layerId))).rejects.toThrow(`chunk ${first.id}`);
     await expect(repo.reuseLayer(b.layerId)).rejects.toThrow(`chunk ${second.id} of layer ${b.layerId}`);
-    expect((await repo.stats()).chunks).toBe((await chunkFiles(dir)).length); // the temp file is no chunk
+    expect((await repo.stats()).chunks).toBe((await chunkKeys(backend)).length); // the leftover is no chunk
+    expect(await B.leftovers(backend)).toBe(1);
 
-    // gc removes the stale temp file (and keeps everything referenced)
-    await age(temp, 2 * 3600_000);
+    // gc removes the stale leftover (and keeps everything referenced)
     const gc = await repo.gc({ graceMs: 0 });
     expect(gc.incompleteRemoved).toBe(1);
     expect(gc.missingChunks).toBe(1);
-    expect((await listFiles(dir)).some((f) => f.endsWith(".tmp"))).toBe(false);
+    expect(await B.leftovers(backend)).toBe(0);
   });
 
   it("reports a damaged or missing layer manifest and the restore points it breaks", async () => {
-    const dir = await tempDir();
-    const { repo, a, b } = await threePoints(dir);
-    const lf = path.join(dir, "layers", a.layerId);
-    const bytes = await fs.readFile(lf);
-    bytes[40] = (bytes[40] ?? 0) ^ 1;
-    await fs.writeFile(lf, bytes);
-    await fs.rm(path.join(dir, "layers", b.layerId));
+    const backend = await B.fresh();
+    const { repo, a, b } = await threePoints(backend);
+    await damage(backend, KEYS.layer(a.layerId), (bytes) => {
+      bytes[40] = (bytes[40] ?? 0) ^ 1;
+      return bytes;
+    });
+    await backend.delete(KEYS.layer(b.layerId));
     await expect(repo.readLayer(a.layerId)).rejects.toThrow(CorruptObjectError);
     await expect(repo.readLayer(a.layerId)).rejects.toThrow(new RegExp(`layers/${a.layerId} is corrupt`));
     const report = await repo.verify();
@@ -152,8 +144,8 @@ describe("verify and reading damaged data", () => {
   });
 
   it("refuses hostile objects: bad magic, bad JSON, and a zstd bomb, without decompressing it", async () => {
-    const dir = await tempDir();
-    const { repo, a, b } = await threePoints(dir);
+    const backend = await B.fresh();
+    const { repo, a, b } = await threePoints(backend);
     const [victim] = dataChunks(await repo.readLayerManifest(b.layerId));
     if (!victim) throw new Error("fixture has chunks");
     const zstd = createRequire(import.meta.url)("@mongodb-js/zstd") as {
@@ -169,20 +161,17 @@ describe("verify and reading damaged data", () => {
     header[6] = 1; // zstd
     header.writeBigUInt64BE(BigInt(CS), 8);
     header.writeBigUInt64BE(BigInt(payload.length), 16);
-    await fs.writeFile(chunkPath(dir, victim.id), Buffer.concat([header, payload]));
+    await backend.put(KEYS.chunk(victim.id), Buffer.concat([header, payload]));
     const rss = process.memoryUsage().rss;
     const report = await repo.verify({ pointId: "p3" });
     expect(report.badChunks[0]?.detail).toMatch(/could expand to \d+ bytes/);
     expect(process.memoryUsage().rss - rss).toBeLessThan(512 * 1024 * 1024);
 
-    await fs.writeFile(
-      chunkPath(dir, victim.id),
-      Buffer.from("<html>not a chunk</html>, long enough to parse"),
-    );
+    await backend.put(KEYS.chunk(victim.id), Buffer.from("<html>not a chunk</html>, long enough to parse"));
     expect((await repo.verify({ pointId: "p3" })).badChunks[0]?.detail).toMatch(/bad magic/);
 
     // a restore point that is valid envelope but not a manifest: readers and gc refuse it clearly
-    await fs.copyFile(path.join(dir, "layers", a.layerId), path.join(dir, "points", "p9"));
+    await backend.put(KEYS.point("p9"), await backend.get(KEYS.layer(a.layerId)));
     await expect(repo.readRestorePoint("p9")).rejects.toThrow(/points\/p9 is corrupt: holds object kind 2/);
     await expect(repo.gc({ graceMs: 0 })).rejects.toThrow(/gc stopped before deleting anything: points\/p9/);
     expect((await repo.verify()).badRestorePoints).toContainEqual(

@@ -6,13 +6,14 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { openRepository } from "../src";
+import { BACKENDS } from "./backends";
 import { CS, mixedFixture, storeLayer, tempDir } from "./helpers";
 
 const run = promisify(execFile);
 
-describe("openLayerSource", () => {
+describe.each(BACKENDS)("openLayerSource ($name)", (B) => {
   it("reads random ranges across chunk boundaries, holes and the end exactly as the source", async () => {
-    const repo = await openRepository(await tempDir(), { create: true, chunkSize: CS });
+    const repo = await openRepository(await B.fresh(), { create: true, chunkSize: CS });
     const f = mixedFixture();
     const { layerId } = await storeLayer(repo, f);
     const src = await repo.openLayerSource(layerId, { cacheChunks: 2 });
@@ -39,7 +40,6 @@ describe("openLayerSource", () => {
   });
 
   it("serves a real qcow2 chain stored in the repository: header, backing name and clusters", async () => {
-    const dir = await tempDir();
     const work = await tempDir("lifeboat-qcow2-");
     const raw = path.join(work, "data.raw");
     // 4 MiB guest: data at a few places, the rest unallocated
@@ -53,7 +53,7 @@ describe("openLayerSource", () => {
     await run("qemu-img", ["create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", top]);
     await run("qemu-io", ["-f", "qcow2", "-c", "write -P 0xab 1M 128k", top]);
 
-    const repo = await openRepository(dir, { create: true, chunkSize: CS });
+    const repo = await openRepository(await B.fresh(), { create: true, chunkSize: CS });
     for (const [file, imageId] of [
       [base, "img-base"],
       [top, "img-top"],

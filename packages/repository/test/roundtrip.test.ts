@@ -2,9 +2,9 @@ import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { openRepository } from "../src";
+import { BACKENDS, chunkKeys } from "./backends";
 import {
   CS,
-  chunkFiles,
   collect,
   compressible,
   fixture,
@@ -13,13 +13,12 @@ import {
   pointInput,
   sha256,
   storeLayer,
-  tempDir,
 } from "./helpers";
 
-describe("writeLayer / readLayer", () => {
+describe.each(BACKENDS)("writeLayer / readLayer ($name)", (B) => {
   it("round-trips data, zero chunks and a partial last chunk byte for byte", async () => {
-    const dir = await tempDir();
-    const repo = await openRepository(dir, { create: true, chunkSize: CS });
+    const backend = await B.fresh();
+    const repo = await openRepository(backend, { create: true, chunkSize: CS });
     const f = mixedFixture();
     const progress: number[] = [];
     const r = await repo.writeLayer(
@@ -44,13 +43,13 @@ describe("writeLayer / readLayer", () => {
     expect(back.equals(f.bytes)).toBe(true);
 
     // the repository reopened from disk reads the same
-    const again = await openRepository(dir);
+    const again = await openRepository(backend);
     expect((await collect(await again.readLayer(r.layerId))).equals(f.bytes)).toBe(true);
     expect((await again.readLayerManifest(r.layerId)).meta).toEqual({ imageId: "img-1", format: "cow" });
   });
 
   it("takes a Node Readable of bytes as the source", async () => {
-    const repo = await openRepository(await tempDir(), { create: true, chunkSize: CS });
+    const repo = await openRepository(await B.fresh(), { create: true, chunkSize: CS });
     const bytes = Buffer.concat([compressible(3 * CS + 77), Buffer.alloc(2 * CS), randomBytes(CS)]);
     const pieces = Array.from({ length: Math.ceil(bytes.length / 10_000) }, (_, i) =>
       bytes.subarray(i * 10_000, (i + 1) * 10_000),
@@ -61,11 +60,11 @@ describe("writeLayer / readLayer", () => {
   });
 
   it("stores nothing for zero chunks, whether given as zero segments or as zero bytes", async () => {
-    const dir = await tempDir();
-    const repo = await openRepository(dir, { create: true, chunkSize: CS });
+    const backend = await B.fresh();
+    const repo = await openRepository(backend, { create: true, chunkSize: CS });
     const f = fixture([{ zero: 5 * CS }, { data: Buffer.alloc(2 * CS + 10) }]);
     const r = await storeLayer(repo, f);
-    expect(await chunkFiles(dir)).toEqual([]);
+    expect(await chunkKeys(backend)).toEqual([]);
     expect(r.result.manifest.entries.every((e) => "hole" in e)).toBe(true);
     expect(r.result.holes).toBe(8);
     expect(r.sha256).toBe(sha256(f.bytes));
@@ -73,7 +72,7 @@ describe("writeLayer / readLayer", () => {
   });
 
   it("handles an empty layer", async () => {
-    const repo = await openRepository(await tempDir(), { create: true, chunkSize: CS });
+    const repo = await openRepository(await B.fresh(), { create: true, chunkSize: CS });
     const r = await repo.writeLayer(iterate([]), {});
     expect(r.manifest.size).toBe(0);
     expect(r.manifest.sha256).toBe(sha256(Buffer.alloc(0)));
@@ -81,7 +80,7 @@ describe("writeLayer / readLayer", () => {
   });
 
   it("reads ranges and segments (zero runs merged) that match the source", async () => {
-    const repo = await openRepository(await tempDir(), { create: true, chunkSize: CS });
+    const repo = await openRepository(await B.fresh(), { create: true, chunkSize: CS });
     const f = mixedFixture();
     const { layerId } = await storeLayer(repo, f);
     for (const [offset, length] of [
@@ -113,7 +112,7 @@ describe("writeLayer / readLayer", () => {
   });
 
   it("refuses a source with a gap, or one that ends early", async () => {
-    const repo = await openRepository(await tempDir(), { create: true, chunkSize: CS });
+    const repo = await openRepository(await B.fresh(), { create: true, chunkSize: CS });
     const gap = iterate([
       { offset: 0, data: randomBytes(100) },
       { offset: 200, data: randomBytes(100) },
@@ -125,8 +124,8 @@ describe("writeLayer / readLayer", () => {
   });
 
   it("stops on abort without writing a layer manifest", async () => {
-    const dir = await tempDir();
-    const repo = await openRepository(dir, { create: true, chunkSize: CS });
+    const backend = await B.fresh();
+    const repo = await openRepository(backend, { create: true, chunkSize: CS });
     const ac = new AbortController();
     async function* source() {
       for (let i = 0; i < 100; i++) {
@@ -141,24 +140,24 @@ describe("writeLayer / readLayer", () => {
   });
 
   it("deduplicates: the same layer again adds no chunk, a layer sharing chunks adds only its new ones", async () => {
-    const dir = await tempDir();
-    const repo = await openRepository(dir, { create: true, chunkSize: CS });
+    const backend = await B.fresh();
+    const repo = await openRepository(backend, { create: true, chunkSize: CS });
     const f = mixedFixture();
     const first = await storeLayer(repo, f, "img-a");
-    const files = await chunkFiles(dir);
+    const files = await chunkKeys(backend);
     expect(files.length).toBe(first.result.newChunks);
     expect(files.length).toBe(5); // chunks 0, 1, 5, 6 and 7 hold data
     const second = await storeLayer(repo, f, "img-a");
     expect(second.result.newChunks).toBe(0);
     expect(second.result.reusedChunks).toBe(first.result.newChunks);
     expect(second.result.addedBytes).toBe(0);
-    expect(await chunkFiles(dir)).toEqual(files);
+    expect(await chunkKeys(backend)).toEqual(files);
 
     // a layer = the first three chunks of f, then one new chunk
     const shared = fixture([{ data: f.bytes.subarray(0, 3 * CS) }, { data: randomBytes(CS) }]);
     const third = await storeLayer(repo, shared, "img-b");
     expect(third.result.newChunks).toBe(1);
-    expect((await chunkFiles(dir)).length).toBe(files.length + 1);
+    expect((await chunkKeys(backend)).length).toBe(files.length + 1);
     expect((await collect(await repo.readLayer(third.layerId))).equals(shared.bytes)).toBe(true);
 
     // repeated content inside one layer is stored once
@@ -169,9 +168,9 @@ describe("writeLayer / readLayer", () => {
   });
 });
 
-describe("restore points", () => {
+describe.each(BACKENDS)("restore points ($name)", (B) => {
   it("records a restore point after its layers and reads it back", async () => {
-    const repo = await openRepository(await tempDir(), { create: true, chunkSize: CS });
+    const repo = await openRepository(await B.fresh(), { create: true, chunkSize: CS });
     const base = await storeLayer(repo, mixedFixture(), "img-base");
     const top = await storeLayer(repo, fixture([{ data: randomBytes(3000) }]), "img-top");
     const input = pointInput(
@@ -199,7 +198,7 @@ describe("restore points", () => {
   });
 
   it("refuses a restore point naming a missing layer, a wrong hash or a broken chain", async () => {
-    const repo = await openRepository(await tempDir(), { create: true, chunkSize: CS });
+    const repo = await openRepository(await B.fresh(), { create: true, chunkSize: CS });
     const l = await storeLayer(repo, fixture([{ data: randomBytes(500) }]));
     await expect(repo.writeRestorePoint(pointInput([[{ ...l, layerId: "nope" }]]))).rejects.toThrow(
       /layers\/nope is missing/,
@@ -215,8 +214,8 @@ describe("restore points", () => {
   });
 
   it("finds layers by image id for reuse and reports repository stats", async () => {
-    const dir = await tempDir();
-    const repo = await openRepository(dir, { create: true, chunkSize: CS });
+    const backend = await B.fresh();
+    const repo = await openRepository(backend, { create: true, chunkSize: CS });
     const f = mixedFixture();
     const a = await storeLayer(repo, f, "img-a");
     const b = await storeLayer(repo, fixture([{ data: f.bytes.subarray(0, 2 * CS) }, { zero: CS }]), "img-b");
@@ -225,7 +224,7 @@ describe("restore points", () => {
     await repo.writeRestorePoint(pointInput([[a]], { id: "p1" }));
     await repo.writeRestorePoint(pointInput([[a], [b]], { id: "p2" }));
     const s = await repo.stats();
-    const files = await chunkFiles(dir);
+    const files = await chunkKeys(backend);
     expect(s.restorePoints).toBe(2);
     expect(s.layers).toBe(2);
     expect(s.chunks).toBe(files.length);
