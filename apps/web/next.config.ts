@@ -7,6 +7,7 @@ const config: NextConfig = {
     "@lifeboat/api",
     "@lifeboat/config",
     "@lifeboat/db",
+    "@lifeboat/domain",
     "@lifeboat/ovirt-core",
     "@lifeboat/repository",
   ],

@@ -1,5 +1,11 @@
-import { type JobQueue, type JobType, jobInputs, type ParsedJobInput, recordJobOutcome } from "@lifeboat/api";
 import type { Db, Job, Prisma } from "@lifeboat/db";
+import {
+  type JobQueue,
+  type JobType,
+  jobInputs,
+  type ParsedJobInput,
+  recordJobOutcome,
+} from "@lifeboat/domain";
 import { JobAbort, JobRun } from "./jobs/run";
 import type { WorkerSettings } from "./jobs/settings";
 

@@ -1,3 +1,4 @@
+import { getDb } from "@lifeboat/db";
 import {
   createJobQueue,
   DURABLE_JOB_TYPES,
@@ -5,8 +6,7 @@ import {
   type JobType,
   jobInputs,
   type QueuedJob,
-} from "@lifeboat/api";
-import { getDb } from "@lifeboat/db";
+} from "@lifeboat/domain";
 import { approvalsExpire } from "./handlers/approvals-expire";
 import { backupVm } from "./handlers/backup-vm";
 import { repositoryGc } from "./handlers/gc";

@@ -1,4 +1,4 @@
-import { expireApprovals } from "@lifeboat/api";
+import { expireApprovals } from "@lifeboat/domain";
 import type { JobHandler } from "../run-job";
 
 /** Expires approval requests nobody decided in time (also done lazily whenever approvals are read). */

@@ -1,8 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { knownLayerFromCatalog, recordBackup } from "@lifeboat/api/services/catalog";
-import { recordUsageAfterBackup } from "@lifeboat/api/services/inventory-usage";
-import { catalogRepository } from "@lifeboat/api/services/repository";
 import type { Db } from "@lifeboat/db";
+import {
+  catalogRepository,
+  knownLayerFromCatalog,
+  recordBackup,
+  recordUsageAfterBackup,
+} from "@lifeboat/domain";
 import {
   type BackupResult,
   backupVm as backupVmFlow,

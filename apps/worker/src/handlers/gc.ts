@@ -1,4 +1,4 @@
-import { catalogRepository } from "@lifeboat/api/services/repository";
+import { catalogRepository } from "@lifeboat/domain";
 import { DEFAULT_GC_GRACE_MS } from "@lifeboat/repository";
 import type { JobHandler } from "../run-job";
 

@@ -1,4 +1,4 @@
-import { refreshAllInventories } from "@lifeboat/api";
+import { refreshAllInventories } from "@lifeboat/domain";
 import type { JobHandler } from "../run-job";
 
 /** Reads the VM lists of the enabled engines into the inventory (one failing engine does not stop the others). */

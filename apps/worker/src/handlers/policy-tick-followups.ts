@@ -1,5 +1,5 @@
-import { afterPolicyJob, type JobQueue } from "@lifeboat/api";
 import type { Db } from "@lifeboat/db";
+import { afterPolicyJob, type JobQueue } from "@lifeboat/domain";
 
 /**
  * Runs after every job the worker finished: a policy's successful backup queues the prune of that VM, a

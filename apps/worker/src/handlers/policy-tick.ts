@@ -1,4 +1,4 @@
-import { runDueSchedules } from "@lifeboat/api";
+import { runDueSchedules } from "@lifeboat/domain";
 import type { JobHandler } from "../run-job";
 
 /**

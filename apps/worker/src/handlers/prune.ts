@@ -1,5 +1,4 @@
-import { deleteRestorePoint, pruneVm, recordAudit } from "@lifeboat/api";
-import { catalogRepository } from "@lifeboat/api/services/repository";
+import { catalogRepository, deleteRestorePoint, pruneVm, recordAudit } from "@lifeboat/domain";
 import type { JobHandler } from "../run-job";
 
 /** Applies a policy's retention to one VM: deletes the restore points it no longer keeps (never pinned ones). */

@@ -1,4 +1,4 @@
-import { catalogRepository } from "@lifeboat/api/services/repository";
+import { catalogRepository } from "@lifeboat/domain";
 import { type EngineClient, EngineError, FlowError, restoreVm as restoreVmFlow } from "@lifeboat/ovirt-core";
 import { withEngineJob } from "../jobs/engine-job";
 import { restorePointOf, verifiedManifest } from "../jobs/restore-point";

@@ -1,4 +1,4 @@
-import { catalogRepository } from "@lifeboat/api/services/repository";
+import { catalogRepository } from "@lifeboat/domain";
 import { throwIfDamaged, verificationResult, verifyAndRecord } from "../jobs/verification";
 import { durable, type JobHandler } from "../run-job";
 

@@ -1,5 +1,5 @@
-import type { JobType } from "@lifeboat/api";
-import { type EngineConnection, engineConnection } from "@lifeboat/api/services/engines";
+import type { JobType } from "@lifeboat/domain";
+import { type EngineConnection, engineConnection } from "@lifeboat/domain";
 import { type DurableJobContext, JobFailure } from "../run-job";
 import { cleanUpEarlierAttempts } from "./recovery";
 import { acquireEngineSlot } from "./slots";

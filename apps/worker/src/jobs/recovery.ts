@@ -1,5 +1,5 @@
-import type { JobType } from "@lifeboat/api";
 import type { Db } from "@lifeboat/db";
+import type { JobType } from "@lifeboat/domain";
 import { cleanupEngineObjects, type EngineClient, type EngineObjectRecord } from "@lifeboat/ovirt-core";
 import { z } from "zod";
 import { ENGINE_OBJECT_STEP, type JobRun } from "./run";

@@ -1,7 +1,6 @@
-import type { JobType } from "@lifeboat/api";
-import { AppError } from "@lifeboat/api";
-import { assertRestorable } from "@lifeboat/api/services/catalog";
 import type { RestorePoint } from "@lifeboat/db";
+import type { JobType } from "@lifeboat/domain";
+import { AppError, assertRestorable } from "@lifeboat/domain";
 import type { Repository, RestorePointManifest } from "@lifeboat/repository";
 import { type DurableJobContext, JobFailure } from "../run-job";
 import { throwIfDamaged, verifyAndRecord } from "./verification";
