@@ -8,6 +8,7 @@ const config: NextConfig = {
     "@lifeboat/config",
     "@lifeboat/db",
     "@lifeboat/domain",
+    "@lifeboat/jobs",
     "@lifeboat/ovirt-core",
     "@lifeboat/repository",
   ],

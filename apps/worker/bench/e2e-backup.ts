@@ -23,7 +23,7 @@ import { createTestApi } from "@lifeboat/api/testing";
 import { sealSecret } from "@lifeboat/config";
 import type { Db } from "@lifeboat/db";
 import { createTestDatabase, startTestDatabaseServer } from "@lifeboat/db/testing";
-import { stopBosses } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { backupVm, EngineClient } from "@lifeboat/ovirt-core";
 import { openRepository } from "@lifeboat/repository";
 

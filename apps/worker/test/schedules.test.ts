@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { getBoss } from "@lifeboat/domain";
+import { getBoss } from "@lifeboat/jobs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "./support/stack";
 

@@ -1,6 +1,8 @@
 import type { Db } from "@lifeboat/db";
-import type { AuditNote, JobQueue, NotifyConfig } from "@lifeboat/domain";
+import type { AuditNote, NotifyConfig } from "@lifeboat/domain";
+import type { JobQueue } from "@lifeboat/jobs";
 import type { Auth } from "./auth/auth";
+import { clientIp } from "./client-ip";
 
 export type AuthSession = NonNullable<Awaited<ReturnType<Auth["api"]["getSession"]>>>;
 
@@ -34,9 +36,4 @@ export async function createContext(opts: {
     audit: {},
     notify: opts.notify,
   };
-}
-
-export function clientIp(headers: Headers): string | null {
-  const forwarded = headers.get("x-forwarded-for")?.split(",")[0]?.trim();
-  return forwarded || headers.get("x-real-ip") || null;
 }

@@ -1,6 +1,6 @@
 import type { Db } from "@lifeboat/db";
 import type { NotifyConfig } from "@lifeboat/domain";
-import { createJobQueue } from "@lifeboat/domain";
+import { createJobQueue } from "@lifeboat/jobs";
 import { type AuthOptions, createAuth } from "./auth/auth";
 import { createContext } from "./context";
 import { appRouter } from "./routers/root";

@@ -1,5 +1,6 @@
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
-import { type CreateAccount, ensureFirstAdmin, stopBosses } from "@lifeboat/domain";
+import { type CreateAccount, ensureFirstAdmin } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createTestApi } from "../src/testing";

@@ -5,8 +5,8 @@ import {
   expireApprovals,
   registerApprovalExecutor,
   requestApproval,
-  stopBosses,
 } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";

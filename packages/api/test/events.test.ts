@@ -10,8 +10,8 @@ import {
   publishEvent,
   recomputeVmTeams,
   registerEventSource,
-  stopBosses,
 } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { createHTTPServer } from "@trpc/server/adapters/standalone";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createContext } from "../src/context";

@@ -2,7 +2,8 @@ import { createHmac, randomUUID } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
-import { flushNotifications, stopBosses } from "@lifeboat/domain";
+import { flushNotifications } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { createTestApi } from "../src/testing";
 

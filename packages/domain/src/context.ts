@@ -1,6 +1,6 @@
 import type { Db } from "@lifeboat/db";
+import type { JobQueue } from "@lifeboat/jobs";
 import type { NotifyConfig } from "./notify";
-import type { JobQueue } from "./queue/enqueue";
 
 /** Who calls a domain operation, with the scope the permission guard resolved for it. */
 export interface Actor {

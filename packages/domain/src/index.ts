@@ -1,4 +1,8 @@
 // The domain's public face: what the API adapter, the worker and the CLI call. No tRPC, HTTP or sign-in here.
+
+export * from "@lifeboat/jobs";
+export * from "@lifeboat/jobs";
+export * from "@lifeboat/jobs";
 export * from "./approvals";
 export * from "./audit";
 export * from "./catalog";
@@ -20,9 +24,6 @@ export * from "./policies-notify";
 export * from "./policies-points";
 export * from "./policies-prune";
 export * from "./policies-run";
-export * from "./queue/boss";
-export * from "./queue/enqueue";
-export * from "./queue/job-types";
 export * from "./repository";
 export * from "./retention";
 export * from "./schedules";

@@ -1,4 +1,6 @@
 import type { Db, RestorePoint } from "@lifeboat/db";
+import type { JobQueue } from "@lifeboat/jobs";
+import { type JobInput, jobInputs } from "@lifeboat/jobs";
 import { EngineError } from "@lifeboat/ovirt-core";
 import { z } from "zod";
 import { approvalRequired, registerApprovalExecutor, requestApproval } from "./approvals";
@@ -6,8 +8,6 @@ import { assertRestorable, restorableRestorePoint } from "./catalog";
 import type { Actor, ServiceContext } from "./context";
 import { engineAppError, withEngine } from "./engines";
 import { AppError } from "./errors";
-import type { JobQueue } from "./queue/enqueue";
-import { type JobInput, jobInputs } from "./queue/job-types";
 import { actingTeamForVm } from "./vm-ownership";
 
 const restoreVmJob = jobInputs["restore.vm"];

@@ -1,7 +1,6 @@
 import type { Db, Vm } from "@lifeboat/db";
+import type { JobInput, JobQueue } from "@lifeboat/jobs";
 import { AppError } from "./errors";
-import type { JobQueue } from "./queue/enqueue";
-import type { JobInput } from "./queue/job-types";
 
 const ACTIVE = ["queued", "running"];
 

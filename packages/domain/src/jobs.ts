@@ -1,13 +1,10 @@
 import type { Db, Job, Leftover, Prisma } from "@lifeboat/db";
+import { FINISHED_JOB_STATES, JOB_STATES, requestCancel } from "@lifeboat/jobs";
 import { z } from "zod";
 import { recordJobOutcome } from "./audit";
 import type { Actor } from "./context";
 import { AppError } from "./errors";
 import { teamRowWhere } from "./vm-ownership";
-
-export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
-export type JobState = (typeof JOB_STATES)[number];
-export const FINISHED_JOB_STATES: readonly string[] = ["succeeded", "failed", "cancelled"];
 
 export const leftoverView = z.object({
   id: z.string(),
@@ -213,34 +210,7 @@ export async function cancelJob(db: Db, actor: Actor, id: string): Promise<JobVi
   if (!job) throw new AppError("NOT_FOUND", "No such job.");
   if (FINISHED_JOB_STATES.includes(job.state))
     throw new AppError("CONFLICT", `This job already ended (${job.state}).`);
-  const now = new Date();
-  const dropped = await db.job.updateMany({
-    where: { id, state: "queued", attempts: 0 },
-    data: {
-      state: "cancelled",
-      cancelRequested: true,
-      finishedAt: now,
-      phase: null,
-      error: `Cancelled by ${actor.name} <${actor.email}> before it started.`,
-    },
-  });
-  if (dropped.count === 1) {
-    const row = await db.job.findUniqueOrThrow({ where: { id } });
-    await recordJobOutcome(db, row);
-  } else {
-    // Running (or queued again to resume after a worker died): the worker ends it once the engine is clean.
-    await db.job.updateMany({
-      where: { id, state: { in: ["queued", "running"] } },
-      data: { cancelRequested: true },
-    });
-    await db.jobEvent.create({
-      data: {
-        jobId: id,
-        level: "warn",
-        step: "cancel",
-        message: `cancel requested by ${actor.name} <${actor.email}>`,
-      },
-    });
-  }
+  const { ended } = await requestCancel(db, id, `${actor.name} <${actor.email}>`);
+  if (ended) await recordJobOutcome(db, ended);
   return visibleJob(db, actor, id);
 }

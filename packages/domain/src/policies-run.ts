@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { Db, Policy, Prisma } from "@lifeboat/db";
+import type { JobQueue } from "@lifeboat/jobs";
 import { AppError } from "./errors";
 import { enqueueBackup, enqueueVerify } from "./jobs-start";
 import type { NotifyConfig } from "./notify";
 import { protectedVms } from "./policies";
 import { notifyPolicyJobFailed, notifyPolicyMissed } from "./policies-notify";
-import type { JobQueue } from "./queue/enqueue";
 import { planTicks } from "./schedules";
 
 /**

@@ -1,9 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { createJobQueue, stopBosses } from "@lifeboat/jobs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runDueSchedules } from "../src/policies-run";
-import { stopBosses } from "../src/queue/boss";
-import { createJobQueue } from "../src/queue/enqueue";
 import { describeSchedule, parseSchedule, planTicks } from "../src/schedules";
 
 const at = (iso: string) => new Date(iso);

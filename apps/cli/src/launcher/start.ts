@@ -1,11 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
-import { createAuth } from "@lifeboat/api";
+import { createAuth } from "@lifeboat/api/auth";
 import { findWorkspaceRoot, parseKey32, type ServerEnv, sealSecret, serverEnv } from "@lifeboat/config";
 import { disconnectAll, getDb } from "@lifeboat/db";
 import { startEmbeddedPostgres } from "@lifeboat/db/embedded";
 import { migrateDeploy } from "@lifeboat/db/migrate";
-import { ensureFirstAdmin, stopBosses } from "@lifeboat/domain";
+import { ensureFirstAdmin } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { loadOrCreateLocalSecrets } from "./local-secrets";
 import { type ManagedProcess, spawnManaged, waitForHttp } from "./processes";
 

@@ -6,6 +6,8 @@ import {
   recordBackup,
   recordUsageAfterBackup,
 } from "@lifeboat/domain";
+import type { JobRun } from "@lifeboat/jobs";
+import { JobFailure } from "@lifeboat/jobs";
 import {
   type BackupResult,
   backupVm as backupVmFlow,
@@ -13,9 +15,8 @@ import {
   type KnownLayer,
 } from "@lifeboat/ovirt-core";
 import type { Repository } from "@lifeboat/repository";
+import { durable, type JobHandler } from "../job-context";
 import { withEngineJob } from "../jobs/engine-job";
-import type { JobRun } from "../jobs/run";
-import { durable, JobFailure, type JobHandler } from "../run-job";
 
 /**
  * backup.vm: one backup of the job's VM through ovirt-core's backupVm flow into the repository. The restore

@@ -1,5 +1,5 @@
 import { catalogRepository, deleteRestorePoint, pruneVm, recordAudit } from "@lifeboat/domain";
-import type { JobHandler } from "../run-job";
+import type { JobHandler } from "../job-context";
 
 /** Applies a policy's retention to one VM: deletes the restore points it no longer keeps (never pinned ones). */
 export const pruneVmHandler: JobHandler<"prune.vm"> = async ({ db, input, settings, jobId }) => {

@@ -6,7 +6,7 @@ import { createTestApi } from "@lifeboat/api/testing";
 import { resetServerEnvCache, sealSecret } from "@lifeboat/config";
 import type { Job } from "@lifeboat/db";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
-import { stopBosses } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { type Simulator, type SimulatorOptions, startSimulator } from "@lifeboat/ovirt-sim";
 import { FAST_SIM } from "@lifeboat/ovirt-sim/testing";
 import { openRepository, type Repository } from "@lifeboat/repository";

@@ -7,7 +7,7 @@ import { prismaAdapter } from "better-auth/adapters/prisma";
 import { APIError, createAuthMiddleware } from "better-auth/api";
 import { verifyPassword as verifyScrypt } from "better-auth/crypto";
 import { admin, genericOAuth, organization } from "better-auth/plugins";
-import { clientIp } from "../context";
+import { clientIp } from "../client-ip";
 import { teamAccessControl, teamRoles } from "./roles";
 
 /** The provider id of the optional OIDC sign-in; its callback is `<BETTER_AUTH_URL>/api/auth/callback/oidc`. */

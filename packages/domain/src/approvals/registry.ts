@@ -1,6 +1,6 @@
 import type { ApprovalRequest, Db } from "@lifeboat/db";
+import type { JobQueue } from "@lifeboat/jobs";
 import type { z } from "zod";
-import type { JobQueue } from "../queue/enqueue";
 
 /** Every kind of operation that can wait for an approval. */
 export const APPROVAL_KINDS = [

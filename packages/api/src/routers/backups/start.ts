@@ -3,11 +3,11 @@ import {
   actingTeamForVm,
   engineAppError,
   enqueueBackup,
-  jobInputs,
   recomputeVmTeams,
   requireVmInScope,
   withEngine,
 } from "@lifeboat/domain";
+import { jobInputs } from "@lifeboat/jobs";
 import { z } from "zod";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";

@@ -1,5 +1,8 @@
 import type { Db, Job, Prisma } from "@lifeboat/db";
 import type { EngineObjectRecord, FlowEvent, FlowHooks, FlowProgress, Leftover } from "@lifeboat/ovirt-core";
+import { journalEngineObject } from "./journal";
+import { heartbeat } from "./lease";
+import { ProgressMeter } from "./progress";
 
 /** Why a running job's signal was aborted. */
 export type AbortCause = "cancelled" | "lease-lost" | "stopping";
@@ -15,16 +18,6 @@ export class JobAbort extends Error {
   }
 }
 
-/** The journal step of an engine object a job created or removed (read back by recovery). */
-export const ENGINE_OBJECT_STEP = "engine-object";
-
-/** Flow phases in an operator's words. */
-const PHASE_WORDS: Record<string, string> = {
-  download: "downloading layers from the engine",
-  upload: "uploading layers to the engine",
-  finishing: "writing the restore point",
-};
-
 /**
  * One attempt of a durable job on this worker: its heartbeat, its progress (written at most once per heartbeat),
  * its event log and the journal of engine objects, and its AbortSignal. Every heartbeat is fenced by the attempt
@@ -37,11 +30,7 @@ export class JobRun {
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private writes: Promise<void> = Promise.resolve();
-  private phaseText: string | null;
-  private bytesDone = 0;
-  private bytesTotal = 0;
-  private last = { at: performance.now(), bytes: 0 };
-  private rate: number | null = null;
+  private readonly meter: ProgressMeter;
   private readonly onParentAbort = () => this.abort("stopping", "the worker is stopping");
 
   constructor(
@@ -51,7 +40,7 @@ export class JobRun {
     private readonly heartbeatMs: number,
     private readonly parentSignal?: AbortSignal,
   ) {
-    this.phaseText = job.phase;
+    this.meter = new ProgressMeter(job.phase);
   }
 
   get jobId(): string {
@@ -91,15 +80,11 @@ export class JobRun {
 
   /** The step in an operator's words (written with the next heartbeat). */
   setPhase(phase: string): void {
-    this.phaseText = phase;
+    this.meter.setPhase(phase);
   }
 
   progress(p: FlowProgress): void {
-    this.phaseText = PHASE_WORDS[p.phase] ?? p.phase;
-    // A phase without bytes (e.g. writing the restore point) keeps the figures of the transfer before it.
-    if (p.bytesTotal === 0 && p.bytesDone === 0) return;
-    this.bytesDone = p.bytesDone;
-    this.bytesTotal = p.bytesTotal;
+    this.meter.update(p);
   }
 
   /** Appends a line to the job's event log (written in order, in the background). */
@@ -122,21 +107,13 @@ export class JobRun {
    * took the job over, so that this attempt creates nothing more.
    */
   async engineObject(r: EngineObjectRecord): Promise<void> {
-    const verb = r.state === "created" ? "created" : "removed";
-    const message = `${verb} ${r.kind.replace("_", " ")} ${r.id} (${r.purpose})`;
     // After the events before it, so that the log reads in order; its own failure is the flow's failure.
-    const write = this.writes.then(
-      () => this.db.$executeRaw`
-        INSERT INTO job_event ("jobId", level, step, message, details)
-        SELECT ${this.jobId}, 'info', ${ENGINE_OBJECT_STEP}, ${message}, ${JSON.stringify(r)}::jsonb
-        WHERE EXISTS (SELECT 1 FROM job WHERE id = ${this.jobId} AND attempts = ${this.attempt} AND state = 'running')`,
-    );
+    const write = this.writes.then(() => journalEngineObject(this.db, this.jobId, this.attempt, r));
     this.writes = write.then(
       () => undefined,
       () => undefined,
     );
-    const written = await write;
-    if (written !== 1) {
+    if (!(await write)) {
       this.abort("lease-lost", "another worker took this job over");
       throw new JobAbort("lease-lost", `job ${this.jobId}: another worker took it over`);
     }
@@ -158,10 +135,7 @@ export class JobRun {
 
   /** The last progress, for the job's final row. */
   progressFields(): { bytesDone: bigint; bytesTotal: bigint } {
-    return {
-      bytesDone: BigInt(Math.round(this.bytesDone)),
-      bytesTotal: BigInt(Math.round(Math.max(this.bytesTotal, this.bytesDone))),
-    };
+    return this.meter.finalFields();
   }
 
   /** The hooks a flow takes: this job's signal, throttled progress, events and the engine-object journal. */
@@ -185,25 +159,13 @@ export class JobRun {
     });
   }
 
-  /** Heartbeat: progress, rate and heartbeatAt in one fenced UPDATE that also reads cancelRequested. */
   private async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
     try {
-      const now = performance.now();
-      const seconds = (now - this.last.at) / 1000;
-      if (seconds > 0 && this.bytesDone !== this.last.bytes)
-        this.rate = Math.max(0, (this.bytesDone - this.last.bytes) / seconds);
-      else if (seconds > 0 && this.bytesDone === this.last.bytes) this.rate = this.bytesDone > 0 ? 0 : null;
-      this.last = { at: now, bytes: this.bytesDone };
-      const rows = await this.db.$queryRaw<Array<{ cancelRequested: boolean }>>`
-        UPDATE job SET "heartbeatAt" = now(), phase = ${this.phaseText}, "bytesDone" = ${BigInt(Math.round(this.bytesDone))},
-          "bytesTotal" = ${BigInt(Math.round(this.bytesTotal))}, rate = ${this.rate}
-        WHERE id = ${this.jobId} AND attempts = ${this.attempt} AND state = 'running'
-        RETURNING "cancelRequested"`;
-      const row = rows[0];
-      if (!row) this.abort("lease-lost", "another worker took this job over");
-      else if (row.cancelRequested) this.abort("cancelled", "cancelled on request");
+      const beat = await heartbeat(this.db, this.jobId, this.attempt, this.meter.sample());
+      if (beat === "lost") this.abort("lease-lost", "another worker took this job over");
+      else if (beat === "cancel-requested") this.abort("cancelled", "cancelled on request");
     } catch (e) {
       // A database hiccup: the next heartbeat tries again (the lease is far longer than one beat).
       console.error(`[worker] job ${this.jobId}: heartbeat failed`, e instanceof Error ? e.message : e);
