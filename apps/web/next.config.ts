@@ -8,6 +8,8 @@ const config: NextConfig = {
     "@lifeboat/config",
     "@lifeboat/db",
     "@lifeboat/disk-image",
+    "@lifeboat/domain",
+    "@lifeboat/jobs",
     "@lifeboat/ovirt-core",
     "@lifeboat/ovirt-protocol",
     "@lifeboat/repository",

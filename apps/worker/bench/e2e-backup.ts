@@ -19,11 +19,11 @@ import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { stopBosses } from "@lifeboat/api";
 import { createTestApi } from "@lifeboat/api/testing";
 import { sealSecret } from "@lifeboat/config";
 import type { Db } from "@lifeboat/db";
 import { createTestDatabase, startTestDatabaseServer } from "@lifeboat/db/testing";
+import { stopBosses } from "@lifeboat/jobs";
 import { backupVm, EngineClient } from "@lifeboat/ovirt-core";
 import { openRepository } from "@lifeboat/repository";
 

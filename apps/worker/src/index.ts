@@ -1,2 +1,2 @@
-export { type JobContext, type JobHandler, runJob } from "./run-job";
+export type { JobContext, JobHandler } from "./job-context";
 export { startWorker, type Worker } from "./worker";

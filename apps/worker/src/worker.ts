@@ -1,3 +1,5 @@
+import { getDb } from "@lifeboat/db";
+import { recordJobOutcome } from "@lifeboat/domain";
 import {
   createJobQueue,
   DURABLE_JOB_TYPES,
@@ -5,8 +7,9 @@ import {
   type JobType,
   jobInputs,
   type QueuedJob,
-} from "@lifeboat/api";
-import { getDb } from "@lifeboat/db";
+  runJob,
+  sweepStaleJobs,
+} from "@lifeboat/jobs";
 import { approvalsExpire } from "./handlers/approvals-expire";
 import { backupVm } from "./handlers/backup-vm";
 import { repositoryGc } from "./handlers/gc";
@@ -19,9 +22,8 @@ import { restoreVm } from "./handlers/restore-vm";
 import { systemEcho } from "./handlers/system-echo";
 import { verify } from "./handlers/verify";
 import { startWorkerHeartbeat } from "./heartbeat";
-import { sweepStaleJobs } from "./jobs/recovery";
+import type { JobHandler } from "./job-context";
 import { type WorkerSettingsInput, workerSettings } from "./jobs/settings";
-import { type JobHandler, runJob } from "./run-job";
 
 const handlers: { [T in JobType]: JobHandler<T> } = {
   "system.echo": systemEcho,
@@ -47,7 +49,7 @@ const schedules: Partial<Record<JobType, string>> = {
 
 /**
  * pg-boss gives up waiting for a handler after the queue's expiry and fails the delivery while the handler still
- * runs. Durable jobs are leased through their own heartbeat (see runJob), so their deliveries may take as long as
+ * runs. Durable jobs are leased through their own heartbeat (see @lifeboat/jobs runJob), so their deliveries may take as long as
  * pg-boss allows (under 24 h).
  */
 const DURABLE_DELIVERY_SECONDS = 23 * 3600;
@@ -97,11 +99,21 @@ export async function startWorker(
             });
             return;
           }
-          await runJob(db, type, job.data.jobId, handlers[type] as JobHandler<typeof type>, abort.signal, {
-            settings,
-            queue,
-            requeue,
-          });
+          const handler = handlers[type] as JobHandler<typeof type>;
+          await runJob(
+            db,
+            type,
+            job.data.jobId,
+            ({ jobId, input, run, complete }) =>
+              handler({ jobId, input, db, queue, signal: run.signal, run, settings, complete }),
+            abort.signal,
+            {
+              leaseMs: settings.leaseMs,
+              heartbeatMs: settings.heartbeatMs,
+              requeue,
+              onFinished: (finished) => recordJobOutcome(db, finished),
+            },
+          );
           await afterJob(db, queue, job.data.jobId);
         },
       );

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { getBoss, stopBosses } from "@lifeboat/api";
 import { createTestApi } from "@lifeboat/api/testing";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { getBoss, stopBosses } from "@lifeboat/jobs";
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { startWorker, type Worker } from "../src/worker";
 

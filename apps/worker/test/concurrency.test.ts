@@ -1,5 +1,5 @@
-import { stopBosses } from "@lifeboat/api";
 import type { Job } from "@lifeboat/db";
+import { stopBosses } from "@lifeboat/jobs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventsOf, type Stack, simLeftovers, startStack } from "./support/stack";
 

@@ -1,6 +1,6 @@
-import { stopBosses } from "@lifeboat/api";
 import { createTestApi } from "@lifeboat/api/testing";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { stopBosses } from "@lifeboat/jobs";
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { startWorker, type Worker } from "../src/worker";
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { runPolicyNow } from "@lifeboat/api";
+import { runPolicyNow } from "@lifeboat/domain";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { guestHash, type Stack, startStack, vmGuestHashes } from "./support/stack";
 

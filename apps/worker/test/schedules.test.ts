@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { getBoss } from "@lifeboat/api";
+import { getBoss } from "@lifeboat/jobs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "./support/stack";
 
@@ -164,7 +164,7 @@ describe("policy schedules with two workers", () => {
     const ghost = await s.t.db.vm.create({
       data: { engineId: s.engineId, vmId: randomUUID(), name: "ghost01" },
     });
-    const { recomputeVmTeams } = await import("@lifeboat/api");
+    const { recomputeVmTeams } = await import("@lifeboat/domain");
     await recomputeVmTeams(s.t.db, { engineId: s.engineId });
     const at = dailyAt(5 * 60_000);
     const id = await policy("ghost", at.cron, [ghost.id], 3600_000);

@@ -76,7 +76,7 @@ describe("one flipped byte in a chunk", () => {
 
     // The whole-repository verification finds the same damage and nothing else.
     const whole = await s.t.db.job.create({ data: { type: "verify", teamId: s.teamId } });
-    const { getBoss } = await import("@lifeboat/api");
+    const { getBoss } = await import("@lifeboat/jobs");
     await (await getBoss(s.t.url)).send("verify", { jobId: whole.id });
     const wholeJob = await s.waitJob(whole.id, ["failed"]);
     expect(wholeJob.error).toContain(chunkId);

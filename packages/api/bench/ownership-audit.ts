@@ -8,10 +8,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { createTestDatabase, startTestDatabaseServer } from "@lifeboat/db/testing";
+import { recomputeVmTeams } from "@lifeboat/domain";
 import { createCallerFactory } from "../src";
 import { createContext } from "../src/context";
 import { appRouter } from "../src/routers/root";
-import { recomputeVmTeams } from "../src/services/vm-ownership";
 import { createTestApi } from "../src/testing";
 
 const VMS = Number(process.env.BENCH_VMS ?? 20_000);

@@ -1,28 +1,10 @@
 import type { Db } from "@lifeboat/db";
+import type { AuditNote, NotifyConfig } from "@lifeboat/domain";
+import type { JobQueue } from "@lifeboat/jobs";
 import type { Auth } from "./auth/auth";
-import type { JobQueue } from "./queue/enqueue";
-import type { NotifyConfig } from "./services/notify";
+import { clientIp } from "./client-ip";
 
 export type AuthSession = NonNullable<Awaited<ReturnType<Auth["api"]["getSession"]>>>;
-
-/** What a signed-in caller is allowed to do for the procedure being called (set by the permission guard). */
-export interface Actor {
-  userId: string;
-  name: string;
-  email: string;
-  siteAdmin: boolean;
-  /** For team permissions: the teams where the caller holds the procedure's permission. */
-  teamIds: string[];
-}
-
-/** Facts a procedure adds to its audit row (the guard writes one row for every mutation). */
-export interface AuditNote {
-  action?: string;
-  targetType?: string;
-  targetId?: string;
-  teamId?: string;
-  details?: Record<string, unknown>;
-}
 
 export interface Context {
   db: Db;
@@ -54,9 +36,4 @@ export async function createContext(opts: {
     audit: {},
     notify: opts.notify,
   };
-}
-
-export function clientIp(headers: Headers): string | null {
-  const forwarded = headers.get("x-forwarded-for")?.split(",")[0]?.trim();
-  return forwarded || headers.get("x-real-ip") || null;
 }

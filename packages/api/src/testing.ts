@@ -1,9 +1,9 @@
 import type { Db } from "@lifeboat/db";
+import type { NotifyConfig } from "@lifeboat/domain";
+import { createJobQueue } from "@lifeboat/jobs";
 import { type AuthOptions, createAuth } from "./auth/auth";
 import { createContext } from "./context";
-import { createJobQueue } from "./queue/enqueue";
 import { appRouter } from "./routers/root";
-import type { NotifyConfig } from "./services/notify";
 import { createCallerFactory } from "./trpc";
 
 /**

@@ -1,10 +1,16 @@
 import { randomUUID } from "node:crypto";
+import type { Actor, AuditNote } from "@lifeboat/domain";
+import {
+  isSitePermission,
+  isTeamPermission,
+  type Permission,
+  recordAudit,
+  roleGrants,
+} from "@lifeboat/domain";
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
-import { recordAudit } from "./audit";
-import type { Actor, AuditNote, Context } from "./context";
-import { AppError } from "./errors";
-import { isSitePermission, isTeamPermission, type Permission, roleGrants } from "./permissions";
+import type { Context } from "./context";
+import { appErrorOf, toTRPCError } from "./errors";
 
 export interface Meta {
   /** Required on every procedure: the guard denies a procedure that declares none. */
@@ -20,7 +26,7 @@ const t = initTRPC
     isDev: false,
     sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 30_000 } },
     errorFormatter({ shape, error }) {
-      const app = AppError.from(error);
+      const app = appErrorOf(error);
       const internal = error.code === "INTERNAL_SERVER_ERROR" && !app;
       if (internal) {
         const ref = randomUUID().slice(0, 8);
@@ -110,8 +116,8 @@ const guard = t.middleware(async ({ ctx, meta, next, path, type, getRawInput }) 
       result.ok ? undefined : result.error,
     );
   if (!result.ok) {
-    const app = AppError.from(result.error.cause);
-    if (app) throw app.toTRPCError();
+    const app = appErrorOf(result.error.cause);
+    if (app) throw toTRPCError(app);
   }
   return result;
 });

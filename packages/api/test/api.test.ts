@@ -1,8 +1,8 @@
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { type CreateAccount, ensureFirstAdmin } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { stopBosses } from "../src/queue/boss";
-import { ensureFirstAdmin } from "../src/services/first-admin";
 import { createTestApi } from "../src/testing";
 
 let t: TestDatabase;
@@ -17,14 +17,15 @@ afterAll(async () => {
   await t.drop();
 });
 
+const createAccount: CreateAccount = (account) => api.auth.api.createUser({ body: account });
 const codeOf = (e: unknown) => (e instanceof TRPCError ? e.code : String(e));
 
 describe("sign-in and sessions", () => {
   it("creates the first admin once, with a generated password that signs in", async () => {
-    const first = await ensureFirstAdmin(api.auth, t.db, { email: "root@lifeboat.test" });
+    const first = await ensureFirstAdmin(t.db, createAccount, { email: "root@lifeboat.test" });
     expect(first.created).toBe(true);
     expect(first.generatedPassword?.length).toBeGreaterThanOrEqual(16);
-    const again = await ensureFirstAdmin(api.auth, t.db, { email: "other@lifeboat.test" });
+    const again = await ensureFirstAdmin(t.db, createAccount, { email: "other@lifeboat.test" });
     expect(again).toEqual({ created: false, email: "root@lifeboat.test" });
     const headers = await api.signIn("root@lifeboat.test", first.generatedPassword!);
     const me = await (await api.caller(headers)).me.get();

@@ -1,15 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
-import { TRPCError } from "@trpc/server";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { z } from "zod";
-import { stopBosses } from "../src/queue/boss";
 import {
   approvalRequired,
   expireApprovals,
   registerApprovalExecutor,
   requestApproval,
-} from "../src/services/approvals";
+} from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
+import { TRPCError } from "@trpc/server";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { z } from "zod";
 import { createTestApi } from "../src/testing";
 import { createCallerFactory, procedure, router } from "../src/trpc";
 

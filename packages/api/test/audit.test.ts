@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { auditSearchText, recordAudit, recordJobOutcome } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { auditSearchText, recordAudit, recordJobOutcome } from "../src/audit";
-import { stopBosses } from "../src/queue/boss";
 import { AUDIT_CSV_COLUMNS, auditCsvStream, csvField } from "../src/routers/audit/csv";
 import { createTestApi } from "../src/testing";
 

@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { stopBosses } from "../src/queue/boss";
 import { appRouter } from "../src/routers/root";
 import type { AuthzCase } from "./authz/case";
 import { buildWorld, ROLES, type Role, type Scope, type World } from "./authz/world";

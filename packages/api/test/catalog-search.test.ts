@@ -1,14 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { type Db, Prisma } from "@lifeboat/db";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import type { Actor } from "@lifeboat/domain";
+import { recomputeVmTeams, restorePointSearchText } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import type { Actor } from "../src/context";
-import { stopBosses } from "../src/queue/boss";
 import { catalogPageSql, encodeCursor } from "../src/routers/restore-points/catalog-query";
-import { restorePointSearchText } from "../src/services/catalog";
-import { recomputeVmTeams } from "../src/services/vm-ownership";
 import { createTestApi } from "../src/testing";
 
 /**

@@ -1,21 +1,21 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
-import { createHTTPServer } from "@trpc/server/adapters/standalone";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import type { Actor } from "../src/context";
-import { createContext } from "../src/context";
-import { stopBosses } from "../src/queue/boss";
-import { appRouter } from "../src/routers/root";
+import type { Actor } from "@lifeboat/domain";
 import {
   closeEventBuses,
   type EventBus,
   eventBusFor,
   type LiveEvent,
   publishEvent,
+  recomputeVmTeams,
   registerEventSource,
-} from "../src/services/events";
-import { recomputeVmTeams } from "../src/services/vm-ownership";
+} from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
+import { createHTTPServer } from "@trpc/server/adapters/standalone";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { createContext } from "../src/context";
+import { appRouter } from "../src/routers/root";
 import { createTestApi } from "../src/testing";
 
 /**

@@ -109,7 +109,7 @@ export async function worldVm(
   teamId: string,
   engineId: string,
 ): Promise<{ id: string; engineId: string; name: string; vmId: string }> {
-  const { recomputeVmTeams } = await import("../src/services/vm-ownership");
+  const { recomputeVmTeams } = await import("@lifeboat/domain");
   const name = w.unique(teamId === w.teamA ? "a-vm" : "b-vm");
   const vm = await w.db.vm.create({ data: { engineId, vmId: randomUUID(), name } });
   await recomputeVmTeams(w.db, { engineId });

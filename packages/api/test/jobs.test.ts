@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { stopBosses } from "../src/queue/boss";
 import { createTestApi } from "../src/testing";
 
 let t: TestDatabase;

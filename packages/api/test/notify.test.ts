@@ -2,9 +2,9 @@ import { createHmac, randomUUID } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { flushNotifications } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
-import { stopBosses } from "../src/queue/boss";
-import { flushNotifications } from "../src/services/notify";
 import { createTestApi } from "../src/testing";
 
 let t: TestDatabase;

@@ -1,7 +1,7 @@
+import { type Permission, SITE_PERMISSIONS, TEAM_PERMISSIONS } from "@lifeboat/domain";
 import { TRPCError } from "@trpc/server";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { type Permission, SITE_PERMISSIONS, TEAM_PERMISSIONS } from "../src/permissions";
 import { appRouter } from "../src/routers/root";
 import { createCallerFactory, procedure, router } from "../src/trpc";
 

@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import type { PolicySpecInput } from "@lifeboat/domain";
+import { recomputeVmTeams } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { stopBosses } from "../src/queue/boss";
-import type { PolicySpecInput } from "../src/services/policies";
-import { recomputeVmTeams } from "../src/services/vm-ownership";
 import { createTestApi } from "../src/testing";
 
 let t: TestDatabase;

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { recomputeVmTeams } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { stopBosses } from "../src/queue/boss";
-import { recomputeVmTeams } from "../src/services/vm-ownership";
 import { createTestApi } from "../src/testing";
 import { catalogRestorePoint, registerSimEngine, type SimEngine } from "./jobs-fixtures";
 

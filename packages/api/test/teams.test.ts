@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { recomputeVmTeams, vmWhere } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { stopBosses } from "../src/queue/boss";
-import { recomputeVmTeams, vmWhere } from "../src/services/vm-ownership";
 import { createTestApi } from "../src/testing";
 
 let t: TestDatabase;

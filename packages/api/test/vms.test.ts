@@ -4,12 +4,11 @@ import os from "node:os";
 import path from "node:path";
 import { resetServerEnvCache, sealSecret } from "@lifeboat/config";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { recordUsageAfterBackup, refreshInventory } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { EngineClient } from "@lifeboat/ovirt-core";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { stopBosses } from "../src/queue/boss";
-import { refreshInventory } from "../src/services/inventory";
-import { recordUsageAfterBackup } from "../src/services/inventory-usage";
 import { createTestApi } from "../src/testing";
 import { catalogRestorePoint, registerSimEngine, type SimEngine } from "./jobs-fixtures";
 

@@ -5,8 +5,9 @@ import { action, UsageError } from "../cli-kit";
 
 /** Loaded on use, so that other commands start without the database stack. */
 async function loadCatalogTools() {
-  const [{ createAuth, ensureFirstAdmin }, { withCatalog }] = await Promise.all([
-    import("@lifeboat/api"),
+  const [{ createAuth }, { ensureFirstAdmin }, { withCatalog }] = await Promise.all([
+    import("@lifeboat/api/auth"),
+    import("@lifeboat/domain"),
     import("../launcher/catalog"),
   ]);
   return { createAuth, ensureFirstAdmin, withCatalog };
@@ -25,16 +26,13 @@ export function register(program: Command) {
         if (!env.BETTER_AUTH_SECRET) throw new Error("BETTER_AUTH_SECRET is not set");
         const { createAuth, ensureFirstAdmin, withCatalog } = await loadCatalogTools();
         const secret = env.BETTER_AUTH_SECRET;
-        const first = await withCatalog(async (db) =>
-          ensureFirstAdmin(
-            createAuth({ db, secret, baseURL: env.BETTER_AUTH_URL ?? "http://localhost" }),
-            db,
-            {
-              email: env.LIFEBOAT_ADMIN_EMAIL,
-              password: env.LIFEBOAT_ADMIN_PASSWORD,
-            },
-          ),
-        );
+        const first = await withCatalog(async (db) => {
+          const auth = createAuth({ db, secret, baseURL: env.BETTER_AUTH_URL ?? "http://localhost" });
+          return ensureFirstAdmin(db, (account) => auth.api.createUser({ body: account }), {
+            email: env.LIFEBOAT_ADMIN_EMAIL,
+            password: env.LIFEBOAT_ADMIN_PASSWORD,
+          });
+        });
         if (first.created)
           process.stdout.write(
             `Created the first admin ${first.email}${first.generatedPassword ? ` with password ${first.generatedPassword}` : ""}\n`,

@@ -1,10 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
-import { createAuth, ensureFirstAdmin, stopBosses } from "@lifeboat/api";
+import { createAuth } from "@lifeboat/api/auth";
 import { findWorkspaceRoot, parseKey32, type ServerEnv, sealSecret, serverEnv } from "@lifeboat/config";
 import { disconnectAll, getDb } from "@lifeboat/db";
 import { startEmbeddedPostgres } from "@lifeboat/db/embedded";
 import { migrateDeploy } from "@lifeboat/db/migrate";
+import { ensureFirstAdmin } from "@lifeboat/domain";
+import { stopBosses } from "@lifeboat/jobs";
 import { loadOrCreateLocalSecrets } from "./local-secrets";
 import { spawnManaged, supervisedRun, waitForHttp } from "./processes";
 import { type ServiceName, serviceStatusReporter } from "./service-status";
@@ -84,7 +86,7 @@ export async function startLifeboat(
       await disconnectAll();
     });
     const auth = createAuth({ db, secret: secrets.BETTER_AUTH_SECRET, baseURL: url });
-    const admin = await ensureFirstAdmin(auth, db, {
+    const admin = await ensureFirstAdmin(db, (account) => auth.api.createUser({ body: account }), {
       email: env.LIFEBOAT_ADMIN_EMAIL,
       password: env.LIFEBOAT_ADMIN_PASSWORD,
     });

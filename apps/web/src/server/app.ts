@@ -1,6 +1,7 @@
-import { type Auth, createContext, createJobQueue, getAuth } from "@lifeboat/api";
+import { type Auth, createContext, getAuth } from "@lifeboat/api";
 import { serverEnv } from "@lifeboat/config";
 import { getDb } from "@lifeboat/db";
+import { createJobQueue } from "@lifeboat/jobs";
 
 /** The web process's auth instance (it writes sign-ins, successful or not, to the audit log itself). */
 export function serverAuth(): Auth {

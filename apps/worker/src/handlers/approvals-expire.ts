@@ -1,5 +1,5 @@
-import { expireApprovals } from "@lifeboat/api";
-import type { JobHandler } from "../run-job";
+import { expireApprovals } from "@lifeboat/domain";
+import type { JobHandler } from "../job-context";
 
 /** Expires approval requests nobody decided in time (also done lazily whenever approvals are read). */
 export const approvalsExpire: JobHandler<"approvals.expire"> = async ({ db }) => {

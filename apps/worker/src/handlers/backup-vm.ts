@@ -1,8 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { knownLayerFromCatalog, recordBackup } from "@lifeboat/api/services/catalog";
-import { recordUsageAfterBackup } from "@lifeboat/api/services/inventory-usage";
-import { catalogRepository } from "@lifeboat/api/services/repository";
 import type { Db } from "@lifeboat/db";
+import {
+  catalogRepository,
+  knownLayerFromCatalog,
+  recordBackup,
+  recordUsageAfterBackup,
+} from "@lifeboat/domain";
+import type { JobRun } from "@lifeboat/jobs";
+import { JobFailure } from "@lifeboat/jobs";
 import {
   type BackupResult,
   backupVm as backupVmFlow,
@@ -11,9 +16,8 @@ import {
   storedLayers,
 } from "@lifeboat/ovirt-core";
 import type { Repository } from "@lifeboat/repository";
+import { durable, type JobHandler } from "../job-context";
 import { withEngineJob } from "../jobs/engine-job";
-import type { JobRun } from "../jobs/run";
-import { durable, JobFailure, type JobHandler } from "../run-job";
 
 /**
  * backup.vm: one backup of the job's VM through ovirt-core's backupVm flow into the repository. The restore

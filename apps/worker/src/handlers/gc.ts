@@ -1,6 +1,6 @@
-import { catalogRepository } from "@lifeboat/api/services/repository";
+import { catalogRepository } from "@lifeboat/domain";
 import { DEFAULT_GC_GRACE_MS } from "@lifeboat/repository";
-import type { JobHandler } from "../run-job";
+import type { JobHandler } from "../job-context";
 
 /**
  * Site-wide garbage collection (daily schedule, or on demand): deletes chunks and layer manifests that no restore

@@ -1,5 +1,5 @@
-import { refreshAllInventories } from "@lifeboat/api";
-import type { JobHandler } from "../run-job";
+import { refreshAllInventories } from "@lifeboat/domain";
+import type { JobHandler } from "../job-context";
 
 /** Reads the VM lists of the enabled engines into the inventory (one failing engine does not stop the others). */
 export const inventoryRefresh: JobHandler<"inventory.refresh"> = async ({ db, input, signal }) => {

@@ -1,5 +1,6 @@
-import { afterPolicyJob, type JobQueue } from "@lifeboat/api";
 import type { Db } from "@lifeboat/db";
+import { afterPolicyJob } from "@lifeboat/domain";
+import type { JobQueue } from "@lifeboat/jobs";
 
 /**
  * Runs after every job the worker finished: a policy's successful backup queues the prune of that VM, a

@@ -1,5 +1,5 @@
-import { runDueSchedules } from "@lifeboat/api";
-import type { JobHandler } from "../run-job";
+import { runDueSchedules } from "@lifeboat/domain";
+import type { JobHandler } from "../job-context";
 
 /**
  * Every minute (pg-boss schedule, sent once per tick for all workers): starts the policy runs that are due and

@@ -1,6 +1,5 @@
-import { deleteRestorePoint, pruneVm, recordAudit } from "@lifeboat/api";
-import { catalogRepository } from "@lifeboat/api/services/repository";
-import type { JobHandler } from "../run-job";
+import { catalogRepository, deleteRestorePoint, pruneVm, recordAudit } from "@lifeboat/domain";
+import type { JobHandler } from "../job-context";
 
 /** Applies a policy's retention to one VM: deletes the restore points it no longer keeps (never pinned ones). */
 export const pruneVmHandler: JobHandler<"prune.vm"> = async ({ db, input, settings, jobId }) => {

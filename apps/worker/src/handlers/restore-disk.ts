@@ -1,8 +1,8 @@
-import { catalogRepository } from "@lifeboat/api/services/repository";
+import { catalogRepository } from "@lifeboat/domain";
 import { FlowError, restoreDisk as restoreDiskFlow } from "@lifeboat/ovirt-core";
+import { durable, type JobHandler } from "../job-context";
 import { withEngineJob } from "../jobs/engine-job";
 import { restorePointOf, verifiedManifest } from "../jobs/restore-point";
-import { durable, type JobHandler } from "../run-job";
 
 /**
  * restore.disk: one disk of the job's restore point as a new floating disk (ovirt-core's restoreDisk flow),

@@ -1,9 +1,9 @@
-import { catalogRepository } from "@lifeboat/api/services/repository";
+import { catalogRepository } from "@lifeboat/domain";
+import type { JobRun } from "@lifeboat/jobs";
 import { type EngineClient, EngineError, FlowError, restoreVm as restoreVmFlow } from "@lifeboat/ovirt-core";
+import { durable, type JobHandler } from "../job-context";
 import { withEngineJob } from "../jobs/engine-job";
 import { restorePointOf, verifiedManifest } from "../jobs/restore-point";
-import type { JobRun } from "../jobs/run";
-import { durable, type JobHandler } from "../run-job";
 
 const REMOVE_DEADLINE_MS = 30 * 60_000;
 

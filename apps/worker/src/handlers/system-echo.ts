@@ -1,5 +1,5 @@
 import os from "node:os";
-import type { JobHandler } from "../run-job";
+import type { JobHandler } from "../job-context";
 
 /** Answers a diagnostics ping: which worker took the job, echoing the message. */
 export const systemEcho: JobHandler<"system.echo"> = async ({ input }) => ({

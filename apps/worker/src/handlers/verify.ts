@@ -1,6 +1,6 @@
-import { catalogRepository } from "@lifeboat/api/services/repository";
+import { catalogRepository } from "@lifeboat/domain";
+import { durable, type JobHandler } from "../job-context";
 import { throwIfDamaged, verificationResult, verifyAndRecord } from "../jobs/verification";
-import { durable, type JobHandler } from "../run-job";
 
 /**
  * verify: re-reads and re-hashes every chunk of the job's restore point (or of the whole repository when the

@@ -1,8 +1,8 @@
-import type { JobType } from "@lifeboat/api";
-import { type EngineConnection, engineConnection } from "@lifeboat/api/services/engines";
-import { type DurableJobContext, JobFailure } from "../run-job";
+import { type EngineConnection, engineConnection } from "@lifeboat/domain";
+import type { JobType } from "@lifeboat/jobs";
+import { acquireEngineSlot, JobFailure } from "@lifeboat/jobs";
+import type { DurableJobContext } from "../job-context";
 import { cleanUpEarlierAttempts } from "./recovery";
-import { acquireEngineSlot } from "./slots";
 
 /**
  * The frame of every job that works on an engine: one of the engine's concurrency slots (waiting for one shows

@@ -1,32 +1,5 @@
-import type { JobType } from "@lifeboat/api";
-import type { Db } from "@lifeboat/db";
+import { engineJournal, type JobRun } from "@lifeboat/jobs";
 import { cleanupEngineObjects, type EngineClient, type EngineObjectRecord } from "@lifeboat/ovirt-core";
-import { z } from "zod";
-import { ENGINE_OBJECT_STEP, type JobRun } from "./run";
-
-const record = z.object({
-  kind: z.enum(["snapshot", "image_transfer", "disk", "vm"]),
-  id: z.string(),
-  vmId: z.string().optional(),
-  diskId: z.string().optional(),
-  state: z.enum(["created", "removed"]),
-  purpose: z.string(),
-});
-
-/** Every engine object a job journaled, over all its attempts, in order. */
-export async function engineJournal(db: Db, jobId: string): Promise<EngineObjectRecord[]> {
-  const rows = await db.jobEvent.findMany({
-    where: { jobId, step: ENGINE_OBJECT_STEP },
-    orderBy: { id: "asc" },
-    select: { details: true },
-  });
-  const out: EngineObjectRecord[] = [];
-  for (const r of rows) {
-    const parsed = record.safeParse(r.details);
-    if (parsed.success) out.push(parsed.data);
-  }
-  return out;
-}
 
 /**
  * Before a later attempt touches the engine: whatever the earlier attempts journaled and did not remove
@@ -62,36 +35,4 @@ export async function cleanUpEarlierAttempts(
   });
   await run.leftovers(engineId, leftovers);
   return { outstanding: open.size, leftovers: leftovers.length };
-}
-
-/**
- * The job lease: finds jobs whose worker stopped beating (running, heartbeat older than the lease) — and jobs
- * handed back to the queue whose delivery got lost — marks them queued again (one sweeper wins each row) and
- * sends them to pg-boss, so that any worker resumes them. Run by every worker every few seconds.
- */
-export async function sweepStaleJobs(
-  db: Db,
-  leaseMs: number,
-  send: (type: JobType, jobId: string) => Promise<void>,
-): Promise<string[]> {
-  const stale = await db.$queryRaw<Array<{ id: string; type: string }>>`
-    UPDATE job SET state = 'queued', "heartbeatAt" = now(),
-      phase = 'waiting for another worker: the one running it stopped responding'
-    WHERE (state = 'running' AND "heartbeatAt" < now() - make_interval(secs => ${leaseMs / 1000}))
-       OR (state = 'queued' AND attempts > 0 AND "heartbeatAt" < now() - make_interval(secs => ${leaseMs / 1000}))
-    RETURNING id, type`;
-  for (const job of stale) {
-    await db.jobEvent
-      .create({
-        data: {
-          jobId: job.id,
-          level: "warn",
-          step: "lease",
-          message: `no heartbeat for ${Math.round(leaseMs / 1000)} s: the job goes back to the queue`,
-        },
-      })
-      .catch(() => undefined);
-    await send(job.type as JobType, job.id);
-  }
-  return stale.map((j) => j.id);
 }

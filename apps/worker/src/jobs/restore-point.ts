@@ -1,9 +1,9 @@
-import type { JobType } from "@lifeboat/api";
-import { AppError } from "@lifeboat/api";
-import { assertRestorable } from "@lifeboat/api/services/catalog";
 import type { RestorePoint } from "@lifeboat/db";
+import { AppError, assertRestorable } from "@lifeboat/domain";
+import type { JobType } from "@lifeboat/jobs";
+import { JobFailure } from "@lifeboat/jobs";
 import type { Repository, RestorePointManifest } from "@lifeboat/repository";
-import { type DurableJobContext, JobFailure } from "../run-job";
+import type { DurableJobContext } from "../job-context";
 import { throwIfDamaged, verifyAndRecord } from "./verification";
 
 /** The job's restore point, if it can still be restored (complete, not failed verification). */

@@ -1,5 +1,5 @@
-import { type RepositorySettings, repositorySettingsFromEnv } from "@lifeboat/api/services/repository";
 import { serverEnv } from "@lifeboat/config";
+import { type RepositorySettings, repositorySettingsFromEnv } from "@lifeboat/domain";
 
 /** How a worker runs durable jobs. Every worker of an installation should use the same values. */
 export interface WorkerSettings {

@@ -1,7 +1,7 @@
 import type { Db, Prisma } from "@lifeboat/db";
+import type { JobRun } from "@lifeboat/jobs";
+import { JobFailure } from "@lifeboat/jobs";
 import type { Repository, VerifyReport } from "@lifeboat/repository";
-import { JobFailure } from "../run-job";
-import type { JobRun } from "./run";
 
 /** At most this many bad chunks and layers are named in events and in the job's result. */
 const NAMED = 50;

@@ -2,11 +2,11 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { stopBosses } from "@lifeboat/api";
 import { createTestApi } from "@lifeboat/api/testing";
 import { resetServerEnvCache, sealSecret } from "@lifeboat/config";
 import type { Job } from "@lifeboat/db";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { stopBosses } from "@lifeboat/jobs";
 import { type Simulator, type SimulatorOptions, startSimulator } from "@lifeboat/ovirt-sim";
 import { FAST_SIM } from "@lifeboat/ovirt-sim/testing";
 import { openRepository, type Repository } from "@lifeboat/repository";
@@ -117,7 +117,7 @@ export async function startStack(opts: { sim?: Partial<SimulatorOptions> } = {})
         where: { engineId_vmId: { engineId: engine.id, vmId: simVm.id } },
       });
       if (known) return known;
-      const { recomputeVmTeams } = await import("@lifeboat/api");
+      const { recomputeVmTeams } = await import("@lifeboat/domain");
       const row = await t.db.vm.create({ data: { engineId: engine.id, vmId: simVm.id, name: simVm.name } });
       await recomputeVmTeams(t.db, { engineId: engine.id });
       return row;

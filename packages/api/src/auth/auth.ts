@@ -1,13 +1,13 @@
 import { serverEnv } from "@lifeboat/config";
 import { type Db, getDb } from "@lifeboat/db";
+import { recordAudit } from "@lifeboat/domain";
 import { hash as argon2Hash, verify as argon2Verify } from "@node-rs/argon2";
 import { type BetterAuthPlugin, betterAuth } from "better-auth";
 import { prismaAdapter } from "better-auth/adapters/prisma";
 import { APIError, createAuthMiddleware } from "better-auth/api";
 import { verifyPassword as verifyScrypt } from "better-auth/crypto";
 import { admin, genericOAuth, organization } from "better-auth/plugins";
-import { recordAudit } from "../audit";
-import { clientIp } from "../context";
+import { clientIp } from "../client-ip";
 import { teamAccessControl, teamRoles } from "./roles";
 
 /** The provider id of the optional OIDC sign-in; its callback is `<BETTER_AUTH_URL>/api/auth/callback/oidc`. */

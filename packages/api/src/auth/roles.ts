@@ -1,5 +1,5 @@
+import { TEAM_ROLES, type TeamRole } from "@lifeboat/domain";
 import { createAccessControl } from "better-auth/plugins/access";
-import { TEAM_ROLES, type TeamRole } from "../permissions";
 
 /**
  * better-auth's organization plugin (an organization is a Lifeboat team) validates membership roles against

@@ -1,10 +1,8 @@
-import type { Actor } from "../context";
-import { AppError } from "../errors";
-import { inTeamScope } from "../services/vm-ownership/scope";
-import type { GuardedContext } from "../trpc";
+import type { Actor } from "@lifeboat/domain";
+import { AppError, inTeamScope } from "@lifeboat/domain";
 
 /** The signed-in caller of a non-public procedure (the guard has already checked the permission). */
-export function requireActor(ctx: GuardedContext): Actor {
+export function requireActor(ctx: { actor: Actor | null }): Actor {
   if (!ctx.actor) throw new AppError("UNAUTHORIZED", "Sign in to continue.");
   return ctx.actor;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "@lifeboat/db";
-import { recomputeVmTeams } from "../../src/services/vm-ownership";
+import { recomputeVmTeams } from "@lifeboat/domain";
 import { createTestApi } from "../../src/testing";
 
 /**

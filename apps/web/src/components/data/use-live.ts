@@ -1,6 +1,6 @@
 "use client";
 
-import type { LiveEvent } from "@lifeboat/api";
+import type { LiveEvent } from "@lifeboat/domain";
 import { type QueryKey, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import { useEffect, useRef } from "react";

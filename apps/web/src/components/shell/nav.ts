@@ -1,4 +1,4 @@
-import type { TeamPermission } from "@lifeboat/api/permissions";
+import type { TeamPermission } from "@lifeboat/domain/permissions";
 import {
   Activity,
   Archive,

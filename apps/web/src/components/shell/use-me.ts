@@ -1,6 +1,6 @@
 "use client";
 
-import { roleGrants, type TeamPermission } from "@lifeboat/api/permissions";
+import { roleGrants, type TeamPermission } from "@lifeboat/domain/permissions";
 import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/trpc/react";
 

@@ -1,5 +1,5 @@
+import { decidingTeamIds, expireApprovals } from "@lifeboat/domain";
 import { z } from "zod";
-import { decidingTeamIds, expireApprovals } from "../../services/approvals";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

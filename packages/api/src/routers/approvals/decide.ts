@@ -1,11 +1,11 @@
-import { z } from "zod";
 import {
   approvalView,
   cancelApproval,
   decideApproval,
   decidingTeamIds,
   toApprovalView,
-} from "../../services/approvals";
+} from "@lifeboat/domain";
+import { z } from "zod";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

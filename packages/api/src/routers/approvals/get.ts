@@ -1,7 +1,12 @@
+import {
+  AppError,
+  approvalView,
+  decidingTeamIds,
+  expireApprovals,
+  inTeamScope,
+  toApprovalView,
+} from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
-import { approvalView, decidingTeamIds, expireApprovals, toApprovalView } from "../../services/approvals";
-import { inTeamScope } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

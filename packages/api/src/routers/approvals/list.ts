@@ -1,13 +1,13 @@
 import type { Prisma } from "@lifeboat/db";
-import { z } from "zod";
 import {
   APPROVAL_STATES,
   approvalView,
   decidingTeamIds,
   expireApprovals,
+  teamRowWhere,
   toApprovalView,
-} from "../../services/approvals";
-import { teamRowWhere } from "../../services/vm-ownership";
+} from "@lifeboat/domain";
+import { z } from "zod";
 import { procedure } from "../../trpc";
 import { page, requireActor } from "../util";
 

@@ -1,7 +1,6 @@
 import type { Prisma } from "@lifeboat/db";
+import { AppError, teamRowWhere } from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
-import { teamRowWhere } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

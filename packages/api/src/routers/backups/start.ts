@@ -1,9 +1,14 @@
+import {
+  AppError,
+  actingTeamForVm,
+  engineAppError,
+  enqueueBackup,
+  recomputeVmTeams,
+  requireVmInScope,
+  withEngine,
+} from "@lifeboat/domain";
+import { jobInputs } from "@lifeboat/jobs";
 import { z } from "zod";
-import { AppError } from "../../errors";
-import { jobInputs } from "../../queue/job-types";
-import { engineAppError, withEngine } from "../../services/engines";
-import { enqueueBackup } from "../../services/jobs-start";
-import { actingTeamForVm, recomputeVmTeams, requireVmInScope } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

@@ -1,5 +1,4 @@
-import { createEngine, engineInput, engineView } from "../../services/engines-admin";
-import { publishEvent } from "../../services/events";
+import { createEngine, engineInput, engineView, publishEvent } from "@lifeboat/domain";
 import { procedure } from "../../trpc";
 
 /** Registers an engine (the password is sealed at once and never shown again). */

@@ -1,5 +1,5 @@
+import { caInfoView, fetchEngineCa } from "@lifeboat/domain";
 import { z } from "zod";
-import { caInfoView, fetchEngineCa } from "../../services/engines-admin";
 import { procedure } from "../../trpc";
 
 export const enginesFetchCaInput = z.object({ apiUrl: z.string().trim().min(1).max(500) });

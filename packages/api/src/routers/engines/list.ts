@@ -1,5 +1,5 @@
+import { engineView, listEngines } from "@lifeboat/domain";
 import { z } from "zod";
-import { engineView, listEngines } from "../../services/engines-admin";
 import { procedure } from "../../trpc";
 
 /** Every registered engine with its connection state (never its password). Site administrators. */

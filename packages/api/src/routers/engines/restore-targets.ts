@@ -1,8 +1,5 @@
+import { AppError, engineAppError, restoreEngine, restorePointWhere, withEngine } from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
-import { engineAppError, withEngine } from "../../services/engines";
-import { restoreEngine } from "../../services/jobs-restore";
-import { restorePointWhere } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

@@ -1,6 +1,5 @@
+import { engineView, publishEvent, setEngineEnabled } from "@lifeboat/domain";
 import { z } from "zod";
-import { engineView, setEngineEnabled } from "../../services/engines-admin";
-import { publishEvent } from "../../services/events";
 import { procedure } from "../../trpc";
 
 export const enginesSetEnabledInput = z.object({ id: z.string().min(1).max(100), enabled: z.boolean() });

@@ -1,8 +1,6 @@
 import { openSecret } from "@lifeboat/config";
+import { AppError, connectionTestView, sealingKey, testEngineConnection } from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
-import { sealingKey } from "../../services/engines";
-import { connectionTestView, testEngineConnection } from "../../services/engines-admin";
 import { procedure } from "../../trpc";
 
 export const enginesTestInput = z.object({

@@ -1,6 +1,5 @@
+import { engineUpdate, engineView, publishEvent, updateEngine } from "@lifeboat/domain";
 import { z } from "zod";
-import { engineUpdate, engineView, updateEngine } from "../../services/engines-admin";
-import { publishEvent } from "../../services/events";
 import { procedure } from "../../trpc";
 
 export const enginesUpdateInput = engineUpdate.extend({ id: z.string().min(1).max(100) });

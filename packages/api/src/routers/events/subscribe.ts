@@ -1,4 +1,4 @@
-import { eventBusFor, liveEvent } from "../../services/events";
+import { eventBusFor, liveEvent } from "@lifeboat/domain";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

@@ -1,5 +1,5 @@
+import { cancelJob, jobView } from "@lifeboat/domain";
 import { z } from "zod";
-import { cancelJob, jobView } from "../../services/jobs";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

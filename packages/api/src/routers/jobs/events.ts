@@ -1,5 +1,5 @@
+import { jobEvents, jobEventView } from "@lifeboat/domain";
 import { z } from "zod";
-import { jobEvents, jobEventView } from "../../services/jobs";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

@@ -1,5 +1,5 @@
+import { jobView, visibleJob } from "@lifeboat/domain";
 import { z } from "zod";
-import { jobView, visibleJob } from "../../services/jobs";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

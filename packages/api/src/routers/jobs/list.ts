@@ -1,5 +1,5 @@
+import { jobListFilters, jobView, listJobs } from "@lifeboat/domain";
 import { z } from "zod";
-import { jobListFilters, jobView, listJobs } from "../../services/jobs";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

@@ -1,6 +1,5 @@
+import { AppError, teamRowWhere } from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
-import { teamRowWhere } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

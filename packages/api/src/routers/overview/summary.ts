@@ -1,9 +1,7 @@
 import { Prisma } from "@lifeboat/db";
+import type { Actor } from "@lifeboat/domain";
+import { protectionCounts, roleGrants, teamRowWhere, vmInScopeSql } from "@lifeboat/domain";
 import { z } from "zod";
-import type { Actor } from "../../context";
-import { roleGrants } from "../../permissions";
-import { protectionCounts } from "../../services/inventory";
-import { teamRowWhere, vmInScopeSql } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

@@ -1,6 +1,5 @@
+import { AppError, describeSchedule as describe } from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
-import { describeSchedule as describe } from "../../services/schedules";
 import { procedure } from "../../trpc";
 
 export const describeScheduleInput = z.object({
@@ -22,8 +21,7 @@ export const describeSchedule = procedure
     try {
       return { ok: true as const, ...describe(input.schedule, input.timezone, new Date(), input.count) };
     } catch (e) {
-      const app = AppError.from(e);
-      if (!app) throw e;
-      return { ok: false as const, error: app.message };
+      if (!(e instanceof AppError)) throw e;
+      return { ok: false as const, error: e.message };
     }
   });

@@ -1,7 +1,5 @@
+import { describeRetention, describeSchedule, protectedVms, retentionOf } from "@lifeboat/domain";
 import { z } from "zod";
-import { protectedVms, retentionOf } from "../../services/policies";
-import { describeRetention } from "../../services/retention";
-import { describeSchedule } from "../../services/schedules";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 import {

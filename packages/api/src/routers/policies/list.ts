@@ -1,8 +1,5 @@
+import { describeRetention, nextRunOf, retentionOf, scheduleInWords, teamRowWhere } from "@lifeboat/domain";
 import { z } from "zod";
-import { retentionOf } from "../../services/policies";
-import { describeRetention } from "../../services/retention";
-import { nextRunOf, scheduleInWords } from "../../services/schedules";
-import { teamRowWhere } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 import { policyRunView, toPolicyRunView } from "./shared";

@@ -1,6 +1,10 @@
+import {
+  actingTeamForVm,
+  requireRestorePointInScope,
+  type ServiceContext,
+  setPinned,
+} from "@lifeboat/domain";
 import { z } from "zod";
-import { requireRestorePointInScope, setPinned } from "../../services/policies-points";
-import { actingTeamForVm } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 
@@ -8,7 +12,7 @@ export const pinInput = z.object({ restorePointId: z.string().min(1).max(100) })
 export const pinOutput = z.object({ restorePointId: z.string(), pinned: z.boolean() });
 
 async function change(
-  ctx: Parameters<typeof requireActor>[0],
+  ctx: ServiceContext,
   restorePointId: string,
   pinned: boolean,
 ): Promise<z.infer<typeof pinOutput>> {

@@ -1,6 +1,5 @@
+import { planPrune, pruneTargets, RETENTION_RULES } from "@lifeboat/domain";
 import { z } from "zod";
-import { planPrune, pruneTargets } from "../../services/policies-prune";
-import { RETENTION_RULES } from "../../services/retention";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 import { policyIdInput, requirePolicyInScope } from "./shared";

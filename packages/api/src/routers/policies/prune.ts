@@ -1,6 +1,5 @@
+import { AppError, pruneTargets } from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
-import { pruneTargets } from "../../services/policies-prune";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 import { policyIdInput, requirePolicyInScope } from "./shared";

@@ -1,7 +1,11 @@
+import {
+  AppError,
+  type PolicyChange,
+  policySpec,
+  requestApproval,
+  validatePolicyChange,
+} from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
-import { requestApproval } from "../../services/approvals";
-import { type PolicyChange, policySpec, validatePolicyChange } from "../../services/policies";
 import { procedure } from "../../trpc";
 import { requireActor, requireTeamScope } from "../util";
 import { policyIdInput } from "./shared";

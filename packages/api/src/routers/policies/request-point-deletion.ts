@@ -1,5 +1,5 @@
+import { requestRestorePointDeletion } from "@lifeboat/domain";
 import { z } from "zod";
-import { requestRestorePointDeletion } from "../../services/policies-points";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

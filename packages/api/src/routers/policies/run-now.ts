@@ -1,5 +1,5 @@
+import { runPolicyNow } from "@lifeboat/domain";
 import { z } from "zod";
-import { runPolicyNow } from "../../services/policies-run";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 import { policyIdInput, requirePolicyInScope } from "./shared";

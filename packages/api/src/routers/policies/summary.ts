@@ -1,5 +1,5 @@
+import { restorePointWhere, teamRowWhere } from "@lifeboat/domain";
 import { z } from "zod";
-import { restorePointWhere, teamRowWhere } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

@@ -1,10 +1,14 @@
 import type { Db } from "@lifeboat/db";
+import type { Actor } from "@lifeboat/domain";
+import {
+  AppError,
+  approvalRequired,
+  assertRestorable,
+  registerApprovalExecutor,
+  requestApproval,
+  restorePointWhere,
+} from "@lifeboat/domain";
 import { z } from "zod";
-import type { Actor } from "../../context";
-import { AppError } from "../../errors";
-import { approvalRequired, registerApprovalExecutor, requestApproval } from "../../services/approvals";
-import { assertRestorable } from "../../services/catalog";
-import { restorePointWhere } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

@@ -1,6 +1,6 @@
 import { Prisma } from "@lifeboat/db";
+import { vmInScopeSql, vmWhere } from "@lifeboat/domain";
 import { z } from "zod";
-import { vmInScopeSql, vmWhere } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

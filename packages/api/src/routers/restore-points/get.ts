@@ -1,5 +1,5 @@
+import { restorePointDetail, restorePointDetailView } from "@lifeboat/domain";
 import { z } from "zod";
-import { restorePointDetail, restorePointDetailView } from "../../services/catalog";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

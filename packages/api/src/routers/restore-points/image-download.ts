@@ -1,13 +1,12 @@
 import { Readable } from "node:stream";
+import { catalogRepository, recordAudit } from "@lifeboat/domain";
 import type { DiskImageExport } from "@lifeboat/ovirt-core";
 import { openDiskImageExport } from "@lifeboat/ovirt-core";
 import type { Repository } from "@lifeboat/repository";
 import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
-import { recordAudit } from "../../audit";
 import type { Context } from "../../context";
-import { AppError, appErrorHttpStatus } from "../../errors";
-import { catalogRepository } from "../../services/repository";
+import { appErrorHttpStatus, appErrorOf } from "../../errors";
 import type { DownloadAccess } from "./download-access";
 
 /**
@@ -82,7 +81,7 @@ export function safeFileName(parts: string[], ext: string): string {
 }
 
 function statusOf(e: unknown): number {
-  const app = AppError.from(e);
+  const app = appErrorOf(e);
   if (app) return appErrorHttpStatus[app.code];
   if (e instanceof TRPCError) return getHTTPStatusCodeFromError(e);
   return 500;

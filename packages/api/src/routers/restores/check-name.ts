@@ -1,5 +1,5 @@
+import { checkRestoreName, restoreTargetCheck, restoreVmRequest } from "@lifeboat/domain";
 import { z } from "zod";
-import { checkRestoreName, restoreTargetCheck, restoreVmRequest } from "../../services/jobs-restore";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

@@ -1,4 +1,4 @@
-import { restoreDiskRequest, restoreStarted, startRestoreDisk } from "../../services/jobs-restore";
+import { restoreDiskRequest, restoreStarted, startRestoreDisk } from "@lifeboat/domain";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

@@ -1,4 +1,4 @@
-import { restoreStarted, restoreVmRequest, startRestoreVm } from "../../services/jobs-restore";
+import { restoreStarted, restoreVmRequest, startRestoreVm } from "@lifeboat/domain";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

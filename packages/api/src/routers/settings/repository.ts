@@ -1,7 +1,5 @@
+import { AppError, catalogRepository, measureRepository, repositorySettingsFromEnv } from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
-import { measureRepository } from "../../services/inventory-usage";
-import { catalogRepository, repositorySettingsFromEnv } from "../../services/repository";
 import { procedure } from "../../trpc";
 
 const jobSummary = z

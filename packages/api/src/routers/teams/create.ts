@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { AppError } from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 import { teamSettings } from "./shared";

@@ -1,7 +1,5 @@
+import { AppError, describeVmRule, roleGrants } from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
-import { roleGrants } from "../../permissions";
-import { describeVmRule } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor, requireTeamScope } from "../util";
 import { teamIdInput, teamRole, teamSettings } from "./shared";

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { AppError } from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
 import { procedure } from "../../trpc";
 import { requireActor, requireTeamScope } from "../util";
 import { keepOneAdmin, teamIdInput, teamRole } from "./shared";

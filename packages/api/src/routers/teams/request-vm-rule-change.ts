@@ -1,6 +1,5 @@
+import { requestApproval, type VmRuleChange, validateVmRuleChange, vmRuleInput } from "@lifeboat/domain";
 import { z } from "zod";
-import { requestApproval } from "../../services/approvals";
-import { type VmRuleChange, validateVmRuleChange, vmRuleInput } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor, requireTeamScope } from "../util";
 import { teamIdInput } from "./shared";

@@ -1,6 +1,6 @@
+import { AppError } from "@lifeboat/domain";
 import { z } from "zod";
 import { setCredentialPassword, temporaryPassword } from "../../auth/accounts";
-import { AppError } from "../../errors";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

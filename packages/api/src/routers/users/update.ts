@@ -1,5 +1,5 @@
+import { AppError } from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 import { toUserView, userInclude, userView } from "./shared";

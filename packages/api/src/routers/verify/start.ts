@@ -1,7 +1,5 @@
+import { AppError, actingTeamForVm, enqueueVerify, restorePointWhere } from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
-import { enqueueVerify } from "../../services/jobs-start";
-import { actingTeamForVm, restorePointWhere } from "../../services/vm-ownership";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

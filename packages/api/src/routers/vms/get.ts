@@ -1,5 +1,5 @@
+import { getVm, vmListItem } from "@lifeboat/domain";
 import { z } from "zod";
-import { getVm, vmListItem } from "../../services/inventory";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

@@ -1,5 +1,5 @@
+import { listVms, vmListFilters, vmListItem } from "@lifeboat/domain";
 import { z } from "zod";
-import { listVms, vmListFilters, vmListItem } from "../../services/inventory";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

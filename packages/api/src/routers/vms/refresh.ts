@@ -1,6 +1,5 @@
+import { AppError, refreshAllInventories } from "@lifeboat/domain";
 import { z } from "zod";
-import { AppError } from "../../errors";
-import { refreshAllInventories } from "../../services/inventory";
 import { procedure } from "../../trpc";
 import { requireActor } from "../util";
 

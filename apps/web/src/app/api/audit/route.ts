@@ -1,4 +1,5 @@
-import { appRouter, auditCsvStream, auditFilters, createCallerFactory, recordAudit } from "@lifeboat/api";
+import { appRouter, auditCsvStream, auditFilters, createCallerFactory } from "@lifeboat/api";
+import { recordAudit } from "@lifeboat/domain";
 import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { createTrpcContext } from "@/server/app";

@@ -1,7 +1,7 @@
 "use client";
 
 import type { AppRouter } from "@lifeboat/api";
-import { TEAM_ROLES } from "@lifeboat/api/permissions";
+import { TEAM_ROLES } from "@lifeboat/domain/permissions";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { inferRouterOutputs } from "@trpc/server";
 import Link from "next/link";

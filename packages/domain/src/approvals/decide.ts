@@ -1,0 +1,181 @@
+import type { ApprovalRequest, Prisma } from "@lifeboat/db";
+import { recordAudit } from "../audit";
+import type { Actor, ServiceContext } from "../context";
+import { AppError } from "../errors";
+import { roleGrants } from "../permissions";
+import { expireApprovals } from "./expire";
+import { notifyOutcome } from "./notify";
+import { approvalExecutorFor } from "./registry";
+
+export type Decision = "approve" | "reject";
+
+type Row = ApprovalRequest & { team: { name: string } };
+
+async function load(ctx: ServiceContext, actor: Actor, id: string): Promise<Row> {
+  const row = await ctx.db.approvalRequest.findUnique({
+    where: { id },
+    include: { team: { select: { name: true } } },
+  });
+  // Visible to the team's members in scope and to the requester; everyone else learns nothing.
+  if (!row || !(actor.siteAdmin || actor.teamIds.includes(row.teamId) || row.requestedById === actor.userId))
+    throw new AppError("NOT_FOUND", "No such approval request.");
+  return row;
+}
+
+function alreadyClosed(row: ApprovalRequest): AppError {
+  if (row.state === "expired")
+    return new AppError(
+      "PRECONDITION_FAILED",
+      `This request expired on ${row.expiresAt.toUTCString()}; nothing was run. Ask for a new one.`,
+    );
+  const by = row.decidedByEmail ? ` by ${row.decidedByName} <${row.decidedByEmail}>` : "";
+  return new AppError("CONFLICT", `This request was already ${row.state}${by}.`);
+}
+
+/**
+ * Approves or rejects a pending request, with a comment. The decider must be a DIFFERENT person's account
+ * than the requester's and hold the approver role (approver or admin) through a membership of the owning team;
+ * being a site admin is not enough. Expired and decided requests are refused. The state change is one
+ * conditional UPDATE (pending and not expired → decided), so of two simultaneous decisions exactly one wins and
+ * the approved operation runs once. On approval the kind's executor runs (enqueues the job, applies the
+ * change); if it fails, the request ends as `failed` and nothing else runs.
+ */
+export async function decideApproval(
+  ctx: ServiceContext,
+  input: { id: string; decision: Decision; comment: string },
+): Promise<ApprovalRequest> {
+  const actor = ctx.actor;
+  if (!actor) throw new AppError("UNAUTHORIZED", "Sign in to continue.");
+  const comment = input.comment.trim();
+  const row = await load(ctx, actor, input.id);
+  ctx.audit.teamId = row.teamId;
+  ctx.audit.targetType = "approval_request";
+  ctx.audit.targetId = row.id;
+  ctx.audit.details = {
+    kind: row.kind,
+    summary: row.summary,
+    decision: input.decision,
+    comment,
+    requestedBy: { name: row.requestedByName, email: row.requestedByEmail },
+  };
+  if (!comment) throw new AppError("BAD_REQUEST", "Add a comment: every decision needs one.");
+  const now = new Date();
+  if (row.state === "pending" && row.expiresAt <= now) {
+    await expireApprovals(ctx.db, { now, notify: ctx.notify });
+    throw alreadyClosed({ ...row, state: "expired" });
+  }
+  if (row.state !== "pending") throw alreadyClosed(row);
+  if (row.requestedById === actor.userId)
+    throw new AppError(
+      "FORBIDDEN",
+      "You cannot decide on your own request: another approver of the team must.",
+    );
+  const membership = await ctx.db.membership.findUnique({
+    where: { teamId_userId: { teamId: row.teamId, userId: actor.userId } },
+  });
+  if (!membership || !roleGrants(membership.role, "approval:decide"))
+    throw new AppError(
+      "FORBIDDEN",
+      `Only members of the team ${row.team.name} with the approver or admin role decide its requests.`,
+    );
+  const registration = approvalExecutorFor(row.kind);
+  if (input.decision === "approve" && !registration)
+    throw new AppError("PRECONDITION_FAILED", `Lifeboat cannot run approved "${row.kind}" requests yet.`);
+
+  const won = await ctx.db.approvalRequest.updateMany({
+    where: { id: row.id, state: "pending", expiresAt: { gt: now }, requestedById: { not: actor.userId } },
+    data: {
+      state: input.decision === "approve" ? "approved" : "rejected",
+      decidedById: actor.userId,
+      decidedByName: actor.name,
+      decidedByEmail: actor.email,
+      decisionComment: comment.slice(0, 2000),
+      decidedAt: now,
+    },
+  });
+  if (won.count !== 1) {
+    const current = await ctx.db.approvalRequest.findUniqueOrThrow({ where: { id: row.id } });
+    throw alreadyClosed(current.state === "pending" ? { ...current, state: "expired" } : current);
+  }
+  let decided = await ctx.db.approvalRequest.findUniqueOrThrow({ where: { id: row.id } });
+  if (input.decision === "approve" && registration)
+    decided = await execute(ctx, actor, decided, registration);
+  await notifyOutcome(ctx.db, ctx.notify, decided);
+  return decided;
+}
+
+async function execute(
+  ctx: ServiceContext,
+  approver: Actor,
+  row: ApprovalRequest,
+  registration: NonNullable<ReturnType<typeof approvalExecutorFor>>,
+): Promise<ApprovalRequest> {
+  const audit = {
+    action: "approval.executed",
+    actorId: approver.userId,
+    actorName: approver.name,
+    actorEmail: approver.email,
+    teamId: row.teamId,
+    targetType: "approval_request",
+    targetId: row.id,
+    ip: ctx.ip,
+    userAgent: ctx.userAgent,
+  };
+  try {
+    const payload = registration.payload ? registration.payload.parse(row.payload) : row.payload;
+    const outcome = await registration.execute({
+      db: ctx.db,
+      queue: ctx.queue,
+      request: row,
+      payload,
+      requester: { userId: row.requestedById, name: row.requestedByName, email: row.requestedByEmail },
+      approver: { userId: approver.userId, name: approver.name, email: approver.email },
+    });
+    const done = await ctx.db.approvalRequest.update({
+      where: { id: row.id },
+      data: {
+        executedAt: new Date(),
+        jobId: outcome?.jobId ?? null,
+        result: (outcome?.result ?? undefined) as Prisma.InputJsonValue | undefined,
+      },
+    });
+    await recordAudit(ctx.db, {
+      ...audit,
+      outcome: "success",
+      details: { kind: row.kind, summary: row.summary, jobId: done.jobId, ...(outcome?.result ?? {}) },
+    });
+    return done;
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (!(e instanceof AppError))
+      console.error(`[approvals] executor for ${row.kind} failed on ${row.id}`, e);
+    const failed = await ctx.db.approvalRequest.update({
+      where: { id: row.id },
+      data: { state: "failed", executionError: message.slice(0, 2000) },
+    });
+    await recordAudit(ctx.db, { ...audit, outcome: "failure", details: { kind: row.kind, error: message } });
+    return failed;
+  }
+}
+
+/** Withdraws the caller's own pending request; nothing runs. */
+export async function cancelApproval(ctx: ServiceContext, id: string): Promise<ApprovalRequest> {
+  const actor = ctx.actor;
+  if (!actor) throw new AppError("UNAUTHORIZED", "Sign in to continue.");
+  const row = await load(ctx, actor, id);
+  ctx.audit.teamId = row.teamId;
+  ctx.audit.targetType = "approval_request";
+  ctx.audit.targetId = row.id;
+  ctx.audit.details = { kind: row.kind, summary: row.summary };
+  if (row.requestedById !== actor.userId)
+    throw new AppError("FORBIDDEN", "Only the person who asked can withdraw a request.");
+  const won = await ctx.db.approvalRequest.updateMany({
+    where: { id: row.id, state: "pending", expiresAt: { gt: new Date() } },
+    data: { state: "cancelled" },
+  });
+  if (won.count !== 1) {
+    await expireApprovals(ctx.db, { notify: ctx.notify });
+    throw alreadyClosed(await ctx.db.approvalRequest.findUniqueOrThrow({ where: { id: row.id } }));
+  }
+  return ctx.db.approvalRequest.findUniqueOrThrow({ where: { id: row.id } });
+}

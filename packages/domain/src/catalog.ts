@@ -1,0 +1,333 @@
+import type { Db, Prisma, Vm } from "@lifeboat/db";
+import type { BackupResult, KnownLayer } from "@lifeboat/ovirt-core";
+import { z } from "zod";
+import type { Actor } from "./context";
+import { AppError } from "./errors";
+import { recomputeVmTeamsIn, restorePointWhere } from "./vm-ownership";
+
+const MiB = 1024 * 1024;
+
+/**
+ * What the catalog search matches for a restore point: VM name, disk aliases, description, tags and OVF facts
+ * (OS, cluster, NIC count), lower case. Bounded, like every free-text column.
+ */
+export function restorePointSearchText(p: {
+  vmName: string;
+  diskAliases: string[];
+  description?: string | null;
+  tags?: string[];
+  osType?: string | null;
+  clusterName?: string | null;
+  nicCount?: number;
+}): string {
+  const parts = [
+    p.vmName,
+    ...p.diskAliases,
+    p.description,
+    ...(p.tags ?? []),
+    p.osType ? `os:${p.osType}` : null,
+    p.clusterName ? `cluster:${p.clusterName}` : null,
+    p.nicCount !== undefined ? `nics:${p.nicCount}` : null,
+  ];
+  return parts
+    .filter((x): x is string => !!x && x.trim() !== "")
+    .join(" ")
+    .toLowerCase()
+    .slice(0, 4000);
+}
+
+/**
+ * `knownLayer` for a backup flow from the catalog: the newest layer with that image id in a complete restore
+ * point of the same engine, with the imageio checksum it had then (a layer without one cannot be compared).
+ */
+export function knownLayerFromCatalog(
+  db: Db,
+  engineId: string,
+): (imageId: string) => Promise<KnownLayer | undefined> {
+  return async (imageId) => {
+    const layer = await db.layer.findFirst({
+      where: {
+        imageId,
+        imageioChecksum: { not: null },
+        disk: { restorePoint: { engineId, state: "complete" } },
+      },
+      orderBy: [{ disk: { restorePoint: { createdAt: "desc" } } }, { id: "asc" }],
+    });
+    if (!layer?.imageioChecksum) return undefined;
+    return {
+      layerId: layer.manifestId,
+      sha256: layer.sha256,
+      size: Number(layer.size),
+      imageioChecksum: layer.imageioChecksum,
+    };
+  };
+}
+
+export interface RecordBackupInput {
+  /** The catalog VM the job backed up. */
+  vm: Vm;
+  result: BackupResult;
+  jobId: string;
+  policyId?: string | null;
+  description: string;
+  tags: string[];
+}
+
+/**
+ * Records a finished backup in ONE transaction (the caller's): the VM's inventory row refreshed from what the
+ * backup saw, then the restore point with its disks and layers. Nothing of it is visible before the
+ * transaction commits, so the catalog never shows a half-written restore point.
+ */
+export async function recordBackup(tx: Prisma.TransactionClient, input: RecordBackupInput): Promise<string> {
+  const { vm, result } = input;
+  const facts = result.vm;
+  await tx.vm.upsert({
+    where: { engineId_vmId: { engineId: vm.engineId, vmId: facts.id } },
+    update: {
+      name: facts.name,
+      osType: facts.osType ?? null,
+      clusterName: facts.clusterName ?? null,
+      memoryBytes: facts.memoryMiB !== undefined ? BigInt(facts.memoryMiB) * BigInt(MiB) : null,
+      diskCount: result.disks.length,
+      lastSeenAt: new Date(),
+      goneAt: null,
+    },
+    create: {
+      engineId: vm.engineId,
+      vmId: facts.id,
+      name: facts.name,
+      osType: facts.osType ?? null,
+      clusterName: facts.clusterName ?? null,
+      memoryBytes: facts.memoryMiB !== undefined ? BigInt(facts.memoryMiB) * BigInt(MiB) : null,
+      diskCount: result.disks.length,
+    },
+  });
+  // A renamed VM may now match other teams' name patterns.
+  if (facts.name !== vm.name) await recomputeVmTeamsIn(tx, { engineId: vm.engineId });
+
+  const point = result.restorePoint;
+  const layers = result.disks.flatMap((d) => d.layers);
+  await tx.restorePoint.create({
+    data: {
+      id: point.id,
+      vmId: vm.id,
+      engineId: vm.engineId,
+      vmName: facts.name,
+      createdAt: new Date(point.createdAt),
+      kind: "snapshot-chain",
+      state: "complete",
+      virtualBytes: BigInt(result.disks.reduce((s, d) => s + d.provisionedSize, 0)),
+      logicalBytes: BigInt(layers.reduce((s, l) => s + l.size, 0)),
+      newStoredBytes: BigInt(result.newStoredBytes),
+      transferredBytes: BigInt(result.transferredBytes),
+      ovf: result.ovf,
+      osType: facts.osType ?? null,
+      nicCount: facts.nicCount,
+      memoryMiB: facts.memoryMiB ?? null,
+      cpuCount: facts.cpuCount ?? null,
+      clusterName: facts.clusterName ?? null,
+      description: input.description,
+      tags: input.tags,
+      snapshotKept: result.snapshot.kept,
+      snapshotId: result.snapshot.kept ? result.snapshot.id : null,
+      manifestId: point.id,
+      jobId: input.jobId,
+      policyId: input.policyId ?? null,
+      searchText: restorePointSearchText({
+        vmName: facts.name,
+        diskAliases: result.disks.map((d) => d.alias),
+        description: input.description,
+        tags: input.tags,
+        osType: facts.osType,
+        clusterName: facts.clusterName,
+        nicCount: facts.nicCount,
+      }),
+      disks: {
+        create: result.disks.map((d, position) => ({
+          diskId: d.diskId,
+          alias: d.alias,
+          interface: d.interface ?? null,
+          bootable: d.bootable,
+          provisionedSize: BigInt(d.provisionedSize),
+          format: d.format,
+          storageDomainId: d.storageDomain?.id ?? null,
+          storageDomainName: d.storageDomain?.name ?? null,
+          position,
+          layers: {
+            create: d.layers.map((l, i) => ({
+              position: i,
+              imageId: l.imageId,
+              parentImageId: l.parentImageId,
+              format: l.format,
+              virtualSize: BigInt(l.virtualSize),
+              size: BigInt(l.size),
+              sha256: l.sha256,
+              manifestId: l.layerId,
+              snapshotId: l.snapshotId ?? null,
+              reused: l.reused,
+              imageioChecksum: l.imageioChecksum ?? null,
+            })),
+          },
+        })),
+      },
+    },
+  });
+  return point.id;
+}
+
+export const restorePointLayerView = z.object({
+  position: z.number(),
+  imageId: z.string(),
+  parentImageId: z.string().nullable(),
+  format: z.string(),
+  virtualSize: z.number(),
+  size: z.number(),
+  sha256: z.string(),
+  reused: z.boolean(),
+  snapshotId: z.string().nullable(),
+});
+
+export const restorePointDiskView = z.object({
+  id: z.string(),
+  diskId: z.string(),
+  alias: z.string(),
+  interface: z.string().nullable(),
+  bootable: z.boolean(),
+  provisionedSize: z.number(),
+  format: z.string(),
+  storageDomainId: z.string().nullable(),
+  storageDomainName: z.string().nullable(),
+  /** Base first. */
+  layers: z.array(restorePointLayerView),
+});
+
+export const restorePointDetailView = z.object({
+  id: z.string(),
+  vmId: z.string(),
+  engineId: z.string(),
+  engineName: z.string(),
+  vmName: z.string(),
+  createdAt: z.date(),
+  kind: z.string(),
+  state: z.string(),
+  virtualBytes: z.number(),
+  logicalBytes: z.number(),
+  newStoredBytes: z.number(),
+  transferredBytes: z.number(),
+  description: z.string(),
+  tags: z.array(z.string()),
+  pinned: z.boolean(),
+  verifyState: z.string(),
+  verifiedAt: z.date().nullable(),
+  verifyError: z.string().nullable(),
+  snapshotKept: z.boolean(),
+  snapshotId: z.string().nullable(),
+  jobId: z.string().nullable(),
+  policyId: z.string().nullable(),
+  /** What the OVF said about the VM. */
+  facts: z.object({
+    osType: z.string().nullable(),
+    clusterName: z.string().nullable(),
+    nicCount: z.number(),
+    memoryMiB: z.number().nullable(),
+    cpuCount: z.number().nullable(),
+  }),
+  disks: z.array(restorePointDiskView),
+});
+export type RestorePointDetail = z.infer<typeof restorePointDetailView>;
+
+/** One restore point with its disks and layer chains, if the actor may see its VM (else NOT_FOUND). */
+export async function restorePointDetail(db: Db, actor: Actor, id: string): Promise<RestorePointDetail> {
+  const rp = await db.restorePoint.findFirst({
+    where: { AND: [{ id }, restorePointWhere(actor)] },
+    include: {
+      disks: { orderBy: { position: "asc" }, include: { layers: { orderBy: { position: "asc" } } } },
+    },
+  });
+  if (!rp) throw new AppError("NOT_FOUND", "No such restore point (or it belongs to another team).");
+  const engine = await db.engine.findUnique({ where: { id: rp.engineId }, select: { name: true } });
+  return {
+    id: rp.id,
+    vmId: rp.vmId,
+    engineId: rp.engineId,
+    engineName: engine?.name ?? "(engine removed)",
+    vmName: rp.vmName,
+    createdAt: rp.createdAt,
+    kind: rp.kind,
+    state: rp.state,
+    virtualBytes: Number(rp.virtualBytes),
+    logicalBytes: Number(rp.logicalBytes),
+    newStoredBytes: Number(rp.newStoredBytes),
+    transferredBytes: Number(rp.transferredBytes),
+    description: rp.description,
+    tags: rp.tags,
+    pinned: rp.pinned,
+    verifyState: rp.verifyState,
+    verifiedAt: rp.verifiedAt,
+    verifyError: rp.verifyError,
+    snapshotKept: rp.snapshotKept,
+    snapshotId: rp.snapshotId,
+    jobId: rp.jobId,
+    policyId: rp.policyId,
+    facts: {
+      osType: rp.osType,
+      clusterName: rp.clusterName,
+      nicCount: rp.nicCount,
+      memoryMiB: rp.memoryMiB,
+      cpuCount: rp.cpuCount,
+    },
+    disks: rp.disks.map((d) => ({
+      id: d.id,
+      diskId: d.diskId,
+      alias: d.alias,
+      interface: d.interface,
+      bootable: d.bootable,
+      provisionedSize: Number(d.provisionedSize),
+      format: d.format,
+      storageDomainId: d.storageDomainId,
+      storageDomainName: d.storageDomainName,
+      layers: d.layers.map((l) => ({
+        position: l.position,
+        imageId: l.imageId,
+        parentImageId: l.parentImageId,
+        format: l.format,
+        virtualSize: Number(l.virtualSize),
+        size: Number(l.size),
+        sha256: l.sha256,
+        reused: l.reused,
+        snapshotId: l.snapshotId,
+      })),
+    })),
+  };
+}
+
+/** A restore point a restore can start from: visible to the actor, complete, and not known to be damaged. */
+export async function restorableRestorePoint(db: Db, actor: Actor, id: string) {
+  const rp = await db.restorePoint.findFirst({
+    where: { AND: [{ id }, restorePointWhere(actor)] },
+    include: { disks: { orderBy: { position: "asc" } } },
+  });
+  if (!rp) throw new AppError("NOT_FOUND", "No such restore point (or it belongs to another team).");
+  assertRestorable(rp);
+  return rp;
+}
+
+/** Refuses a restore point that is not complete or failed its last verification, in words an operator acts on. */
+export function assertRestorable(rp: {
+  id: string;
+  state: string;
+  verifyState: string;
+  verifyError: string | null;
+  verifiedAt: Date | null;
+}): void {
+  if (rp.state !== "complete")
+    throw new AppError(
+      "PRECONDITION_FAILED",
+      `Restore point ${rp.id} is ${rp.state}: it cannot be restored.`,
+    );
+  if (rp.verifyState === "failed")
+    throw new AppError(
+      "PRECONDITION_FAILED",
+      `Restore point ${rp.id} failed verification${rp.verifiedAt ? ` on ${rp.verifiedAt.toISOString()}` : ""}: ${rp.verifyError ?? "damaged data"}. It cannot be restored; choose another restore point.`,
+    );
+}

@@ -1,0 +1,243 @@
+import { EventEmitter } from "node:events";
+import { serverEnv } from "@lifeboat/config";
+import type { Db } from "@lifeboat/db";
+import pg from "pg";
+import { z } from "zod";
+import type { Actor } from "./context";
+
+/**
+ * Live updates: PostgreSQL LISTEN/NOTIFY on one channel. Triggers (migration `live_events`) notify on job,
+ * restore point and leftover changes; services publish the rest (inventory refreshed, engine changed). Payloads
+ * carry ids only — what changed and who may know — never names or data: a subscriber refetches through the
+ * normal, scoped procedures. Each server process holds ONE listening connection, fanned out to every
+ * subscription through an EventEmitter, and reconnects after an error.
+ */
+export const EVENTS_CHANNEL = "lifeboat_events";
+
+export const LIVE_EVENT_KINDS = ["job", "restorePoint", "leftover", "inventory", "engine", "resync"] as const;
+export type LiveEventKind = (typeof LIVE_EVENT_KINDS)[number];
+
+/** One change, as subscribers receive it. */
+export const liveEvent = z.object({
+  kind: z.enum(LIVE_EVENT_KINDS),
+  /** The changed object's id (job, restore point, leftover, engine). */
+  id: z.string(),
+  /** For jobs and restore points: the catalog VM. */
+  vmId: z.string().nullable().optional(),
+  /** For jobs: the state after the change. */
+  state: z.string().nullable().optional(),
+});
+export type LiveEvent = z.infer<typeof liveEvent>;
+
+/**
+ * On the wire (NOTIFY payload): the event plus who may see it — `t`: the owning team ids, `null` for site-level
+ * objects (site administrators only), `"*"` for everyone signed in.
+ */
+const wireEvent = z.object({
+  k: z.enum(LIVE_EVENT_KINDS),
+  id: z.string().max(100),
+  vm: z.string().max(100).nullable().optional(),
+  s: z.string().max(50).nullable().optional(),
+  t: z.union([z.array(z.string().max(100)).max(200), z.literal("*"), z.null()]),
+});
+type WireEvent = z.infer<typeof wireEvent>;
+
+export interface PublishedEvent extends LiveEvent {
+  /** Owning teams; null = site administrators only; "*" = everyone signed in. */
+  teams?: string[] | "*" | null;
+}
+
+/** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
+const MAX_PAYLOAD = 7900;
+
+/** Publishes an event to every server process (after the caller's transaction commits, if inside one). */
+export async function publishEvent(db: Pick<Db, "$executeRaw">, ev: PublishedEvent): Promise<void> {
+  const wire: WireEvent = {
+    k: ev.kind,
+    id: ev.id,
+    vm: ev.vmId ?? null,
+    s: ev.state ?? null,
+    t: ev.teams === undefined ? "*" : ev.teams,
+  };
+  let payload = JSON.stringify(wire);
+  if (payload.length > MAX_PAYLOAD) payload = JSON.stringify({ ...wire, t: null });
+  await db.$executeRaw`SELECT pg_notify(${EVENTS_CHANNEL}, ${payload})`;
+}
+
+/** Whether the actor may learn of the event (the same scope as the procedures that show the object). */
+export function eventVisibleTo(actor: Actor, teams: WireEvent["t"]): boolean {
+  if (actor.siteAdmin) return true;
+  if (teams === "*") return true;
+  if (teams === null) return false;
+  return teams.some((t) => actor.teamIds.includes(t));
+}
+
+interface BusMessage {
+  event: LiveEvent;
+  teams: WireEvent["t"];
+}
+
+/** One LISTEN connection per database URL and process, fanned out to subscribers. */
+export class EventBus extends EventEmitter {
+  private client: pg.Client | null = null;
+  private connecting: Promise<void> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryMs = 500;
+  private closed = false;
+
+  constructor(private readonly url: string) {
+    super();
+    // Every open subscription adds a listener.
+    this.setMaxListeners(0);
+  }
+
+  /** Connected and listening (connects on first use; later failures reconnect in the background). */
+  ready(): Promise<void> {
+    if (this.client) return Promise.resolve();
+    this.connecting ??= this.connect().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url, application_name: "lifeboat-events" });
+    client.on("notification", (n) => {
+      if (n.channel !== EVENTS_CHANNEL || !n.payload) return;
+      const msg = parseWire(n.payload);
+      if (msg) this.emit("message", msg);
+    });
+    client.on("error", (e) => this.lost(client, e));
+    client.on("end", () => this.lost(client, new Error("connection ended")));
+    await client.connect();
+    await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
+    this.retryMs = 500;
+  }
+
+  private lost(client: pg.Client, e: Error): void {
+    if (this.client !== client) return;
+    this.client = null;
+    client.removeAllListeners("notification");
+    client.end().catch(() => undefined);
+    if (this.closed) return;
+    console.warn(`[events] listening connection lost (${e.message}); reconnecting`);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.retryTimer || this.closed) return;
+    const delay = this.retryMs;
+    this.retryMs = Math.min(this.retryMs * 2, 30_000);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.ready().then(
+        // Notifications sent while we were away are lost: tell subscribers to refetch everything.
+        () => this.emit("message", { event: { kind: "resync", id: "reconnect" }, teams: "*" }),
+        (err) => {
+          console.warn(`[events] reconnect failed: ${err instanceof Error ? err.message : err}`);
+          this.scheduleReconnect();
+        },
+      );
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** Test hook: drops the connection as a network failure would. */
+  simulateConnectionLoss(): void {
+    const c = this.client;
+    if (c) this.lost(c, new Error("simulated loss"));
+  }
+
+  get connected(): boolean {
+    return this.client !== null;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const c = this.client;
+    this.client = null;
+    if (c) await c.end().catch(() => undefined);
+    this.removeAllListeners();
+  }
+
+  /**
+   * The events the actor may see, until `signal` aborts. Backpressure-free: a slow consumer's queue is bounded
+   * (older progress events are dropped first, keeping the latest per object).
+   */
+  async *subscribe(actor: Actor, signal: AbortSignal): AsyncGenerator<LiveEvent> {
+    await this.ready();
+    const queue = new Map<string, LiveEvent>();
+    let wake: (() => void) | null = null;
+    const onMessage = (m: BusMessage) => {
+      if (!eventVisibleTo(actor, m.teams)) return;
+      const key = `${m.event.kind}:${m.event.id}`;
+      queue.delete(key);
+      queue.set(key, m.event);
+      while (queue.size > 500) queue.delete(queue.keys().next().value as string);
+      wake?.();
+    };
+    const onAbort = () => wake?.();
+    this.on("message", onMessage);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      while (!signal.aborted) {
+        if (queue.size === 0) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = null;
+          continue;
+        }
+        const [key, ev] = queue.entries().next().value as [string, LiveEvent];
+        queue.delete(key);
+        yield ev;
+      }
+    } finally {
+      this.off("message", onMessage);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+}
+
+function parseWire(payload: string): BusMessage | null {
+  try {
+    const w = wireEvent.parse(JSON.parse(payload));
+    return { event: { kind: w.k, id: w.id, vmId: w.vm ?? null, state: w.s ?? null }, teams: w.t };
+  } catch {
+    console.warn("[events] ignored a malformed notification");
+    return null;
+  }
+}
+
+const buses = new Map<string, EventBus>();
+const sources = new WeakMap<object, string>();
+
+/** Tells the bus which database URL a Prisma client talks to (the web app's falls back to DATABASE_URL). */
+export function registerEventSource(db: Db, url: string): void {
+  sources.set(db, url);
+}
+
+/** The process's bus for this database. */
+export function eventBusFor(db: Db): EventBus {
+  const url = sources.get(db) ?? serverEnv().DATABASE_URL;
+  if (!url) throw new Error("live updates need DATABASE_URL");
+  let bus = buses.get(url);
+  if (!bus) {
+    bus = new EventBus(url);
+    buses.set(url, bus);
+  }
+  return bus;
+}
+
+/** Closes every bus of this process (tests, shutdown). */
+export async function closeEventBuses(): Promise<void> {
+  const all = [...buses.values()];
+  buses.clear();
+  await Promise.all(all.map((b) => b.close()));
+}

@@ -1,0 +1,312 @@
+import { randomUUID } from "node:crypto";
+import type { Db, Policy, Prisma } from "@lifeboat/db";
+import type { JobQueue } from "@lifeboat/jobs";
+import { AppError } from "./errors";
+import { enqueueBackup, enqueueVerify } from "./jobs-start";
+import type { NotifyConfig } from "./notify";
+import { protectedVms } from "./policies";
+import { notifyPolicyJobFailed, notifyPolicyMissed } from "./policies-notify";
+import { planTicks } from "./schedules";
+
+/**
+ * Policy runs. Every minute pg-boss delivers one `policy.tick` (its cron monitor sends each tick once for all
+ * workers); the tick evaluates each enabled policy's schedules in the policy's zone and claims each due tick by
+ * inserting its PolicyRun — unique on (policyId, kind, scheduledFor) — so that however many workers tick at
+ * once, only the one whose insert lands starts the run. Ticks that fell while no worker was running are looked
+ * at when one returns: the newest runs once if still inside the policy's window, the others are recorded as
+ * missed.
+ */
+
+/** How far back a returning worker looks for ticks it missed. */
+export const TICK_LOOKBACK_MS = 7 * 24 * 3600_000;
+
+export type RunKind = "backup" | "verify";
+
+export interface TickOutcome {
+  policyId: string;
+  kind: RunKind;
+  scheduledFor: Date;
+  runId: string;
+  state: "started" | "skipped" | "missed";
+}
+
+export interface RunDetails {
+  /** Jobs started, one per VM (backup) or restore point (verify). */
+  jobs: Array<{ jobId: string; vmId: string; vmName: string; restorePointId?: string }>;
+  skipped: Array<{ vmId: string; vmName: string; reason: string; restorePointId?: string }>;
+  manual?: { userId: string; name: string };
+  reason?: string;
+  alsoMissed?: number;
+}
+
+/** Claims a tick: true only for the one caller whose insert created the row. */
+async function claimRun(
+  db: Db,
+  row: { id: string; policyId: string; kind: RunKind; scheduledFor: Date; state: string; details?: object },
+): Promise<boolean> {
+  const { count } = await db.policyRun.createMany({
+    data: [
+      {
+        ...row,
+        startedAt: row.state === "missed" ? null : new Date(),
+        details: (row.details ?? undefined) as Prisma.InputJsonValue | undefined,
+      },
+    ],
+    skipDuplicates: true,
+  });
+  return count === 1;
+}
+
+/**
+ * Starts every due run and records missed ones (telling the team about backups that did not run at all). Safe
+ * to call from any number of workers at once.
+ */
+export async function runDueSchedules(
+  db: Db,
+  queue: JobQueue,
+  now = new Date(),
+  opts: { notify?: NotifyConfig } = {},
+): Promise<TickOutcome[]> {
+  const policies = await db.policy.findMany({ where: { enabled: true } });
+  const latest = await db.policyRun.groupBy({
+    by: ["policyId", "kind"],
+    where: { policyId: { in: policies.map((p) => p.id) } },
+    _max: { scheduledFor: true },
+  });
+  const latestOf = new Map(latest.map((l) => [`${l.policyId}/${l.kind}`, l._max.scheduledFor]));
+  const outcomes: TickOutcome[] = [];
+  for (const policy of policies) {
+    for (const kind of ["backup", "verify"] as const) {
+      const schedule = kind === "backup" ? policy.schedule : policy.verifySchedule;
+      if (!schedule) continue;
+      // Never look before the policy's last change (a new schedule has no past) or beyond the lookback.
+      const after = new Date(
+        Math.max(
+          latestOf.get(`${policy.id}/${kind}`)?.getTime() ?? 0,
+          policy.updatedAt.getTime(),
+          now.getTime() - TICK_LOOKBACK_MS,
+        ),
+      );
+      let plan: ReturnType<typeof planTicks>;
+      try {
+        plan = planTicks({
+          schedule,
+          timeZone: policy.timezone,
+          after,
+          now,
+          windowMinutes: policy.windowMinutes,
+        });
+      } catch (e) {
+        console.error(`[policies] policy ${policy.id} has an unusable ${kind} schedule: ${messageOf(e)}`);
+        continue;
+      }
+      const uncovered: Date[] = [];
+      for (const [i, tick] of plan.ticks.entries()) {
+        const runId = randomUUID();
+        if (tick.action === "missed") {
+          const details: RunDetails = {
+            jobs: [],
+            skipped: [],
+            reason: tick.reason,
+            ...(i === 0 && plan.earlierMissed > 0 ? { alsoMissed: plan.earlierMissed } : {}),
+          };
+          if (
+            await claimRun(db, {
+              id: runId,
+              policyId: policy.id,
+              kind,
+              scheduledFor: tick.scheduledFor,
+              state: "missed",
+              details,
+            })
+          ) {
+            outcomes.push({
+              policyId: policy.id,
+              kind,
+              scheduledFor: tick.scheduledFor,
+              runId,
+              state: "missed",
+            });
+            if (!tick.coveredBy) uncovered.push(tick.scheduledFor);
+          }
+          continue;
+        }
+        if (
+          !(await claimRun(db, {
+            id: runId,
+            policyId: policy.id,
+            kind,
+            scheduledFor: tick.scheduledFor,
+            state: "started",
+          }))
+        )
+          continue;
+        const state = await startRun(db, queue, policy, kind, runId, now);
+        outcomes.push({ policyId: policy.id, kind, scheduledFor: tick.scheduledFor, runId, state });
+      }
+      if (kind === "backup" && uncovered.length > 0)
+        await notifyPolicyMissed(db, policy, uncovered, opts.notify).catch((e) =>
+          console.error(`[policies] could not tell team ${policy.teamId} about missed runs: ${messageOf(e)}`),
+        );
+    }
+  }
+  return outcomes;
+}
+
+/** Starts a run by hand ("Run now"): recorded like a scheduled run, at the current time. */
+export async function runPolicyNow(
+  db: Db,
+  queue: JobQueue,
+  policy: Policy,
+  kind: RunKind,
+  by: { userId: string; name: string },
+): Promise<{ runId: string; state: "started" | "skipped"; details: RunDetails }> {
+  const runId = randomUUID();
+  const now = new Date();
+  await claimRun(db, { id: runId, policyId: policy.id, kind, scheduledFor: now, state: "started" });
+  const state = await startRun(db, queue, policy, kind, runId, now, by);
+  const run = await db.policyRun.findUniqueOrThrow({ where: { id: runId } });
+  return { runId, state, details: run.details as unknown as RunDetails };
+}
+
+async function startRun(
+  db: Db,
+  queue: JobQueue,
+  policy: Policy,
+  kind: RunKind,
+  runId: string,
+  now: Date,
+  manual?: { userId: string; name: string },
+): Promise<"started" | "skipped"> {
+  let details: RunDetails;
+  try {
+    details =
+      kind === "backup"
+        ? await startBackups(db, queue, policy, manual?.userId ?? null)
+        : await startVerifications(db, queue, policy, now, manual?.userId ?? null);
+  } catch (e) {
+    details = { jobs: [], skipped: [], reason: `The run could not start: ${messageOf(e)}` };
+  }
+  if (manual) details.manual = manual;
+  if (details.jobs.length === 0 && !details.reason)
+    details.reason = kind === "backup" ? "No VM to back up." : "No restore point needs verifying.";
+  const state = details.jobs.length > 0 ? "started" : "skipped";
+  await db.policyRun.update({
+    where: { id: runId },
+    data: { state, details: details as unknown as Prisma.InputJsonValue },
+  });
+  return state;
+}
+
+/** A refusal that means "not now, for this one" (busy, engine disabled): skipped with its words, not fatal. */
+function skipReason(e: unknown): string | null {
+  const app = e instanceof AppError ? e : null;
+  return app && (app.code === "CONFLICT" || app.code === "PRECONDITION_FAILED") ? app.message : null;
+}
+
+/** One backup.vm job per protected VM; a VM with a backup already queued or running is skipped. */
+async function startBackups(
+  db: Db,
+  queue: JobQueue,
+  policy: Policy,
+  createdBy: string | null,
+): Promise<RunDetails> {
+  const details: RunDetails = { jobs: [], skipped: [] };
+  for (const vm of await protectedVms(db, policy)) {
+    if (vm.excluded) {
+      details.skipped.push({ vmId: vm.id, vmName: vm.name, reason: vm.excluded });
+      continue;
+    }
+    try {
+      const jobId = await enqueueBackup(db, queue, {
+        vm,
+        teamId: policy.teamId,
+        createdBy,
+        policyId: policy.id,
+        input: { description: `Policy ${policy.name}`, tags: [], keepSnapshot: policy.keepSnapshot },
+      });
+      details.jobs.push({ jobId, vmId: vm.id, vmName: vm.name });
+    } catch (e) {
+      const reason = skipReason(e);
+      if (!reason) throw e;
+      details.skipped.push({ vmId: vm.id, vmName: vm.name, reason });
+    }
+  }
+  return details;
+}
+
+/** One verify job per restore point of the protected VMs not verified within verifyMaxAgeDays. */
+async function startVerifications(
+  db: Db,
+  queue: JobQueue,
+  policy: Policy,
+  now: Date,
+  createdBy: string | null,
+): Promise<RunDetails> {
+  const details: RunDetails = { jobs: [], skipped: [] };
+  const vms = (await protectedVms(db, policy)).filter((v) => !v.excluded);
+  const cutoff = new Date(now.getTime() - policy.verifyMaxAgeDays * 86_400_000);
+  const points = await db.restorePoint.findMany({
+    where: {
+      vmId: { in: vms.map((v) => v.id) },
+      state: "complete",
+      OR: [{ verifiedAt: null }, { verifiedAt: { lt: cutoff } }],
+    },
+    select: { id: true, vmId: true, vmName: true, engineId: true },
+    orderBy: [{ verifiedAt: { sort: "asc", nulls: "first" } }, { createdAt: "asc" }],
+  });
+  for (const rp of points) {
+    try {
+      const jobId = await enqueueVerify(db, queue, {
+        restorePoint: rp,
+        teamId: policy.teamId,
+        createdBy,
+        policyId: policy.id,
+      });
+      details.jobs.push({ jobId, vmId: rp.vmId, vmName: rp.vmName, restorePointId: rp.id });
+    } catch (e) {
+      const reason = skipReason(e);
+      if (!reason) throw e;
+      details.skipped.push({ vmId: rp.vmId, vmName: rp.vmName, restorePointId: rp.id, reason });
+    }
+  }
+  return details;
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * What follows a job a policy started, once it finished (the worker calls it after every job): a successful
+ * backup is followed by a prune of that VM under the policy's retention; a failed job tells the team. Safe to
+ * call again for the same job (a duplicate delivery): no second prune is queued while one waits, no second
+ * notification is sent.
+ */
+export async function afterPolicyJob(
+  db: Db,
+  queue: JobQueue,
+  jobId: string,
+  opts: { notify?: NotifyConfig } = {},
+): Promise<{ pruneJobId?: string; notified?: boolean }> {
+  const job = await db.job.findUnique({ where: { id: jobId } });
+  if (!job?.policyId) return {};
+  if (job.state === "failed") return { notified: await notifyPolicyJobFailed(db, job, opts.notify) };
+  if (job.type !== "backup.vm" || job.state !== "succeeded" || !job.vmId) return {};
+  const policy = await db.policy.findUnique({
+    where: { id: job.policyId },
+    select: { id: true, teamId: true },
+  });
+  if (!policy) return {};
+  const waiting = await db.job.findFirst({
+    where: { type: "prune.vm", policyId: policy.id, vmId: job.vmId, state: "queued" },
+    select: { id: true },
+  });
+  if (waiting) return { pruneJobId: waiting.id };
+  const pruneJobId = await queue.enqueue(
+    "prune.vm",
+    { policyId: policy.id, vmId: job.vmId },
+    { teamId: policy.teamId, policyId: policy.id, vmId: job.vmId, engineId: job.engineId },
+  );
+  return { pruneJobId };
+}
