@@ -11,6 +11,26 @@ describe("lifeboat CLI", () => {
     expect(lifeboatBin).toMatch(/\.mjs$/);
   });
 
+  it("loads only the command tree to start: what a command needs comes with the command", () => {
+    // The files `node dist/lifeboat.mjs` loads before any command runs: the entry and its static imports.
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const code = readFileSync(file, "utf8");
+      for (const m of code.matchAll(
+        /(?:^|[;\n])\s*(?:import|export)\s*(?:[^"';]*?from\s*)?"(\.{1,2}\/[^"]+)"/g,
+      ))
+        visit(path.resolve(path.dirname(file), m[1] ?? ""));
+    };
+    visit(lifeboatBin);
+    const loaded = [...seen].map((f) => readFileSync(f, "utf8")).join("\n");
+    expect(loaded.length).toBeLessThan(512 * 1024);
+    // None of the heavy stacks: HTTP client, Prisma, qcow2, zod schemas, the simulator.
+    for (const heavy of ["/undici@", "/@prisma+client@", "/zod@", "/node-forge@"])
+      expect(loaded).not.toContain(heavy);
+  });
+
   it("lists its commands with --help and exits 0", async () => {
     const r = await lifeboat(["--help"]);
     expect(r.code).toBe(0);

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { serverEnv } from "@lifeboat/config";
 import type { Command } from "commander";
 import { action, UsageError } from "../cli-kit";
 
@@ -22,6 +21,7 @@ export function register(program: Command) {
     )
     .action(
       action(async () => {
+        const { serverEnv } = await import("@lifeboat/config");
         const env = serverEnv();
         if (!env.BETTER_AUTH_SECRET) throw new Error("BETTER_AUTH_SECRET is not set");
         const { createAuth, ensureFirstAdmin, withCatalog } = await loadCatalogTools();

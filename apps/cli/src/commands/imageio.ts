@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from "node:fs";
-import { type ImageioExtent as Extent, ImageioTicket, type TransferProgress } from "@lifeboat/ovirt-core";
+import type { ImageioExtent as Extent, ImageioTicket, TransferProgress } from "@lifeboat/ovirt-core";
 import type { Command } from "commander";
 import { action, intOption, UsageError, userPath } from "../cli-kit";
 
@@ -152,6 +152,8 @@ async function withTicket(
   process.once("SIGTERM", onSignal);
   let ticket: ImageioTicket | undefined;
   try {
+    // Loaded on use: `lifeboat --help` and other commands start without the imageio client.
+    const { ImageioTicket } = await import("@lifeboat/ovirt-core");
     ticket = await ImageioTicket.open(url, {
       caPem,
       insecure: flags.insecure,
