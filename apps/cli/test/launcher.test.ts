@@ -49,6 +49,23 @@ const signIn = () =>
     body: JSON.stringify({ email: "admin@lifeboat.test", password: ADMIN_PASSWORD }),
   }).then((r) => r.status);
 
+/** system.services as a signed-in admin sees it, over HTTP. */
+async function adminServiceProblems(): Promise<string[]> {
+  const signedIn = await fetch(`http://127.0.0.1:${port}/api/auth/sign-in/email`, {
+    method: "POST",
+    headers: { "content-type": "application/json", origin: `http://127.0.0.1:${port}` },
+    body: JSON.stringify({ email: "admin@lifeboat.test", password: ADMIN_PASSWORD }),
+  });
+  const cookie = signedIn.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0])
+    .join("; ");
+  const res = await fetch(`http://127.0.0.1:${port}/api/trpc/system.services`, { headers: { cookie } });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { result: { data: { json: { problems: string[] } } } };
+  return body.result.data.json.problems;
+}
+
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lifeboat-launcher-"));
   fs.chmodSync(dataDir, 0o755);
@@ -104,6 +121,9 @@ describe("lifeboat start supervises its children", () => {
       `select state, restarts, "lastExitReason" from service_status where name = 'worker'`,
     );
     expect(status).toEqual({ state: "running", restarts: 1, lastExitReason: "signal SIGKILL" });
+    // What the admins' banner on the overview reads.
+    const problems = await adminServiceProblems();
+    expect(problems).toContain("The worker was restarted once (last exit: signal SIGKILL).");
   });
 
   it("restarts a killed embedded PostgreSQL; the web server signs users in again", async () => {

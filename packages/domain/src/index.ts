@@ -27,4 +27,5 @@ export * from "./policies-run";
 export * from "./repository";
 export * from "./retention";
 export * from "./schedules";
+export * from "./service-health";
 export * from "./vm-ownership";

@@ -6,7 +6,7 @@ import type { Actor } from "./context";
 import { engineAppError, withEngine } from "./engines";
 import { AppError } from "./errors";
 import { publishEvent } from "./events";
-import { recomputeVmTeams, vmInScopeSql } from "./vm-ownership";
+import { recomputeVmTeamsIn, vmInScopeSql } from "./vm-ownership";
 
 /**
  * The VM inventory: every engine's VM list cached in `vm` (refreshed on demand and by the `inventory.refresh`
@@ -83,7 +83,7 @@ export interface InventoryRefreshResult {
 /**
  * Reads one engine's VM list (name, status, OS, cluster, memory, tags, disk count) into the catalog: new VMs are
  * added, known ones updated, VMs the engine no longer lists get `goneAt` (their restore points keep their owner).
- * Then team ownership is derived again for the engine's VMs. The engine's `inventoryAt` / `lastError` record
+ * Team ownership of the engine's VMs is derived again in the same transaction. The engine's `inventoryAt` / `lastError` record
  * the outcome; a failure is an AppError in the engine's words.
  */
 export async function refreshInventory(
@@ -151,15 +151,16 @@ export async function refreshInventory(
         where: { engineId, goneAt: null, vmId: { notIn: records.map((r) => r.vmId) } },
         data: { goneAt: now },
       });
+      // Ownership in the same transaction: nobody sees a new VM before the teams whose rules match it.
+      await recomputeVmTeamsIn(tx, { engineId });
       await tx.engine.update({
         where: { id: engineId },
         data: { inventoryAt: now, lastCheckAt: now, lastError: null },
       });
       return { added: upserted.filter((u) => u.inserted).length, gone: gone.count };
     },
-    { timeout: 120_000 },
+    { timeout: 300_000, maxWait: 30_000 },
   );
-  await recomputeVmTeams(db, { engineId });
   await publishEvent(db, { kind: "inventory", id: engineId });
   return { engineId, engineName: row.name, seen: records.length, ...counts };
 }

@@ -40,6 +40,7 @@ import { startDisk as restoresStartDisk } from "./restores/start-disk";
 import { measureRepositoryNow, repository as settingsRepository } from "./settings/repository";
 import { health } from "./system/health";
 import { ping } from "./system/ping";
+import { services } from "./system/services";
 import { create as teamsCreate } from "./teams/create";
 import { remove as teamsDelete } from "./teams/delete";
 import { get as teamsGet } from "./teams/get";
@@ -58,7 +59,7 @@ import { list as vmsList } from "./vms/list";
 import { refresh as vmsRefresh } from "./vms/refresh";
 
 export const appRouter = router({
-  system: router({ health, ping }),
+  system: router({ health, ping, services }),
   me: router({ get: meGet }),
   overview: router({ summary, leftovers, resolveLeftover }),
   jobs: router({ get: jobsGet, list: jobsList, events: jobsEvents, cancel: jobsCancel }),

@@ -72,6 +72,27 @@ function GettingStarted({ siteAdmin, engines }: { siteAdmin: boolean; engines: n
   );
 }
 
+/** For admins: a worker or a supervised service that is down or restarting (refreshed every 15 s). */
+function ServiceBanner() {
+  const trpc = useTRPC();
+  const health = useQuery({ ...trpc.system.services.queryOptions(), refetchInterval: 15_000 });
+  const problems = health.data?.problems ?? [];
+  if (problems.length === 0) return null;
+  return (
+    <div role="alert" className="rounded-md border border-red-300 bg-red-50 p-4 text-sm text-red-900">
+      <p className="flex items-center gap-2 font-semibold">
+        <AlertTriangle className="h-4 w-4" aria-hidden="true" /> Lifeboat needs attention
+      </p>
+      <ul className="mt-2 list-disc space-y-1 pl-6">
+        {problems.map((p) => (
+          <li key={p}>{p}</li>
+        ))}
+      </ul>
+      <p className="mt-2 text-red-800">The launcher's log says why (lines starting with [lifeboat]).</p>
+    </div>
+  );
+}
+
 export function Overview() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -111,6 +132,7 @@ export function Overview() {
         </p>
       </div>
       <ErrorNote error={summary.error} />
+      {siteAdmin ? <ServiceBanner /> : null}
       {s && totalVms === 0 ? <GettingStarted siteAdmin={siteAdmin} engines={s.engines} /> : null}
 
       <div className="grid gap-4 md:grid-cols-2 xl:grid-cols-3">

@@ -10,6 +10,12 @@ export default cases([
     target: "global",
     call: ({ caller }) => caller.system.ping({ message: "matrix" }),
   },
+  {
+    path: "system.services",
+    allow: ["site-admin"],
+    target: "global",
+    call: ({ caller }) => caller.system.services(),
+  },
   { path: "me.get", allow: SIGNED_IN, target: "global", call: ({ caller }) => caller.me.get() },
   {
     path: "overview.summary",
