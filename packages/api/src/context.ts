@@ -1,5 +1,6 @@
 import type { Db } from "@lifeboat/db";
 import type { Auth } from "./auth/auth";
+import { clientIp } from "./http/client-ip";
 import type { JobQueue } from "./queue/enqueue";
 import type { NotifyConfig } from "./services/notify";
 
@@ -54,9 +55,4 @@ export async function createContext(opts: {
     audit: {},
     notify: opts.notify,
   };
-}
-
-export function clientIp(headers: Headers): string | null {
-  const forwarded = headers.get("x-forwarded-for")?.split(",")[0]?.trim();
-  return forwarded || headers.get("x-real-ip") || null;
 }

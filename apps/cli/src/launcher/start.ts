@@ -94,11 +94,11 @@ export async function startLifeboat(
     const webDir = path.join(root, "apps/web");
     if (!fs.existsSync(path.join(webDir, ".next", "BUILD_ID")))
       throw new Error("The web app is not built: run `pnpm build` (or `npm start`, which builds) first");
-    const nextBin = path.join(webDir, "node_modules/next/dist/bin/next");
+    // server.ts: Next behind Lifeboat's edge (client addresses, security headers, body limits).
     const web = spawnManaged(
       "web",
       process.execPath,
-      ["--require", ORPHAN_GUARD, nextBin, "start", "-p", String(env.PORT), "-H", env.HOST],
+      ["--require", ORPHAN_GUARD, "--import", "tsx", "server.ts"],
       {
         cwd: webDir,
         env: childEnv,
