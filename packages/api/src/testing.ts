@@ -3,6 +3,7 @@ import type { NotifyConfig } from "@lifeboat/domain";
 import { createJobQueue } from "@lifeboat/jobs";
 import { type AuthOptions, createAuth } from "./auth/auth";
 import { createContext } from "./context";
+import { CLIENT_IP_HEADER } from "./http/client-ip";
 import { appRouter } from "./routers/root";
 import { createCallerFactory } from "./trpc";
 
@@ -45,7 +46,7 @@ export function createTestApi(
       .getSetCookie()
       .map((c) => c.split(";")[0])
       .join("; ");
-    return new Headers({ cookie, "user-agent": "vitest", "x-forwarded-for": "203.0.113.7" });
+    return new Headers({ cookie, "user-agent": "vitest", [CLIENT_IP_HEADER]: "203.0.113.7" });
   }
 
   async function caller(headers: Headers = new Headers()) {

@@ -23,7 +23,7 @@ function authRequest(
   const headers = new Headers({
     origin: ORIGIN,
     "user-agent": "accounts-test",
-    "x-forwarded-for": init.ip ?? "198.51.100.9",
+    "x-lifeboat-client-ip": init.ip ?? "198.51.100.9",
   });
   if (init.body !== undefined) headers.set("content-type", "application/json");
   if (init.cookie) headers.set("cookie", init.cookie);
@@ -387,7 +387,7 @@ describe("OIDC sign-in", () => {
             headers: {
               cookie: cookiesOf(start),
               "user-agent": "oidc-test",
-              "x-forwarded-for": "198.51.100.20",
+              "x-lifeboat-client-ip": "198.51.100.20",
             },
           }),
         );

@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { z } from "zod";
 
@@ -23,6 +24,28 @@ const bool = (fallback: boolean) =>
     .optional()
     .transform((v) => (v === undefined ? fallback : ["1", "true", "on", "yes"].includes(v)));
 
+/** An IP address or a CIDR block (`10.0.0.0/8`, `fd00::/8`). */
+function isIpOrCidr(entry: string): boolean {
+  const [ip = "", bits, ...rest] = entry.split("/");
+  const family = net.isIP(ip);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+const ipList = z
+  .string()
+  .default("")
+  .transform((v) =>
+    v
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
+  .refine((list) => list.every(isIpOrCidr), {
+    message: "must be IP addresses or CIDR blocks (10.0.0.0/8), comma separated",
+  });
+
 /**
  * Every variable Lifeboat reads, with its default. README.md lists the same table; keep them in step.
  * Parsed once per process (see `serverEnv`).
@@ -39,8 +62,25 @@ const serverEnvShape = z.object({
   HOST: z.string().default("0.0.0.0"),
   /** The URL users open; sign-in checks request origins against it. */
   BETTER_AUTH_URL: z.string().url().optional(),
-  /** Extra origins allowed to sign in, comma separated. */
-  LIFEBOAT_TRUSTED_ORIGINS: z.string().default(""),
+  /** Extra origins allowed to sign in and to call mutations, comma separated. */
+  LIFEBOAT_TRUSTED_ORIGINS: z
+    .string()
+    .default("")
+    .refine((v) => v.split(",").every((o) => !o.trim() || /^https?:\/\/[^/]+\/?$/.test(o.trim())), {
+      message: "must be origins (https://host[:port]), comma separated",
+    }),
+  /**
+   * Reverse proxies whose X-Forwarded-For is believed (IPs and CIDRs, comma separated). Empty: the client is
+   * the TCP peer, whatever the headers say.
+   */
+  LIFEBOAT_TRUSTED_PROXIES: ipList,
+  /** Largest request body the web server reads; larger ones get 413 before a byte is read. */
+  LIFEBOAT_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 ** 3)
+    .default(1024 * 1024),
   /** Signs sessions. Generated into the data dir on first start when unset. */
   BETTER_AUTH_SECRET: z.string().min(32).optional(),
   /** 32-byte key (base64 or hex) that encrypts engine passwords at rest. Generated like the secret. */

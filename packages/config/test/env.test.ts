@@ -17,3 +17,19 @@ describe("serverEnv", () => {
     );
   });
 });
+
+describe("LIFEBOAT_TRUSTED_PROXIES", () => {
+  it("is empty by default and takes IPs and CIDR blocks", () => {
+    expect(serverEnv({} as NodeJS.ProcessEnv).LIFEBOAT_TRUSTED_PROXIES).toEqual([]);
+    const env = serverEnv({
+      LIFEBOAT_TRUSTED_PROXIES: "10.0.0.0/8, 192.0.2.1,fd00::/8",
+    } as NodeJS.ProcessEnv);
+    expect(env.LIFEBOAT_TRUSTED_PROXIES).toEqual(["10.0.0.0/8", "192.0.2.1", "fd00::/8"]);
+  });
+
+  it.each(["proxy.local", "10.0.0.0/33", "::1/129", "10.0.0.1/8/2", "10.0.0/8"])("refuses %s", (v) => {
+    expect(() => serverEnv({ LIFEBOAT_TRUSTED_PROXIES: v } as NodeJS.ProcessEnv)).toThrow(
+      /LIFEBOAT_TRUSTED_PROXIES: must be IP addresses or CIDR/,
+    );
+  });
+});

@@ -16,6 +16,8 @@ import { type SupervisedRun, type Supervisor, supervise } from "./supervisor";
 const ORPHAN_GUARD = "apps/cli/src/launcher/orphan-guard.cjs";
 /** The worker's build output (apps/worker: `pnpm build`). */
 const WORKER_ENTRY = "dist/main.mjs";
+/** The web server's build output (apps/web: `pnpm build`, apps/web/server.ts). */
+const WEB_ENTRY = "dist/server.mjs";
 
 export interface RunningLifeboat {
   url: string;
@@ -115,12 +117,14 @@ export async function startLifeboat(
     const webDir = path.join(root, "apps/web");
     if (!fs.existsSync(path.join(webDir, ".next", "BUILD_ID")))
       throw new Error("The web app is not built: run `pnpm build` (or `npm start`, which builds) first");
-    const nextBin = path.join(webDir, "node_modules/next/dist/bin/next");
+    if (!fs.existsSync(path.join(webDir, WEB_ENTRY)))
+      throw new Error("The web server is not built: run `pnpm build` (or `npm start`, which builds) first");
     const startWeb = async () => {
       const web = spawnManaged(
         "web",
         process.execPath,
-        ["--require", orphanGuard, nextBin, "start", "-p", String(env.PORT), "-H", env.HOST],
+        // Next behind Lifeboat's edge (client addresses, security headers, body limits); PORT/HOST from env.
+        ["--require", orphanGuard, WEB_ENTRY],
         { cwd: webDir, env: childEnv },
       );
       try {

@@ -1,4 +1,5 @@
 import { type Auth, createContext, getAuth } from "@lifeboat/api";
+import { handleAuthRequest, handleTrpcRequest, trustedOrigins } from "@lifeboat/api/http";
 import { serverEnv } from "@lifeboat/config";
 import { getDb } from "@lifeboat/db";
 import { createJobQueue } from "@lifeboat/jobs";
@@ -12,6 +13,23 @@ export function databaseUrl(): string {
   const url = serverEnv().DATABASE_URL;
   if (!url) throw new Error("DATABASE_URL is not set: start Lifeboat with `pnpm start`");
   return url;
+}
+
+/** /api/trpc: origin check, no body read without a session, batch cap, health status (see handleTrpcRequest). */
+export function trpcResponse(req: Request): Promise<Response> {
+  const db = getDb(databaseUrl());
+  const queue = createJobQueue(db, databaseUrl());
+  return handleTrpcRequest(req, {
+    db,
+    auth: serverAuth(),
+    queue,
+    allowedOrigins: trustedOrigins(serverEnv()),
+  });
+}
+
+/** /api/auth: better-auth, plus audit rows for refused sign-ins and for sign-outs. */
+export function authResponse(req: Request): Promise<Response> {
+  return handleAuthRequest(req, { auth: serverAuth(), db: getDb(databaseUrl()) });
 }
 
 export async function createTrpcContext(headers: Headers) {

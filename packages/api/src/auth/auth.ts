@@ -4,11 +4,13 @@ import { recordAudit } from "@lifeboat/domain";
 import { hash as argon2Hash, verify as argon2Verify } from "@node-rs/argon2";
 import { type BetterAuthPlugin, betterAuth } from "better-auth";
 import { prismaAdapter } from "better-auth/adapters/prisma";
-import { APIError, createAuthMiddleware } from "better-auth/api";
+import { APIError, createAuthMiddleware, getSessionFromCtx } from "better-auth/api";
 import { verifyPassword as verifyScrypt } from "better-auth/crypto";
 import { admin, genericOAuth, organization } from "better-auth/plugins";
-import { clientIp } from "../client-ip";
+import { CLIENT_IP_HEADER, clientIp } from "../http/client-ip";
+import { publicUrl, trustedOrigins } from "../http/origins";
 import { teamAccessControl, teamRoles } from "./roles";
+import { clearAttempts, type ThrottleKey, takeAttempt } from "./throttle";
 
 /** The provider id of the optional OIDC sign-in; its callback is `<BETTER_AUTH_URL>/api/auth/callback/oidc`. */
 export const OIDC_PROVIDER_ID = "oidc";
@@ -39,6 +41,24 @@ export interface AuthOptions {
 }
 
 const BASE_PATH = "/api/auth";
+
+/** What a wrong password answers; a disabled account's right password answers the same. */
+const invalidCredentials = () =>
+  new APIError("UNAUTHORIZED", { message: "Invalid email or password", code: "INVALID_EMAIL_OR_PASSWORD" });
+
+/** A disabled (banned) account whose ban has not run out. */
+function isDisabled(user: object | null | undefined): boolean {
+  const u = user as { banned?: unknown; banExpires?: unknown } | null | undefined;
+  return Boolean(u?.banned && !(u.banExpires instanceof Date && u.banExpires.getTime() <= Date.now()));
+}
+
+function tooManyAttempts(waitSeconds: number): APIError {
+  return new APIError(
+    "TOO_MANY_REQUESTS",
+    { code: "TOO_MANY_ATTEMPTS", message: `Too many attempts. Try again in ${waitSeconds} seconds.` },
+    { "retry-after": String(waitSeconds) },
+  );
+}
 
 /**
  * better-auth endpoints reachable over HTTP. Everything else (the admin and organization plugins' user, team and
@@ -79,7 +99,27 @@ const httpGate: BetterAuthPlugin = {
  */
 export function createAuth(opts: AuthOptions) {
   const db = opts.db;
+  // Ahead of the admin plugin's own check (plugins' hooks run in order), which answers 403 "banned": a disabled
+  // account's right password must not tell anyone that the password was right.
+  const disabledAccounts: BetterAuthPlugin = {
+    id: "lifeboat-disabled-accounts",
+    init: () => ({
+      options: {
+        databaseHooks: {
+          session: {
+            create: {
+              async before(session) {
+                const user = await db.user.findUnique({ where: { id: session.userId } });
+                if (isDisabled(user)) throw invalidCredentials();
+              },
+            },
+          },
+        },
+      },
+    }),
+  };
   const plugins = [
+    disabledAccounts,
     admin({ defaultRole: "user", adminRoles: ["admin"] }),
     organization({
       ac: teamAccessControl,
@@ -106,6 +146,9 @@ export function createAuth(opts: AuthOptions) {
     rateLimit: { enabled: opts.rateLimit ?? true, storage: "database", modelName: "rateLimit" },
     session: { expiresIn: 60 * 60 * 12, updateAge: 60 * 60 },
     advanced: {
+      // The address the web server's edge computed from the TCP peer and the trusted proxies, never a header
+      // the caller wrote: rate limits and session records key on it.
+      ipAddress: { ipAddressHeaders: [CLIENT_IP_HEADER] },
       useSecureCookies: opts.baseURL.startsWith("https://"),
       defaultCookieAttributes: { httpOnly: true, sameSite: "lax" },
     },
@@ -160,18 +203,50 @@ export function createAuth(opts: AuthOptions) {
       : plugins,
     hooks: {
       before: createAuthMiddleware(async (ctx) => {
-        if (ctx.path !== "/change-password") return;
-        const body = ctx.body as { newPassword?: unknown; currentPassword?: unknown } | undefined;
-        if (body?.newPassword && body.newPassword === body.currentPassword)
-          throw new APIError("BAD_REQUEST", {
-            message: "Choose a new password that differs from the current one.",
+        // Per-account throttling, whatever address the attempts come from (the IP limit is better-auth's).
+        let key: ThrottleKey | undefined;
+        if (ctx.path === "/sign-in/email") {
+          const email = (ctx.body as { email?: unknown } | undefined)?.email;
+          if (typeof email === "string" && email) key = `sign-in:${email.trim().toLowerCase().slice(0, 320)}`;
+        }
+        let user: { id: string; name: string; email: string } | undefined;
+        if (ctx.path === "/change-password") {
+          const body = ctx.body as { newPassword?: unknown; currentPassword?: unknown } | undefined;
+          if (body?.newPassword && body.newPassword === body.currentPassword)
+            throw new APIError("BAD_REQUEST", {
+              message: "Choose a new password that differs from the current one.",
+            });
+          user = (await getSessionFromCtx(ctx).catch(() => null))?.user;
+          if (user) key = `change-password:${user.id}`;
+        }
+        if (!key) return;
+        const wait = await takeAttempt(db, key);
+        if (wait === null) return;
+        const refused = tooManyAttempts(wait);
+        // A refusal here skips the after hook: sign-ins are audited by `handleAuthRequest`, this one here.
+        if (user) {
+          const headers = ctx.headers ?? ctx.request?.headers;
+          await recordAudit(db, {
+            action: "account.change-password",
+            outcome: "denied",
+            actorId: user.id,
+            actorName: user.name,
+            actorEmail: user.email,
+            targetType: "user",
+            targetId: user.id,
+            ip: headers ? clientIp(headers) : null,
+            userAgent: headers?.get("user-agent") ?? null,
+            details: { reason: "rate limited" },
           });
+        }
+        throw refused;
       }),
       after: createAuthMiddleware(async (ctx) => {
         const headers = ctx.headers ?? ctx.request?.headers;
         const ip = headers ? clientIp(headers) : null;
         const userAgent = headers?.get("user-agent") ?? null;
-        const failed = ctx.context.returned instanceof APIError || ctx.context.returned instanceof Error;
+        const returned = ctx.context.returned;
+        const failed = returned instanceof APIError || returned instanceof Error;
         if (ctx.path === "/sign-in/email" || ctx.path.startsWith("/callback/")) {
           const session = ctx.context.newSession;
           const typed = String((ctx.body as { email?: unknown } | undefined)?.email ?? "").slice(0, 200);
@@ -190,15 +265,20 @@ export function createAuth(opts: AuthOptions) {
             actorEmail: email || null,
             ip,
             userAgent,
-            details: { method },
+            details: !session && isDisabled(known) ? { method, reason: "account disabled" } : { method },
           });
+          if (session && ctx.path === "/sign-in/email")
+            await clearAttempts(db, `sign-in:${email.toLowerCase()}`);
           await opts.onSignIn?.({ email, ok: Boolean(session), userId: session?.user.id, headers });
           return;
         }
         if (ctx.path === "/change-password") {
           const user = ctx.context.session?.user;
           if (!user) return;
-          if (!failed) await db.user.update({ where: { id: user.id }, data: { mustChangePassword: false } });
+          if (!failed) {
+            await db.user.update({ where: { id: user.id }, data: { mustChangePassword: false } });
+            await clearAttempts(db, `change-password:${user.id}`);
+          }
           await recordAudit(db, {
             action: "account.change-password",
             outcome: failed ? "failure" : "success",
@@ -246,20 +326,11 @@ export function getAuth(onSignIn?: AuthOptions["onSignIn"]): Auth {
   const env = serverEnv();
   if (!env.BETTER_AUTH_SECRET)
     throw new Error("BETTER_AUTH_SECRET is not set: start Lifeboat with `pnpm start`, or set it (32+ chars)");
-  const baseURL = env.BETTER_AUTH_URL ?? `http://localhost:${env.PORT}`;
-  const origins = new Set([
-    baseURL,
-    `http://localhost:${env.PORT}`,
-    `http://127.0.0.1:${env.PORT}`,
-    ...env.LIFEBOAT_TRUSTED_ORIGINS.split(",")
-      .map((s) => s.trim())
-      .filter(Boolean),
-  ]);
   appAuth = createAuth({
     db: getDb(),
     secret: env.BETTER_AUTH_SECRET,
-    baseURL,
-    trustedOrigins: [...origins],
+    baseURL: publicUrl(env),
+    trustedOrigins: trustedOrigins(env),
     rateLimit: env.LIFEBOAT_AUTH_RATE_LIMIT,
     oidc: oidcFromEnv(env),
     onSignIn,
