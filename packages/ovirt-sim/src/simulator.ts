@@ -73,7 +73,8 @@ export interface SimulatorOptions {
 
 /** Read-only views of the simulator's state for tests (deep copies). */
 export interface SimStateView {
-  raw(): SimStateData;
+  /** The whole state; `cluster` is the Default cluster (`clusters[0]`), kept for callers written before levels. */
+  raw(): SimStateData & { cluster: ClusterRec };
   vms(): VmRec[];
   vm(nameOrId: string): VmRec | undefined;
   disks(): DiskRec[];
@@ -291,7 +292,10 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
 
     const clone = <T>(v: T): T => structuredClone(v);
     const state: SimStateView = {
-      raw: () => clone(store.data),
+      raw: () => {
+        const data = clone(store.data);
+        return { ...data, cluster: data.clusters[0] as ClusterRec };
+      },
       vms: () => clone(store.data.vms),
       vm: (k) => clone(store.data.vms.find((v) => v.id === k || v.name === k)),
       disks: () => clone(store.data.disks),

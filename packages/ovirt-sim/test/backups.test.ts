@@ -16,7 +16,7 @@ import {
   waitReady,
   writeRegions,
 } from "./support/backups";
-import { finalize, waitPhase } from "./support/flows";
+import { addDisk, finalize, waitPhase } from "./support/flows";
 import { io, type Json, startTestSim, type TestSim } from "./support/sim";
 
 let t: TestSim;
@@ -249,6 +249,33 @@ describe("the engine's rules during a backup", () => {
 });
 
 describe("checkpoints", () => {
+  it("a disk added after the checkpoint is backed up in full; detaching it invalidates the checkpoints over it", async () => {
+    const { vm } = await vmDisks("web01");
+    const from = await fullBackup(vm.id);
+    const added = await addDisk(t.api, {
+      name: "web01_added",
+      provisioned_size: String(16 * 1024 * 1024),
+      format: "cow",
+      backup: "incremental",
+      storage_domains: { storage_domain: [{ name: "data1" }] },
+    });
+    const att = await t.api.post(`/vms/${vm.id}/diskattachments`, {
+      disk: { id: added.id },
+      interface: "virtio",
+      active: "true",
+    });
+    expect(att.status).toBe(201);
+    const b = await startBackup(t.api, vm.id, { from_checkpoint_id: from });
+    await waitReady(t.api, vm.id, b.id);
+    const modes = await backupDisks(t.api, vm.id, b.id);
+    expect(modes[added.id]).toBe("full");
+    expect(Object.values(modes).filter((m) => m === "incremental")).toHaveLength(1);
+    const done = await finalizeBackup(t.api, vm.id, b.id);
+    expect((await t.api.del(`/vms/${vm.id}/diskattachments/${added.id}`)).status).toBe(200);
+    expect((await t.api.ok(`/vms/${vm.id}/checkpoints/${done.to_checkpoint_id}`)).state).toBe("invalid");
+    expect((await t.api.ok(`/vms/${vm.id}/checkpoints/${from}`)).state).toBe("created");
+  });
+
   it("lists oldest first by parent_id; only the root can be removed", async () => {
     const { vm } = await vmDisks("web01");
     const list = (await t.api.ok(`/vms/${vm.id}/checkpoints`)).checkpoint as Json[];
