@@ -82,3 +82,26 @@ export interface EngineFaultBody {
   reason: string;
   detail: string;
 }
+
+/**
+ * `phase` of a VM backup (ref §3.8), in order. `succeeded` and `failed` exist since 4.4.7; older engines
+ * delete the entity after finalize instead.
+ */
+export const BACKUP_PHASES = [
+  "initializing",
+  "starting",
+  "ready",
+  "finalizing",
+  "succeeded",
+  "failed",
+] as const;
+export type BackupPhase = (typeof BACKUP_PHASES)[number];
+
+/** `backup_mode` of a disk in a backup (`GET .../backups/{id}/disks`). */
+export type BackupMode = "full" | "incremental";
+
+/** `state` of a VM checkpoint (ref §3.9, 4.4.7+). */
+export type CheckpointState = "created" | "invalid";
+
+/** The engine's name of a backup's VM snapshot in hybrid mode (cluster level ≥ 4.7, ref §4.7). */
+export const HYBRID_BACKUP_SNAPSHOT_DESCRIPTION = "Auto-generated for Backup VM";

@@ -1,13 +1,14 @@
-import type { ImageTransferPhase } from "@lifeboat/ovirt-protocol";
+import type { BackupPhase, ImageTransferPhase } from "@lifeboat/ovirt-protocol";
 import { z } from "zod";
 
 /**
  * Faults a test (or the admin endpoint) switches on at runtime. Operation names are the engine and daemon
  * operations, e.g. `vms.get`, `snapshots.add`, `snapshots.remove`, `imagetransfers.add`,
  * `imagetransfers.finalize`, `sso.token`, `images.get`, `images.put`, `images.patch`, `images.options`,
- * `images.extents`; and the asynchronous steps `snapshots.add.async` (creation fails, the snapshot
- * vanishes), `disks.add.async` (the new disk ends illegal) and `imagetransfers.verify` (upload verification
- * fails at finalize).
+ * `images.extents`, `backups.add`, `backups.finalize`, `checkpoints.remove`; and the asynchronous steps
+ * `snapshots.add.async` (creation fails, the snapshot vanishes), `disks.add.async` (the new disk ends
+ * illegal), `imagetransfers.verify` (upload verification fails at finalize) and `backups.snapshot.remove`
+ * (a hybrid backup's snapshot is not removed at finalize and stays behind).
  */
 export const faultSpecSchema = z.discriminatedUnion("kind", [
   z.object({
@@ -35,9 +36,24 @@ export const faultSpecSchema = z.discriminatedUnion("kind", [
   }),
   z.object({
     kind: z.literal("hold"),
-    /** The transfer stays in this phase until the fault is removed. */
+    /** The transfer (or, with `backupId`, the VM backup) stays in this phase until the fault is removed. */
     phase: z.string(),
     transferId: z.string().optional(),
+    /** Holds a VM backup instead of a transfer; `"*"` = any backup. */
+    backupId: z.string().optional(),
+  }),
+  z.object({
+    kind: z.literal("checkpoint"),
+    /**
+     * invalid: the checkpoint (default: the VM's newest) turns `invalid`; bitmap_lost: the disks' bitmap of that
+     * checkpoint vanishes (their next incremental backup is `full`); host_crash: every bitmap of the VM's disks
+     * is lost and all its checkpoints turn invalid. Takes effect when the engine next looks at checkpoints.
+     */
+    effect: z.enum(["invalid", "bitmap_lost", "host_crash"]),
+    /** VM id or name; default every VM. */
+    vmId: z.string().optional(),
+    diskId: z.string().optional(),
+    checkpointId: z.string().optional(),
   }),
   z.object({ kind: z.literal("unreachable") }),
 ]);
@@ -99,6 +115,21 @@ export class FaultInjector {
     return this.add({ kind: "hold", ...opts });
   }
 
+  /** A VM backup stays in `phase` (e.g. `finalizing`, as after an engine restart) until the fault is removed. */
+  holdBackup(opts: { phase: BackupPhase; backupId?: string }): FaultHandle {
+    return this.add({ kind: "hold", phase: opts.phase, backupId: opts.backupId ?? "*" });
+  }
+
+  /** Checkpoint damage as the field sees it (field-failures row 6); see the `checkpoint` fault kind. */
+  damageCheckpoint(opts: {
+    effect: "invalid" | "bitmap_lost" | "host_crash";
+    vmId?: string;
+    diskId?: string;
+    checkpointId?: string;
+  }): FaultHandle {
+    return this.add({ kind: "checkpoint", ...opts });
+  }
+
   /** transfer_url points at a port nobody listens on, so clients must use proxy_url. */
   makeTransferUrlUnreachable(): FaultHandle {
     return this.add({ kind: "unreachable" });
@@ -152,10 +183,29 @@ export class FaultInjector {
 
   isHeld(transferId: string, phase: ImageTransferPhase): boolean {
     for (const f of this.faults.values()) {
-      if (f.kind === "hold" && f.phase === phase && (!f.transferId || f.transferId === transferId))
-        return true;
+      if (f.kind !== "hold" || f.backupId !== undefined) continue;
+      if (f.phase === phase && (!f.transferId || f.transferId === transferId)) return true;
     }
     return false;
+  }
+
+  isBackupHeld(backupId: string, phase: BackupPhase): boolean {
+    for (const f of this.faults.values()) {
+      if (f.kind !== "hold" || f.backupId === undefined) continue;
+      if (f.phase === phase && (f.backupId === "*" || f.backupId === backupId)) return true;
+    }
+    return false;
+  }
+
+  /** The pending checkpoint faults, each consumed once. */
+  takeCheckpointFaults(): Array<Extract<FaultSpec, { kind: "checkpoint" }>> {
+    const out: Array<Extract<FaultSpec, { kind: "checkpoint" }>> = [];
+    for (const f of this.faults.values()) {
+      if (f.kind !== "checkpoint") continue;
+      out.push(f);
+      this.faults.delete(f.id);
+    }
+    return out;
   }
 
   get transferUrlUnreachable(): boolean {

@@ -1,4 +1,7 @@
 import type {
+  BackupMode,
+  BackupPhase,
+  CheckpointState,
   DiskFormat,
   DiskStatus,
   ImageTransferDirection,
@@ -20,10 +23,15 @@ export interface DataCenterRec {
   name: string;
 }
 
+/** Cluster compatibility levels the simulator knows; they decide the backup API's behaviour (ref §4.7). */
+export const CLUSTER_LEVELS = ["4.4", "4.6", "4.7", "4.8"] as const;
+export type ClusterLevel = (typeof CLUSTER_LEVELS)[number];
+
 export interface ClusterRec {
   id: string;
   name: string;
   dataCenterId: string;
+  level: ClusterLevel;
 }
 
 export interface HostRec {
@@ -57,7 +65,16 @@ export interface VolumeRec {
   lvSize?: number;
 }
 
-export type DiskLockKind = "create" | "snapshot" | "merge" | "upload" | "download";
+export type DiskLockKind = "create" | "snapshot" | "merge" | "upload" | "download" | "backup";
+
+/** Guest byte ranges [start, end), sorted, merged, aligned to the bitmap granularity (64 KiB). */
+export type Ranges = Array<[number, number]>;
+
+/** A disk's dirty bitmap for one checkpoint: what the guest wrote since that checkpoint (a qcow2 bitmap). */
+export interface BitmapRec {
+  checkpointId: string;
+  ranges: Ranges;
+}
 
 export interface DiskRec {
   id: string;
@@ -74,7 +91,9 @@ export interface DiskRec {
   creationTime: number;
   /** Base → active. The last volume's id is the disk's `image_id`. */
   volumes: VolumeRec[];
-  lock?: { kind: DiskLockKind; transferId?: string };
+  lock?: { kind: DiskLockKind; transferId?: string; backupId?: string };
+  /** Dirty bitmaps of the VM's checkpoints that include this disk. */
+  bitmaps?: BitmapRec[];
 }
 
 export interface AttachmentRec {
@@ -144,6 +163,54 @@ export type PendingSnapshotOp =
     }
   | { kind: "remove"; correlationId?: string; jobId: string };
 
+export interface BackupDiskRec {
+  diskId: string;
+  mode: BackupMode;
+  /** Why the disk is backed up in full within an incremental backup (for the engine's event). */
+  fullReason?: string;
+  /** The point-in-time view: hybrid → the chain up to the snapshot's volume; live → the frozen scratch copy. */
+  volumeId?: string;
+  /** Live mode: the scratch volume (qcow2 on the storage domain) holding the guest data at the start point. */
+  scratchPath?: string;
+  /** Incremental mode: what the guest wrote since from_checkpoint_id, frozen at the start point. */
+  dirty?: Ranges;
+}
+
+export interface BackupRec {
+  id: string;
+  vmId: string;
+  phase: BackupPhase;
+  description: string;
+  creationDate: number;
+  modificationDate: number;
+  hostId: string;
+  fromCheckpointId?: string;
+  /** The checkpoint this backup creates (shown from the start, kept only on success). */
+  toCheckpointId?: string;
+  mode: "hybrid" | "live";
+  /** Hybrid mode: the VM snapshot ("Auto-generated for Backup VM") the disks are read from. */
+  snapshotId?: string;
+  requireConsistency: boolean;
+  disks: BackupDiskRec[];
+  /** The client asked to finalize; the step moves on once the backup is ready. */
+  finalizeRequested?: boolean;
+  failureReason?: string;
+  correlationId?: string;
+  jobId: string;
+}
+
+export interface CheckpointRec {
+  id: string;
+  vmId: string;
+  parentId: string | null;
+  creationDate: number;
+  state: CheckpointState;
+  description: string;
+  diskIds: string[];
+  /** Created at the backup's start; becomes visible when the backup succeeds. */
+  pending?: boolean;
+}
+
 export interface TransferRec {
   id: string;
   ticketId: string;
@@ -156,6 +223,8 @@ export interface TransferRec {
   volumeId: string;
   /** The request named a disk snapshot (volume) rather than the disk. */
   targetSnapshot: boolean;
+  /** A download of a backup's disk (NBD export of the backup's point-in-time view). */
+  backupId?: string;
   hostId: string;
   phase: ImageTransferPhase;
   inactivityTimeout: number;
@@ -193,13 +262,16 @@ export interface EventRec {
 export interface SimStateData {
   version: 1;
   dataCenter: DataCenterRec;
-  cluster: ClusterRec;
+  /** The first one is the Default cluster (new VMs, the host). */
+  clusters: ClusterRec[];
   host: HostRec;
   storageDomains: StorageDomainRec[];
   vms: VmRec[];
   disks: DiskRec[];
   snapshots: SnapshotRec[];
   transfers: TransferRec[];
+  backups: BackupRec[];
+  checkpoints: CheckpointRec[];
   jobs: JobRec[];
   events: EventRec[];
   nextEventId: number;

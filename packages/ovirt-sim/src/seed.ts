@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { truncate, writeFile } from "node:fs/promises";
 import { Qcow2Volume } from "@lifeboat/disk-image";
 import type { Engine } from "./engine/engine";
-import type { AttachmentRec, DiskRec, SimStateData, VmRec } from "./model";
+import type { AttachmentRec, ClusterLevel, DiskRec, SimStateData, VmRec } from "./model";
 import { BLOCK, type BlockLabel, prng, randomBlocks, textBlocks } from "./patterns";
 import { newId } from "./util/ids";
 import { openVolumeChain } from "./volumes/chain";
@@ -12,13 +12,13 @@ const GiB = 2 ** 30;
 const DAY = 24 * 3600 * 1000;
 
 /** The empty infrastructure every data dir starts with: data center, cluster, host, two storage domains. */
-export function baseState(host: string): SimStateData {
+export function baseState(host: string, level: ClusterLevel = "4.7"): SimStateData {
   const dcId = newId();
   const clusterId = newId();
   return {
     version: 1,
     dataCenter: { id: dcId, name: "Default" },
-    cluster: { id: clusterId, name: "Default", dataCenterId: dcId },
+    clusters: [{ id: clusterId, name: "Default", dataCenterId: dcId, level }],
     host: { id: newId(), name: "host1", address: host, clusterId },
     storageDomains: [
       {
@@ -44,6 +44,8 @@ export function baseState(host: string): SimStateData {
     disks: [],
     snapshots: [],
     transfers: [],
+    backups: [],
+    checkpoints: [],
     jobs: [],
     events: [],
     nextEventId: 1,
@@ -59,6 +61,8 @@ interface DiskPlan {
   bootable: boolean;
   /** MiB of data written into the base volume. */
   dataMiB: number;
+  /** `backup: incremental` (qcow2 disks only), for the backup API's incremental mode. */
+  incremental?: boolean;
 }
 
 interface VmPlan {
@@ -94,6 +98,7 @@ function plans(scale: "demo" | "small"): VmPlan[] {
           iface: "virtio_scsi",
           bootable: true,
           dataMiB: size(80, 2),
+          incremental: true,
         },
       ],
       snapshots: [],
@@ -114,6 +119,7 @@ function plans(scale: "demo" | "small"): VmPlan[] {
           iface: "virtio_scsi",
           bootable: true,
           dataMiB: size(150, 3),
+          incremental: true,
         },
         {
           alias: "db01_Disk2",
@@ -222,7 +228,7 @@ export async function seedDemo(e: Engine, scale: "demo" | "small"): Promise<void
       type: "server",
       biosType: 1,
       creationTime: created,
-      clusterId: e.data.cluster.id,
+      clusterId: e.defaultCluster().id,
       generation: 1,
       attachments: [],
       nics: [],
@@ -261,7 +267,7 @@ export async function seedDemo(e: Engine, scale: "demo" | "small"): Promise<void
         provisionedSize: dp.size,
         status: "ok",
         contentType: "data",
-        backup: "none",
+        backup: dp.incremental ? "incremental" : "none",
         shareable: false,
         wipeAfterDelete: false,
         propagateErrors: false,

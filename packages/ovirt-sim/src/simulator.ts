@@ -14,6 +14,10 @@ import { createControlHandler } from "./imageio/control";
 import { configureImageioServer, createImageioHandler } from "./imageio/server";
 import { TicketRegistry } from "./imageio/tickets";
 import type {
+  BackupRec,
+  CheckpointRec,
+  ClusterLevel,
+  ClusterRec,
   DiskRec,
   EventRec,
   JobRec,
@@ -28,6 +32,7 @@ import { ensurePki } from "./pki";
 import { baseState, seedDemo } from "./seed";
 import { type Discovery, discoveryFile, Store, tryLockDataDir, writeFileAtomic } from "./store";
 import { type SimClock, systemClock } from "./util/clock";
+import { newId } from "./util/ids";
 
 export interface SimulatorOptions {
   dataDir: string;
@@ -54,6 +59,12 @@ export interface SimulatorOptions {
   finishedTransferTtlMs?: number;
   /** Pre-4.4.7: finished transfers disappear at once (404). */
   legacyTransferRemoval?: boolean;
+  /** Pre-4.4.7: a backup disappears (404) once it ends instead of showing `succeeded` / `failed`. */
+  legacyBackupRemoval?: boolean;
+  /** Compatibility level of the Default cluster (default 4.7); applied at every start, like an upgrade. */
+  clusterLevel?: ClusterLevel;
+  /** Further clusters (created when missing) with their levels, for VMs at several levels in one sim. */
+  clusters?: Array<{ name: string; level: ClusterLevel }>;
   /** The engine's auto-finalize heuristic for completed, idle downloads (default off). */
   autoFinalizeDownloads?: boolean;
   /** Lifetime of the daemon tickets the engine creates, s (default 300; renewed while transferring). */
@@ -62,7 +73,8 @@ export interface SimulatorOptions {
 
 /** Read-only views of the simulator's state for tests (deep copies). */
 export interface SimStateView {
-  raw(): SimStateData;
+  /** The whole state; `cluster` is the Default cluster (`clusters[0]`), kept for callers written before levels. */
+  raw(): SimStateData & { cluster: ClusterRec };
   vms(): VmRec[];
   vm(nameOrId: string): VmRec | undefined;
   disks(): DiskRec[];
@@ -72,6 +84,10 @@ export interface SimStateView {
   snapshots(vmId?: string): SnapshotRec[];
   storageDomains(): StorageDomainRec[];
   transfers(): TransferRec[];
+  backups(vmId?: string): BackupRec[];
+  /** Checkpoints, also the pending ones of running backups. */
+  checkpoints(vmId?: string): CheckpointRec[];
+  clusters(): ClusterRec[];
   /** Daemon tickets as `GET /tickets/<id>` shows them. */
   tickets(): Array<Record<string, unknown>>;
   jobs(): JobRec[];
@@ -98,9 +114,13 @@ export interface Simulator {
   faults: FaultInjector;
   guest: {
     write(vmName: string, mib: number, opts?: { seed?: number; diskId?: string }): Promise<GuestWriteResult>;
+    /** `data` written by the guest at `offset` of one disk (dirty bitmaps track it). */
+    writeAt(diskId: string, offset: number, data: Buffer): Promise<void>;
     /** Guest data of the disk's active chain. */
     read(diskId: string, offset: number, length: number): Promise<Buffer>;
   };
+  /** Changes a cluster's compatibility level (by name or id), as an engine upgrade does. */
+  setClusterLevel(cluster: string, level: ClusterLevel): void;
   state: SimStateView;
   /** Ends every SSO token and session (clients must log in again). */
   revokeTokens(): void;
@@ -169,6 +189,19 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     const adminPassword = readFileSync(pwFile, "utf8").trim();
     const loaded = Store.load(dataDir);
     const store = new Store(dataDir, loaded ?? baseState(host));
+    const defaultCluster = store.data.clusters[0];
+    if (opts.clusterLevel && defaultCluster) defaultCluster.level = opts.clusterLevel;
+    for (const c of opts.clusters ?? []) {
+      const known = store.data.clusters.find((x) => x.name === c.name);
+      if (known) known.level = c.level;
+      else
+        store.data.clusters.push({
+          id: newId(),
+          name: c.name,
+          dataCenterId: store.data.dataCenter.id,
+          level: c.level,
+        });
+    }
     const clock = opts.clock ?? systemClock;
     const faults = new FaultInjector();
     const tickets = new TicketRegistry(clock);
@@ -182,6 +215,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       transferPollMs: opts.transferPollMs ?? 1000,
       finishedTransferTtlMs: opts.finishedTransferTtlMs ?? 5 * 60_000,
       legacyTransferRemoval: opts.legacyTransferRemoval ?? false,
+      legacyBackupRemoval: opts.legacyBackupRemoval ?? false,
       autoFinalizeDownloads: opts.autoFinalizeDownloads ?? false,
       ticketTimeoutS: opts.ticketTimeoutS ?? 300,
       imageioUrl: () => `${scheme}://${hostInUrl}:${imageioPort}`,
@@ -258,7 +292,10 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
 
     const clone = <T>(v: T): T => structuredClone(v);
     const state: SimStateView = {
-      raw: () => clone(store.data),
+      raw: () => {
+        const data = clone(store.data);
+        return { ...data, cluster: data.clusters[0] as ClusterRec };
+      },
       vms: () => clone(store.data.vms),
       vm: (k) => clone(store.data.vms.find((v) => v.id === k || v.name === k)),
       disks: () => clone(store.data.disks),
@@ -270,6 +307,9 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       snapshots: (vmId) => clone(store.data.snapshots.filter((s) => !vmId || s.vmId === vmId)),
       storageDomains: () => clone(store.data.storageDomains),
       transfers: () => clone(store.data.transfers),
+      backups: (vmId) => clone(store.data.backups.filter((b) => !vmId || b.vmId === vmId)),
+      checkpoints: (vmId) => clone(store.data.checkpoints.filter((c) => !vmId || c.vmId === vmId)),
+      clusters: () => clone(store.data.clusters),
       tickets: () => tickets.list().map((t) => t.status()),
       jobs: () => clone(store.data.jobs),
       events: () => clone(store.data.events),
@@ -291,7 +331,14 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       faults,
       guest: {
         write: (vmName, mib, o) => engine.guestWrite(vmName, mib, o),
+        writeAt: (diskId, offset, data) => engine.guestWriteAt(diskId, offset, data),
         read: (diskId, offset, length) => engine.guestRead(diskId, offset, length),
+      },
+      setClusterLevel(cluster, level) {
+        const c = store.data.clusters.find((x) => x.name === cluster || x.id === cluster);
+        if (!c) throw new Error(`no cluster ${cluster}`);
+        c.level = level;
+        store.save();
       },
       state,
       revokeTokens: () => auth.revokeAll(),

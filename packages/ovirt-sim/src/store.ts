@@ -9,7 +9,7 @@ import {
   writeSync,
 } from "node:fs";
 import path from "node:path";
-import type { SimStateData } from "./model";
+import type { ClusterRec, SimStateData } from "./model";
 
 /** Writes a file atomically: temp file in the same folder, fsync, rename. */
 export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): void {
@@ -59,6 +59,7 @@ export class Store {
     const data = readJsonFile<SimStateData>(path.join(dataDir, "state.json"));
     if (data && data.version !== 1)
       throw new Error(`${dataDir}/state.json has unknown version ${data.version}`);
+    if (data) upgradeState(data);
     return data;
   }
 
@@ -73,6 +74,15 @@ export class Store {
   volumePath(storageDomainId: string, diskId: string, volumeId: string): string {
     return path.join(this.diskDir(storageDomainId, diskId), volumeId);
   }
+}
+
+/** States written before clusters had levels and the backup API existed: one cluster at 4.7, no backups. */
+function upgradeState(data: SimStateData): void {
+  const old = data as SimStateData & { cluster?: Omit<ClusterRec, "level"> };
+  if (!data.clusters && old.cluster) data.clusters = [{ ...old.cluster, level: "4.7" }];
+  delete old.cluster;
+  data.backups ??= [];
+  data.checkpoints ??= [];
 }
 
 export function pidAlive(pid: number): boolean {

@@ -2,6 +2,7 @@ import { type Agent, type Dispatcher, request } from "undici";
 import type { z } from "zod";
 import { createAgent, describeNetworkError, isTransientNetworkError, type TlsOptions } from "../http";
 import { AbortedError, backoffDelay, sleep } from "../wait";
+import { Checkpoints, VmBackups } from "./backups";
 import { Clusters, DataCenters } from "./clusters";
 import { DiskAttachments, DiskSnapshots, Disks } from "./disks";
 import { EngineAuthError, EngineError } from "./errors";
@@ -84,6 +85,8 @@ export class EngineClient {
   readonly clusters: Clusters;
   readonly dataCenters: DataCenters;
   readonly imageTransfers: ImageTransfers;
+  readonly backups: VmBackups;
+  readonly checkpoints: Checkpoints;
   readonly events: Events;
 
   private readonly agent: Agent;
@@ -117,6 +120,8 @@ export class EngineClient {
     this.clusters = new Clusters(this);
     this.dataCenters = new DataCenters(this);
     this.imageTransfers = new ImageTransfers(this);
+    this.backups = new VmBackups(this);
+    this.checkpoints = new Checkpoints(this);
     this.events = new Events(this);
   }
 

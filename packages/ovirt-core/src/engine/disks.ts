@@ -29,7 +29,8 @@ export interface Disk {
   storageDomains: Ref[];
 }
 
-const diskFields = {
+/** The disk's JSON fields, for entities that extend a disk (a backup's disks). */
+export const diskFields = {
   id: z.string().min(1),
   name: z.string().optional(),
   alias: z.string().optional(),
@@ -51,7 +52,7 @@ const diskFields = {
 
 type DiskInput = z.output<z.ZodObject<typeof diskFields>>;
 
-function toDisk(d: DiskInput): Disk {
+export function toDisk(d: DiskInput): Disk {
   return {
     id: d.id,
     name: d.name,

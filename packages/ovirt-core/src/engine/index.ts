@@ -1,5 +1,7 @@
 export * from "../http/tls";
 export * from "../wait";
+export * from "./backup-capability";
+export * from "./backups";
 export * from "./client";
 export * from "./clusters";
 export * from "./disks";

@@ -16,7 +16,13 @@ import {
 } from "./types";
 
 export interface DownloadOptions extends Omit<ImageioOptions, "caPem" | "insecure"> {
-  /** Ranges to copy instead of the ticket's zero extents (e.g. the dirty extents of an incremental backup). */
+  /**
+   * Which extents drive the read: `zero` (default) reads every data extent; `dirty` (an incremental backup's
+   * ticket) reads only what changed since the checkpoint — unchanged areas yield nothing, changed zero areas
+   * yield zero runs.
+   */
+  context?: "zero" | "dirty";
+  /** Ranges to copy instead of asking the ticket; extents with `dirty: false` are skipped as unchanged. */
   extents?: ImageioExtent[];
 }
 
@@ -35,9 +41,13 @@ interface Piece {
   hole: boolean;
 }
 
-/** Splits data extents into requests of at most `bufferSize`; zero extents stay whole (nothing is read). */
+/**
+ * Splits data extents into requests of at most `bufferSize`; zero extents stay whole (nothing is read); extents
+ * not dirty since the checkpoint are left out.
+ */
 function* pieces(extents: ImageioExtent[], bufferSize: number): Generator<Piece> {
   for (const e of extents) {
+    if (e.dirty === false) continue;
     if (e.zero) {
       yield { offset: e.start, length: e.length, zero: true, hole: e.hole };
       continue;

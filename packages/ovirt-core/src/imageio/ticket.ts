@@ -184,8 +184,11 @@ export class ImageioTicket {
 
   /**
    * Streams the image as ordered segments: data read over several connections, zero runs as ZeroSegments.
-   * Memory stays near (workers + 2) × bufferSize whatever the consumer does. The worker connections are closed
-   * when the iteration ends (also on break or error).
+   * With `context: "dirty"` (an incremental backup's disk) only what changed since the checkpoint: the gaps
+   * between segments are unchanged. Data connections open only once the extents have arrived (the daemon
+   * drops idle connections while it computes them, ref §8.3). Memory stays near (workers + 2) × bufferSize
+   * whatever the consumer does. The worker connections are closed when the iteration ends (also on break or
+   * error).
    */
   download(opts: DownloadOptions = {}): AsyncGenerator<ImageSegment, void, undefined> {
     if (!this.canRead) throw new ImageioError({ status: 0, message: "the ticket does not allow reading" });
@@ -194,7 +197,7 @@ export class ImageioTicket {
         url: this.url,
         settings: this.settings,
         options: this.options,
-        extents: () => this.extents(),
+        extents: () => this.extents(opts.context ?? "zero"),
         size: () => this.size(),
       },
       { ...this.opts, ...opts },

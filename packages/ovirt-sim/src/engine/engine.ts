@@ -6,6 +6,7 @@ import type { FaultInjector } from "../faults";
 import type { TicketRegistry } from "../imageio/tickets";
 import type {
   AttachmentRec,
+  ClusterRec,
   DiskLockKind,
   DiskRec,
   EventRec,
@@ -26,6 +27,7 @@ import { isGuid, newId } from "../util/ids";
 import { KeyedMutex } from "../util/mutex";
 import { openVolumeChain, type VolumeLayer } from "../volumes/chain";
 import { openGuestView } from "../volumes/guest-view";
+import { BackupManager } from "./backups";
 import {
   badRequest,
   conflict,
@@ -49,6 +51,8 @@ export interface EngineOptions {
   finishedTransferTtlMs: number;
   /** Pre-4.4.7 behaviour: a finished transfer disappears at once (404). */
   legacyTransferRemoval: boolean;
+  /** Pre-4.4.7 behaviour: a backup disappears once it ends (404) instead of showing succeeded/failed. */
+  legacyBackupRemoval?: boolean;
   /** The engine's heuristic: a download whose bytes were all read and that stays idle is finalized. */
   autoFinalizeDownloads: boolean;
   /** Lifetime of daemon tickets the engine creates (renewed while transferring), seconds. */
@@ -83,6 +87,7 @@ export class Engine {
   /** Serialises every change to one disk's volumes (snapshot, merge, guest writes, NBD writes). */
   readonly diskMutex = new KeyedMutex();
   readonly transfers: TransferManager;
+  readonly backups: BackupManager;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly running = new Set<Promise<unknown>>();
   private stopped = false;
@@ -95,6 +100,7 @@ export class Engine {
     readonly opts: EngineOptions,
   ) {
     this.transfers = new TransferManager(this);
+    this.backups = new BackupManager(this);
   }
 
   get data(): SimStateData {
@@ -147,6 +153,22 @@ export class Engine {
   }
 
   // ---------- lookups ----------
+
+  defaultCluster(): ClusterRec {
+    const c = this.data.clusters[0];
+    if (!c) throw new EngineFault(500, "Operation Failed", "the data center has no cluster");
+    return c;
+  }
+
+  cluster(id: string): ClusterRec {
+    const c = this.data.clusters.find((x) => x.id === id);
+    if (!c) throw notFound(id);
+    return c;
+  }
+
+  clusterOf(vm: VmRec): ClusterRec {
+    return this.data.clusters.find((c) => c.id === vm.clusterId) ?? this.defaultCluster();
+  }
 
   vm(id: string): VmRec {
     const vm = this.data.vms.find((v) => v.id === id);
@@ -294,6 +316,9 @@ export class Engine {
   /** 409 unless every disk is free, in the engine's words. */
   assertDisksFree(disks: DiskRec[], action: string, type: string): void {
     for (const d of disks)
+      if (d.lock?.kind === "backup")
+        throw conflict(`Cannot ${action} ${type}. The VM is during a backup operation.`);
+    for (const d of disks)
       if (d.lock && (d.lock.kind === "upload" || d.lock.kind === "download"))
         throw conflict(`Cannot ${action} ${type}. Disk ${d.alias} is being transferred.`);
     const locked = disks.filter((d) => d.status === "locked");
@@ -313,8 +338,8 @@ export class Engine {
       throw conflict(`Cannot ${action} ${type}: VM is locked. Please try again in a few minutes.`);
   }
 
-  lockDisk(d: DiskRec, kind: DiskLockKind, transferId?: string): void {
-    d.lock = transferId ? { kind, transferId } : { kind };
+  lockDisk(d: DiskRec, kind: DiskLockKind, transferId?: string, backupId?: string): void {
+    d.lock = { kind, ...(transferId ? { transferId } : {}), ...(backupId ? { backupId } : {}) };
     d.status = "locked";
   }
 
@@ -390,7 +415,7 @@ export class Engine {
     }));
     return writeOvf({
       vm,
-      clusterName: this.data.cluster.name,
+      clusterName: this.clusterOf(vm).name,
       dataCenterId: this.data.dataCenter.id,
       disks: this.ovfDisks(vm),
       snapshots,
@@ -405,7 +430,7 @@ export class Engine {
     const only = new Map(disks.map((d) => [d.id, this.activeVolume(d)]));
     return writeOvf({
       vm,
-      clusterName: this.data.cluster.name,
+      clusterName: this.clusterOf(vm).name,
       dataCenterId: this.data.dataCenter.id,
       disks: this.ovfDisks(vm, only),
       snapshotDescriptions: this.snapshotDescriptions(vm.id),
@@ -538,11 +563,12 @@ export class Engine {
 
   // ---------- VMs ----------
 
-  resolveCluster(ref: unknown): void {
+  resolveCluster(ref: unknown): ClusterRec {
     const r = obj(ref);
     if (!r.id && !r.name) throw incomplete("Vm", ["cluster.id|name"]);
-    const c = this.data.cluster;
-    if ((r.id && r.id !== c.id) || (r.name && r.name !== c.name)) throw notFound(String(r.id ?? r.name));
+    const c = this.data.clusters.find((x) => (r.id ? x.id === r.id : x.name === r.name));
+    if (!c || (r.name && r.name !== c.name)) throw notFound(String(r.id ?? r.name));
+    return c;
   }
 
   private allocateMac(): string {
@@ -579,7 +605,7 @@ export class Engine {
     if (!name) missing.push("name");
     if (!obj(body.cluster).id && !obj(body.cluster).name) missing.push("cluster.id|name");
     if (missing.length) throw incomplete("Vm", missing);
-    this.resolveCluster(body.cluster);
+    const cluster = this.resolveCluster(body.cluster);
     if (this.findVmByName(name as string))
       throw conflict(
         "Cannot add VM. The VM name is already in use, please choose a unique name and try again.",
@@ -601,7 +627,7 @@ export class Engine {
       type: (inStr(body.type) as VmRec["type"]) ?? "server",
       biosType: 0,
       creationTime: this.now(),
-      clusterId: this.data.cluster.id,
+      clusterId: cluster.id,
       generation: 1,
       attachments: [],
       nics: [],
@@ -623,7 +649,7 @@ export class Engine {
     if (!conf.type) missing.push("initialization.configuration.type");
     if (!conf.data) missing.push("initialization.configuration.data");
     if (missing.length) throw incomplete("Vm", missing);
-    this.resolveCluster(body.cluster);
+    const cluster = this.resolveCluster(body.cluster);
     if (String(conf.type).toLowerCase() !== "ovf")
       throw badRequest(`Configuration type '${String(conf.type)}' is not supported by the simulator`);
     let parsed: ReturnType<typeof readOvf>;
@@ -681,14 +707,14 @@ export class Engine {
       type: parsed.vmType === 0 ? "desktop" : parsed.vmType === 2 ? "high_performance" : "server",
       biosType: parsed.biosType,
       creationTime: this.now(),
-      clusterId: this.data.cluster.id,
+      clusterId: cluster.id,
       generation: 1,
       attachments: [],
       nics,
     };
     this.newVmRecords(vm);
     const job = this.startJob(
-      `Importing VM ${name} from configuration to Cluster ${this.data.cluster.name}`,
+      `Importing VM ${name} from configuration to Cluster ${cluster.name}`,
       correlationId,
     );
     // The engine creates the VM without disks, then attaches each OVF disk that exists as a floating disk.
@@ -732,6 +758,7 @@ export class Engine {
   removeVm(id: string, detachOnly: boolean): void {
     const vm = this.vm(id);
     this.assertVmNotLocked(vm, "remove", "VM");
+    this.backups.assertNoBackup(vm, "remove", "VM");
     if (vm.status === "up") throw conflict("Cannot remove VM. VM is running.");
     const disks = this.disksOf(vm);
     this.assertDisksFree(
@@ -749,6 +776,7 @@ export class Engine {
       } else this.dropDisk(d);
     }
     this.data.snapshots = this.data.snapshots.filter((s) => s.vmId !== id);
+    this.backups.forgetVm(id);
     this.data.vms = this.data.vms.filter((v) => v.id !== id);
     this.event("normal", 113, `VM ${vm.name} was successfully removed.`, { vmId: id });
     this.save();
@@ -803,11 +831,13 @@ export class Engine {
     if (!a) throw notFound(diskId);
     const disk = this.disk(diskId);
     this.assertVmNotLocked(vm, "detach", "Virtual Disk");
+    this.backups.assertNoBackup(vm, "detach", "Virtual Disk");
     this.assertDisksFree(
       [disk].filter((d) => d.status !== "illegal"),
       "detach",
       "Virtual Disk",
     );
+    this.backups.invalidateForDisk(vm, disk, `disk ${disk.alias} was detached`);
     if (!detachOnly) {
       this.dropDisk(disk);
     } else {
@@ -821,9 +851,15 @@ export class Engine {
   // ---------- snapshots ----------
 
   /** `POST /vms/{vm}/snapshots`: answers at once with the snapshot `locked`; overlays appear after the delay. */
-  createSnapshot(vmId: string, body: Record<string, unknown>, correlationId?: string): SnapshotRec {
+  createSnapshot(
+    vmId: string,
+    body: Record<string, unknown>,
+    correlationId?: string,
+    internal: { forBackup?: string } = {},
+  ): SnapshotRec {
     const vm = this.vm(vmId);
     this.assertVmNotLocked(vm, "create", "Snapshot");
+    if (!internal.forBackup) this.backups.assertNoBackup(vm, "create", "Snapshot");
     const all = this.disksOf(vm).filter((d) => !d.shareable);
     let included: Array<{ disk: DiskRec; imageId?: string; initialSize?: number }>;
     if (body.disk_attachments === undefined) included = all.map((disk) => ({ disk }));
@@ -949,6 +985,7 @@ export class Engine {
           backingFormat: parent.format === "cow" ? "qcow2" : "raw",
         });
         disk.volumes.push(vol);
+        this.backups.atSnapshotPoint(snap.id, disk, parent.id);
         this.save();
       });
     }
@@ -963,6 +1000,7 @@ export class Engine {
     this.unlockVm(vm);
     snap.status = "ok";
     delete snap.pending;
+    this.backups.afterSnapshotCreated(snap.id);
     vm.generation++;
     this.endJob(p.jobId, "finished");
     this.event(
@@ -978,9 +1016,15 @@ export class Engine {
   }
 
   /** `DELETE /vms/{vm}/snapshots/{id}`: the snapshot stays `locked` while its volumes merge, then vanishes. */
-  removeSnapshot(vmId: string, sid: string, correlationId?: string): void {
+  removeSnapshot(
+    vmId: string,
+    sid: string,
+    correlationId?: string,
+    internal: { forBackup?: string } = {},
+  ): void {
     const vm = this.vm(vmId);
     const snap = this.snapshot(vmId, sid);
+    if (!internal.forBackup) this.backups.assertNoBackup(vm, "remove", "Snapshot");
     if (snap.type === "active")
       throw conflict("Cannot remove Snapshot. The Active VM snapshot cannot be removed.");
     if (snap.status === "locked")
@@ -1129,6 +1173,7 @@ export class Engine {
         try {
           for (const off of offsets.sort((a, b) => a - b)) {
             await chain.write(off, randomBlocks({ vm: vm.name, disk: disk.alias, gen }, off, piece));
+            this.backups.markGuestWrite(disk, off, piece);
             ranges.push({ offset: off, length: piece });
           }
           await chain.flush();
@@ -1140,7 +1185,28 @@ export class Engine {
       result.disks.push(entry);
       result.bytes += entry.ranges.length * piece;
     }
+    this.save();
     return result;
+  }
+
+  /** The guest writes `data` at `offset` of one disk (its active volume), as a running VM would. */
+  async guestWriteAt(diskId: string, offset: number, data: Buffer): Promise<void> {
+    const disk = this.disk(diskId);
+    if (offset + data.length > disk.provisionedSize)
+      throw conflict(`Cannot write to disk ${disk.alias}: the write ends past its size.`);
+    if (disk.status === "illegal" || disk.lock?.kind === "upload" || disk.lock?.kind === "create")
+      throw conflict(`Cannot write to disk ${disk.alias}: it is ${disk.lock?.kind ?? disk.status}.`);
+    await this.diskMutex.run(disk.id, async () => {
+      const chain = await openVolumeChain(this.layers(disk), { writable: true });
+      try {
+        await chain.write(offset, data);
+        await chain.flush();
+      } finally {
+        await chain.close();
+      }
+      this.backups.markGuestWrite(disk, offset, data.length);
+    });
+    this.save();
   }
 
   /** Completes asynchronous operations that a stop or crash interrupted. */
@@ -1155,6 +1221,7 @@ export class Engine {
         this.later(0, "Removing snapshot", () => this.completeSnapshotRemove(s));
     }
     this.transfers.resumeAfterRestart();
+    this.backups.resumeAfterRestart();
   }
 }
 

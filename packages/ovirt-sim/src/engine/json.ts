@@ -1,6 +1,9 @@
 import type { EngineFaultBody } from "@lifeboat/ovirt-protocol";
 import type {
   AttachmentRec,
+  BackupRec,
+  CheckpointRec,
+  ClusterRec,
   DiskRec,
   EventRec,
   JobRec,
@@ -80,7 +83,7 @@ export function vmJson(e: Engine, vm: VmRec, opts: { allContent?: boolean } = {}
     type: vm.type,
     usb: { enabled: "false" },
     cluster: ref("clusters", vm.clusterId),
-    cpu_profile: ref("cpuprofiles", e.data.cluster.id),
+    cpu_profile: ref("cpuprofiles", vm.clusterId),
     has_illegal_images: s(e.disksOf(vm).some((d) => d.status === "illegal")),
     link: links(href, [
       "affinitylabels",
@@ -313,7 +316,9 @@ export function dataCenterJson(e: Engine): J {
     quota_mode: "disabled",
     status: "up",
     storage_format: "v5",
-    supported_versions: { version: [{ major: "4", minor: "7" }] },
+    supported_versions: {
+      version: ["4.4", "4.5", "4.6", "4.7", "4.8"].map((v) => ({ major: "4", minor: v.slice(2) })),
+    },
     version: { major: "4", minor: "7" },
     mac_pool: ref("macpools", dc.id),
     link: links(href, [
@@ -328,8 +333,8 @@ export function dataCenterJson(e: Engine): J {
   };
 }
 
-export function clusterJson(e: Engine): J {
-  const c = e.data.cluster;
+export function clusterJson(c: ClusterRec): J {
+  const [major, minor] = c.level.split(".");
   const href = `${API}/clusters/${c.id}`;
   return {
     name: c.name,
@@ -337,7 +342,7 @@ export function clusterJson(e: Engine): J {
     href,
     id: c.id,
     cpu: { architecture: "x86_64", type: "Secure Intel Cascadelake Server Family" },
-    version: { major: "4", minor: "7" },
+    version: { major, minor },
     data_center: ref("datacenters", c.dataCenterId),
     link: links(href, ["affinitygroups", "cpuprofiles", "networks", "permissions"]),
   };
@@ -382,6 +387,42 @@ export function transferJson(e: Engine, t: TransferRec): J {
     j.transfer_url = e.transfers.transferUrl(t);
   }
   if (t.targetSnapshot) j.snapshot = { id: t.volumeId };
+  if (t.backupId) j.backup = { id: t.backupId };
+  return j;
+}
+
+export function backupJson(b: BackupRec): J {
+  const href = `${API}/vms/${b.vmId}/backups/${b.id}`;
+  const j: J = {
+    actions: actions(href, ["finalize"]),
+    description: b.description,
+    href,
+    id: b.id,
+    creation_date: b.creationDate,
+    modification_date: b.modificationDate,
+    phase: b.phase,
+    host: ref("hosts", b.hostId),
+    vm: ref("vms", b.vmId),
+    link: links(href, ["disks"]),
+  };
+  if (b.fromCheckpointId) j.from_checkpoint_id = b.fromCheckpointId;
+  if (b.toCheckpointId) j.to_checkpoint_id = b.toCheckpointId;
+  if (b.snapshotId) j.snapshot = ref(`vms/${b.vmId}/snapshots`, b.snapshotId);
+  return j;
+}
+
+export function checkpointJson(c: CheckpointRec): J {
+  const href = `${API}/vms/${c.vmId}/checkpoints/${c.id}`;
+  const j: J = {
+    description: c.description,
+    href,
+    id: c.id,
+    creation_date: c.creationDate,
+    state: c.state,
+    vm: ref("vms", c.vmId),
+    link: links(href, ["disks"]),
+  };
+  if (c.parentId) j.parent_id = c.parentId;
   return j;
 }
 

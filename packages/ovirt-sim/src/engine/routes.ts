@@ -5,6 +5,8 @@ import { badRequest, inBool, inInt, notFound, obj } from "./faults";
 import {
   API,
   attachmentJson,
+  backupJson,
+  checkpointJson,
   clusterJson,
   collection,
   dataCenterJson,
@@ -54,15 +56,15 @@ function listOpts(ctx: RouteCtx): { caseSensitive: boolean; max?: number } {
   return { caseSensitive: inBool(ctx.query.case_sensitive, true), max: inInt(ctx.query.max, "max") };
 }
 
-const vmFields: Fields<VmRec> = {
+const vmFields = (e: Engine): Fields<VmRec> => ({
   name: (v) => v.name,
   id: (v) => v.id,
   status: (v) => v.status,
   description: (v) => v.description,
-  cluster: () => "Default",
+  cluster: (v) => e.clusterOf(v).name,
   type: (v) => v.type,
   os: (v) => v.osType,
-};
+});
 
 const diskFields = (e: Engine): Fields<DiskRec> => ({
   name: (d) => d.alias,
@@ -109,7 +111,7 @@ function followVm(e: Engine, vm: VmRec, j: Record<string, unknown>, follow: stri
         vm.nics.map((n) => nicJson(vm, n)),
       );
     } else if (path === "cluster") {
-      j.cluster = clusterJson(e);
+      j.cluster = clusterJson(e.clusterOf(vm));
     } else throw badRequest(`Cannot follow link '${path}' of Vm`);
   }
 }
@@ -249,11 +251,11 @@ export const routes: Route[] = [
         collection(
           "cluster",
           applySearch(
-            [e.data.cluster],
+            e.data.clusters,
             ctx.query.search,
             { name: (c) => c.name, id: (c) => c.id },
             listOpts(ctx),
-          ).map(() => clusterJson(e)),
+          ).map(clusterJson),
         ),
       ),
   },
@@ -261,10 +263,7 @@ export const routes: Route[] = [
     method: "GET",
     path: "clusters/:id",
     op: "clusters.get",
-    handler: (e, ctx) => {
-      if (ctx.params.id !== e.data.cluster.id) throw notFound(ctx.params.id as string);
-      return ok(clusterJson(e));
-    },
+    handler: (e, ctx) => ok(clusterJson(e.cluster(ctx.params.id as string))),
   },
   {
     method: "GET",
@@ -374,7 +373,7 @@ export const routes: Route[] = [
       ok(
         collection(
           "vm",
-          applySearch(e.data.vms, ctx.query.search, vmFields, listOpts(ctx)).map((v) => vmView(e, v, ctx)),
+          applySearch(e.data.vms, ctx.query.search, vmFields(e), listOpts(ctx)).map((v) => vmView(e, v, ctx)),
         ),
       ),
   },
@@ -525,6 +524,103 @@ export const routes: Route[] = [
         if (vol) out.push(diskJson(e, d, { vol, href: `${base}/${d.id}` }));
       }
       return ok(collection("disk", out));
+    },
+  },
+  // ---- backups and checkpoints (ref §3.8, §3.9, §4.7) ----
+  {
+    method: "GET",
+    path: "vms/:id/backups",
+    op: "backups.list",
+    handler: (e, ctx) => {
+      const vm = e.vm(ctx.params.id as string);
+      return ok(collection("backup", e.backups.list(vm.id).map(backupJson)));
+    },
+  },
+  {
+    method: "POST",
+    path: "vms/:id/backups",
+    op: "backups.add",
+    handler: (e, ctx) => {
+      const b = e.backups.start(ctx.params.id as string, ctx.body, ctx.query, ctx.correlationId);
+      return created(backupJson(b), `${API}/vms/${b.vmId}/backups/${b.id}`);
+    },
+  },
+  {
+    method: "GET",
+    path: "vms/:id/backups/:bid",
+    op: "backups.get",
+    handler: (e, ctx) => ok(backupJson(e.backups.get(ctx.params.id as string, ctx.params.bid as string))),
+  },
+  {
+    method: "GET",
+    path: "vms/:id/backups/:bid/disks",
+    op: "backups.disks.list",
+    handler: (e, ctx) => {
+      const b = e.backups.get(ctx.params.id as string, ctx.params.bid as string);
+      const base = `${API}/vms/${b.vmId}/backups/${b.id}/disks`;
+      return ok(
+        collection(
+          "disk",
+          b.disks.map((bd) => {
+            const d = e.disk(bd.diskId);
+            return {
+              ...diskJson(e, d, { vol: e.activeVolume(d), href: `${base}/${d.id}` }),
+              backup_mode: bd.mode,
+            };
+          }),
+        ),
+      );
+    },
+  },
+  {
+    method: "POST",
+    path: "vms/:id/backups/:bid/finalize",
+    op: "backups.finalize",
+    handler: (e, ctx) => {
+      e.backups.finalize(ctx.params.id as string, ctx.params.bid as string);
+      return complete();
+    },
+  },
+  {
+    method: "GET",
+    path: "vms/:id/checkpoints",
+    op: "checkpoints.list",
+    handler: (e, ctx) => {
+      const vm = e.vm(ctx.params.id as string);
+      return ok(collection("checkpoint", e.backups.checkpoints(vm.id).map(checkpointJson)));
+    },
+  },
+  {
+    method: "GET",
+    path: "vms/:id/checkpoints/:cid",
+    op: "checkpoints.get",
+    handler: (e, ctx) =>
+      ok(checkpointJson(e.backups.checkpoint(ctx.params.id as string, ctx.params.cid as string))),
+  },
+  {
+    method: "GET",
+    path: "vms/:id/checkpoints/:cid/disks",
+    op: "checkpoints.disks.list",
+    handler: (e, ctx) => {
+      const c = e.backups.checkpoint(ctx.params.id as string, ctx.params.cid as string);
+      const disks = c.diskIds
+        .map((id) => e.data.disks.find((d) => d.id === id))
+        .filter((d) => d !== undefined);
+      return ok(
+        collection(
+          "disk",
+          disks.map((d) => diskJson(e, d)),
+        ),
+      );
+    },
+  },
+  {
+    method: "DELETE",
+    path: "vms/:id/checkpoints/:cid",
+    op: "checkpoints.remove",
+    handler: (e, ctx) => {
+      e.backups.removeCheckpoint(ctx.params.id as string, ctx.params.cid as string);
+      return ok(undefined);
     },
   },
   // ---- disks ----

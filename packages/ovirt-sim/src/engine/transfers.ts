@@ -75,6 +75,8 @@ export class TransferManager {
     const imageRef = inStr(obj(body.image).id);
     if (!diskRef && !snapRef && !imageRef)
       throw badRequest("ImageTransfer [disk.id|snapshot.id|image.id] required for add");
+    const backupRef = inStr(obj(body.backup).id);
+    if (backupRef) return this.createForBackup(body, backupRef, diskRef, direction, correlationId);
     let disk: DiskRec;
     let vol: VolumeRec;
     if (snapRef) {
@@ -132,6 +134,64 @@ export class TransferManager {
         correlationId,
       },
     );
+    e.save();
+    return t;
+  }
+
+  /**
+   * A download of a backup's disk: always the NBD backend (whatever `format` says) over the backup's
+   * point-in-time view, with dirty extents for incremental-mode disks. The backup holds the disk lock.
+   */
+  private createForBackup(
+    body: Record<string, unknown>,
+    backupId: string,
+    diskId: string | undefined,
+    direction: string,
+    correlationId?: string,
+  ): TransferRec {
+    const e = this.engine;
+    if (!diskId) throw badRequest("ImageTransfer [disk.id] required for a backup transfer");
+    const backup = e.backups.byId(backupId);
+    if (!backup) throw notFound(backupId);
+    const disk = e.disk(diskId);
+    const bd = backup.disks.find((d) => d.diskId === disk.id);
+    if (!bd)
+      throw conflict(`Cannot transfer Virtual Disk. Disk ${disk.alias} is not part of backup ${backup.id}.`);
+    if (direction !== "download")
+      throw conflict("Cannot transfer Virtual Disk. A backup's disks can only be downloaded.");
+    if (backup.phase !== "ready")
+      throw conflict(
+        `Cannot transfer Virtual Disk. The VM backup ${backup.id} is not ready (phase ${backup.phase}).`,
+      );
+    const timeoutPolicy = inStr(body.timeout_policy) ?? "legacy";
+    if (!["legacy", "pause", "cancel"].includes(timeoutPolicy))
+      throw badRequest(`Invalid value '${timeoutPolicy}' for timeout_policy`);
+    const t: TransferRec = {
+      id: newId(),
+      ticketId: newId(),
+      direction: "download",
+      format: "raw",
+      backend: "nbd",
+      shallow: false,
+      diskId: disk.id,
+      volumeId: bd.volumeId ?? e.activeVolume(disk).id,
+      targetSnapshot: false,
+      backupId: backup.id,
+      hostId: e.data.host.id,
+      phase: "initializing",
+      inactivityTimeout: inInt(body.inactivity_timeout, "inactivity_timeout") ?? 60,
+      timeoutPolicy: timeoutPolicy as TransferRec["timeoutPolicy"],
+      ticketSize: disk.provisionedSize,
+      creationTime: e.now(),
+      phaseTime: e.now(),
+      transferred: 0,
+      correlationId,
+    };
+    e.data.transfers.push(t);
+    e.event("normal", 1031, `Image Download with disk ${disk.alias} of backup ${backup.id} was initiated.`, {
+      diskId: disk.id,
+      correlationId,
+    });
     e.save();
     return t;
   }
@@ -199,6 +259,10 @@ export class TransferManager {
     const e = this.engine;
     const found = e.findVolume(t.volumeId);
     if (!found) throw new Error(`volume ${t.volumeId} is gone`);
+    if (t.backupId) {
+      this.addBackupTicket(t, found.disk);
+      return;
+    }
     const path = e.volumePath(found.disk, found.vol);
     const backend: TicketBackend =
       t.backend === "file"
@@ -226,6 +290,31 @@ export class TransferManager {
       dirty: false,
     };
     e.tickets.add(spec, backend);
+  }
+
+  private addBackupTicket(t: TransferRec, disk: DiskRec): void {
+    const e = this.engine;
+    const backup = e.backups.byId(t.backupId as string);
+    if (!backup) throw new Error(`backup ${t.backupId} is gone`);
+    const { layers, dirty } = e.backups.exportOf(backup, disk.id);
+    const spec: ImageioTicketSpec = {
+      uuid: t.ticketId,
+      size: t.ticketSize,
+      ops: ["read"],
+      timeout: e.opts.ticketTimeoutS,
+      url: `nbd:unix:/run/vdsm/backup/${backup.id}:exportname=${disk.id}`,
+      inactivity_timeout: t.inactivityTimeout,
+      transfer_id: t.id,
+      sparse: false,
+      dirty: dirty !== undefined,
+    };
+    e.tickets.add(spec, {
+      kind: "nbd",
+      layers,
+      shallow: false,
+      lockKey: disk.id,
+      ...(dirty ? { dirty } : {}),
+    });
   }
 
   /** One step of every transfer. */

@@ -10,6 +10,7 @@ import type {
 } from "@lifeboat/ovirt-protocol";
 import type { FaultInjector } from "../faults";
 import { readBody, sleep } from "../http";
+import type { Ranges } from "../model";
 import type { KeyedMutex } from "../util/mutex";
 import { openVolumeChain } from "../volumes/chain";
 import { openGuestView } from "../volumes/guest-view";
@@ -537,11 +538,10 @@ async function handlePatch(
 
 async function handleExtents(t: Ticket, url: URL, res: ServerResponse): Promise<void> {
   const context = url.searchParams.get("context") ?? "zero";
-  if (context === "dirty") {
-    if (!t.spec.dirty) throw new HttpError(404, "Ticket does not support dirty extents");
-    throw new HttpError(500, "Server failed to perform the request, check logs");
-  }
-  if (context !== "zero") throw new HttpError(400, `Invalid context: ${context}`);
+  if (context !== "zero" && context !== "dirty") throw new HttpError(400, `Invalid context: ${context}`);
+  const be = t.backend;
+  if (context === "dirty" && (!t.spec.dirty || be?.kind !== "nbd" || !be.dirty))
+    throw new HttpError(404, "Ticket does not support dirty extents");
   const src = await openSource(t);
   try {
     const limit = Math.min(t.spec.size, src.size);
@@ -550,10 +550,43 @@ async function handleExtents(t: Ticket, url: URL, res: ServerResponse): Promise<
       if (e.start >= limit) break;
       out.push({ ...e, length: Math.min(e.length, limit - e.start) });
     }
-    sendJsonBody(res, 200, out);
+    const dirty = be?.kind === "nbd" ? be.dirty : undefined;
+    sendJsonBody(res, 200, context === "dirty" && dirty ? dirtyExtents(out, dirty, limit) : out);
   } finally {
     await src.close();
   }
+}
+
+/**
+ * The `context=dirty` answer: [0, size) split by the dirty ranges and by the zero extents of the view, as
+ * imageio merges qemu's dirty bitmap with base:allocation (`zero` since imageio 2.2), same kinds merged.
+ */
+export function dirtyExtents(zero: ImageioExtent[], dirty: Ranges, size: number): ImageioExtent[] {
+  const cuts = new Set<number>([0, size]);
+  for (const e of zero) cuts.add(Math.min(size, e.start)).add(Math.min(size, e.start + e.length));
+  for (const [a, b] of dirty) cuts.add(Math.min(size, a)).add(Math.min(size, b));
+  const points = [...cuts].sort((a, b) => a - b);
+  const out: Array<{ start: number; length: number; dirty: boolean; zero: boolean }> = [];
+  let zi = 0;
+  let di = 0;
+  for (let i = 0; i + 1 < points.length; i++) {
+    const start = points[i] as number;
+    const end = points[i + 1] as number;
+    while (
+      zi < zero.length &&
+      (zero[zi] as ImageioExtent).start + (zero[zi] as ImageioExtent).length <= start
+    )
+      zi++;
+    while (di < dirty.length && (dirty[di] as [number, number])[1] <= start) di++;
+    const z = zero[zi];
+    const d = dirty[di];
+    const isZero = z !== undefined && z.start <= start && z.zero;
+    const isDirty = d !== undefined && d[0] <= start;
+    const last = out[out.length - 1];
+    if (last && last.dirty === isDirty && last.zero === isZero) last.length += end - start;
+    else out.push({ start, length: end - start, dirty: isDirty, zero: isZero });
+  }
+  return out.map((e) => ({ start: e.start, length: e.length, dirty: e.dirty, zero: e.zero, hole: false }));
 }
 
 async function handleChecksum(t: Ticket, url: URL, res: ServerResponse): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { ImageioTicketSpec } from "@lifeboat/ovirt-protocol";
+import type { Ranges } from "../model";
 import type { SimClock } from "../util/clock";
 import type { VolumeLayer } from "../volumes/chain";
 
@@ -8,7 +9,8 @@ import type { VolumeLayer } from "../volumes/chain";
 export type TicketBackend =
   /** `minSize`: block storage serves the whole LV, past the end of the data. */
   | { kind: "file"; path: string; lockKey: string; minSize?: number }
-  | { kind: "nbd"; layers: VolumeLayer[]; shallow: boolean; lockKey: string };
+  /** `dirty`: a backup export's guest ranges written since its from-checkpoint (the `context=dirty` map). */
+  | { kind: "nbd"; layers: VolumeLayer[]; shallow: boolean; lockKey: string; dirty?: Ranges };
 
 export class TicketError extends Error {
   constructor(
