@@ -47,3 +47,12 @@ test("every response carries the security headers, and the pages run under the C
   await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
   expect(violations).toEqual([]);
 });
+
+test("the browser finds the favicon", async ({ request }) => {
+  const res = await request.get("/favicon.ico");
+  expect(res.status()).toBe(200);
+  expect(res.headers()["content-type"]).toMatch(/image\/(x-icon|vnd\.microsoft\.icon)/);
+  const body = await res.body();
+  // An ICO header (reserved 0, type 1) holding one image.
+  expect([...body.subarray(0, 6)]).toEqual([0, 0, 1, 0, 1, 0]);
+});
