@@ -3,11 +3,11 @@ import {
   cancelApproval,
   decideApproval,
   decidingTeamIds,
+  requireActor,
   toApprovalView,
 } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const approvalDecisionInput = z.object({
   id: z.string().min(1),

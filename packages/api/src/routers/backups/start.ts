@@ -4,13 +4,13 @@ import {
   engineAppError,
   enqueueBackup,
   recomputeVmTeams,
+  requireActor,
   requireVmInScope,
   withEngine,
 } from "@lifeboat/domain";
 import { jobInputs } from "@lifeboat/jobs";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 const backupJob = jobInputs["backup.vm"];
 

@@ -1,7 +1,13 @@
-import { AppError, engineAppError, restoreEngine, restorePointWhere, withEngine } from "@lifeboat/domain";
+import {
+  AppError,
+  engineAppError,
+  requireActor,
+  restoreEngine,
+  restorePointWhere,
+  withEngine,
+} from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const enginesRestoreTargetsInput = z.object({
   restorePointId: z.string().min(1).max(100),

@@ -1,7 +1,6 @@
-import { cancelJob, jobView } from "@lifeboat/domain";
+import { cancelJob, jobView, requireActor } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const jobsCancelInput = z.object({ id: z.string().uuid() });
 export const jobsCancelOutput = jobView;

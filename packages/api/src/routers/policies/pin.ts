@@ -1,12 +1,12 @@
 import {
   actingTeamForVm,
+  requireActor,
   requireRestorePointInScope,
   type ServiceContext,
   setPinned,
 } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const pinInput = z.object({ restorePointId: z.string().min(1).max(100) });
 export const pinOutput = z.object({ restorePointId: z.string(), pinned: z.boolean() });

@@ -1,7 +1,6 @@
-import { requestRestorePointDeletion } from "@lifeboat/domain";
+import { requestRestorePointDeletion, requireActor } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const requestPointDeletionInput = z.object({
   restorePointId: z.string().min(1).max(100),

@@ -1,6 +1,6 @@
+import { requireActor } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const pingInput = z.object({ message: z.string().trim().min(1).max(200) });
 export const pingOutput = z.object({ jobId: z.string() });

@@ -1,7 +1,6 @@
-import { AppError, actingTeamForVm, enqueueVerify, restorePointWhere } from "@lifeboat/domain";
+import { AppError, actingTeamForVm, enqueueVerify, requireActor, restorePointWhere } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const verifyStartInput = z.object({
   restorePointId: z.string().min(1).max(100),
