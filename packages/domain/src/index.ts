@@ -1,6 +1,7 @@
 // The domain's public face: what the API adapter, the worker and the CLI call. No tRPC, HTTP or sign-in here.
 
 export * from "@lifeboat/jobs";
+export * from "./actors";
 export * from "./approvals";
 export * from "./audit";
 export * from "./audit-log";

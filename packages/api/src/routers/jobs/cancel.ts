@@ -13,12 +13,4 @@ export const cancel = procedure
   .meta({ permission: "job:cancel" })
   .input(jobsCancelInput)
   .output(jobsCancelOutput)
-  .mutation(async ({ ctx, input }) => {
-    const actor = requireActor(ctx);
-    const job = await cancelJob(ctx.db, actor, input.id);
-    ctx.audit.teamId = job.teamId ?? undefined;
-    ctx.audit.targetType = "job";
-    ctx.audit.targetId = job.id;
-    ctx.audit.details = { type: job.type, state: job.state };
-    return job;
-  });
+  .mutation(({ ctx, input }) => cancelJob(ctx, requireActor(ctx), input.id));
