@@ -1,8 +1,23 @@
+import path from "node:path";
 import { defineConfig } from "vitest/config";
 
-// Unit tests only: the Playwright specs in e2e/ run through `pnpm e2e`, never under vitest.
+// The Playwright specs in e2e/ run through `pnpm e2e`, never under vitest. `src/`: unit tests; `test/`: the
+// route responders over real HTTP and a real PostgreSQL (one migrated database per file).
 export default defineConfig({
+  resolve: { alias: { "@": path.resolve(import.meta.dirname, "src") } },
   test: {
-    include: ["src/**/*.test.{ts,tsx}"],
+    projects: [
+      { extends: true, test: { name: "unit", include: ["src/**/*.test.{ts,tsx}"] } },
+      {
+        extends: true,
+        test: {
+          name: "integration",
+          include: ["test/**/*.test.ts"],
+          globalSetup: ["../../packages/db/src/vitest-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
   },
 });

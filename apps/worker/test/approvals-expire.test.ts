@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { createTestApi } from "@lifeboat/api/testing";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
-import { getBoss, stopBosses } from "@lifeboat/jobs";
+import type { Permission } from "@lifeboat/domain";
+import { startEcho } from "@lifeboat/domain";
+import { createJobQueue, getBoss, stopBosses } from "@lifeboat/jobs";
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { startWorker, type Worker } from "../src/worker";
+import { type Acting, acting, createPerson } from "./support/people";
 
 let t: TestDatabase;
 let worker: Worker;
@@ -62,10 +64,11 @@ it("schedules approvals.expire every minute and expires overdue requests when it
 });
 
 it("writes every job's outcome to the audit log", async () => {
-  const api = createTestApi(t.db, t.url);
-  const admin = await api.createUser({ email: "ops@worker.test", role: "admin" });
-  const caller = await api.caller(await api.signIn(admin.email, admin.password));
-  const { jobId } = await caller.system.ping({ message: "audit me" });
+  const queue = createJobQueue(t.db, t.url);
+  const admin = await createPerson(t.db, { email: "ops@worker.test", siteAdmin: true });
+  const run = async <T>(permission: Permission, op: (c: Acting) => Promise<T>) =>
+    op(await acting(t.db, queue, admin, permission));
+  const { jobId } = await run("site:diagnostics", (c) => startEcho(c, c.actor, "audit me"));
   const row = await until(
     () => t.db.auditEvent.findFirst({ where: { targetId: jobId, action: { startsWith: "job." } } }),
     (r) => r !== null,
@@ -73,7 +76,7 @@ it("writes every job's outcome to the audit log", async () => {
   expect(row).toMatchObject({
     action: "job.succeeded",
     outcome: "success",
-    actorId: admin.id,
+    actorId: admin.userId,
     targetType: "job",
   });
 });

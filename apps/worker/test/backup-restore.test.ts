@@ -1,11 +1,20 @@
-import { randomUUID } from "node:crypto";
 import path from "node:path";
+import type { Person } from "@lifeboat/domain";
+import {
+  checkRestoreName,
+  decideApproval,
+  jobEvents,
+  restoreTargets,
+  startBackup,
+  startRestoreDisk,
+  startRestoreVm,
+  visibleJob,
+} from "@lifeboat/domain";
 import { EngineClient } from "@lifeboat/ovirt-core";
 import { startSimulator } from "@lifeboat/ovirt-sim";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   activeVolumePath,
-  type Caller,
   eventsOf,
   FAST_SIM,
   guestHash,
@@ -18,16 +27,12 @@ import {
 } from "./support/stack";
 
 let s: Stack;
-let approver: Caller;
+let approver: Person;
 
 beforeAll(async () => {
   s = await startStack();
   await s.startWorker();
-  const u = await s.api.createUser({ email: `approver-${randomUUID().slice(0, 6)}@worker.test` });
-  await s.t.db.membership.create({
-    data: { id: randomUUID(), teamId: s.teamId, userId: u.id, role: "approver" },
-  });
-  approver = await s.api.caller(await s.api.signIn(u.email, u.password));
+  approver = await s.member("approver");
 });
 afterAll(async () => {
   await s?.stop();
@@ -42,12 +47,16 @@ const keptSnapshots: string[] = [];
 async function backup(name: string, opts: { keepSnapshot?: boolean } = {}) {
   const vm = await s.vmRow(name);
   const hashes = await vmGuestHashes(s.sim, name);
-  const { jobId } = await s.operator.backups.start({ vmId: vm.id, ...opts });
+  const { jobId } = await s.run(s.operator, "backup:create", (c) =>
+    startBackup(c, c.actor, { vmId: vm.id, ...opts }),
+  );
   return { jobId, hashes, vm };
 }
 
 async function restore(restorePointId: string, name: string) {
-  const started = await s.operator.restores.start({ restorePointId, name });
+  const started = await s.run(s.operator, "restore:request", (c) =>
+    startRestoreVm(c, c.actor, { restorePointId, name }),
+  );
   if (started.status !== "queued") throw new Error(`restore of ${name} waits for approval: ${started.why}`);
   const job = await s.waitJob(started.jobId, ["succeeded"]);
   return job.result as {
@@ -100,10 +109,12 @@ describe("backup and restore through the API and a real worker", () => {
       const vmRow = await s.t.db.vm.findUniqueOrThrow({ where: { id: b.vm.id } });
       expect(vmRow).toMatchObject({ osType: simVm?.osType, diskCount: b.hashes.size, goneAt: null });
       // The job as users see it: done, with its journal of engine objects, nothing left behind.
-      const view = await s.operator.jobs.get({ id: b.jobId });
+      const view = await s.run(s.operator, "job:read", (c) => visibleJob(c.db, c.actor, b.jobId));
       expect(view).toMatchObject({ state: "succeeded", phase: null, attempts: 1, leftovers: [] });
       expect(view.bytesDone).toBeGreaterThan(0);
-      const events = await s.operator.jobs.events({ id: b.jobId });
+      const events = await s.run(s.operator, "job:read", (c) =>
+        jobEvents(c.db, c.actor, b.jobId, { limit: 200 }),
+      );
       const journal = events.items.filter((e) => e.step === "engine-object").map((e) => e.message);
       expect(journal.filter((m) => m.startsWith("created snapshot"))).toHaveLength(1);
       expect(journal.filter((m) => m.startsWith("removed snapshot"))).toHaveLength(1);
@@ -189,11 +200,13 @@ describe("backup and restore through the API and a real worker", () => {
     const rp = await s.t.db.restorePoint.findUniqueOrThrow({ where: { id: rpId }, include: { disks: true } });
     const source = rp.disks.find((d) => d.position === 1) ?? rp.disks[0];
     if (!source) throw new Error("db01 has no disk");
-    const started = await s.operator.restores.startDisk({
-      restorePointId: rpId,
-      diskId: source.diskId,
-      alias: "db01-data-copy",
-    });
+    const started = await s.run(s.operator, "restore:request", (c) =>
+      startRestoreDisk(c, c.actor, {
+        restorePointId: rpId,
+        diskId: source.diskId,
+        alias: "db01-data-copy",
+      }),
+    );
     if (started.status !== "queued") throw new Error("the disk restore waits for approval");
     const job = await s.waitJob(started.jobId, ["succeeded"]);
     const diskId = (job.result as { diskId: string }).diskId;
@@ -206,17 +219,23 @@ describe("backup and restore through the API and a real worker", () => {
     const rpId = firstPoint.get("web01") as string;
     const before = s.sim.state.vm("web01-copy");
     expect(before).toBeTruthy();
-    const check = await s.operator.restores.checkName({ restorePointId: rpId, name: "web01-copy" });
-    expect(check).toMatchObject({ available: false, approvalRequired: true, replaces: { id: before?.id } });
-    await expect(s.operator.restores.start({ restorePointId: rpId, name: "web01-copy" })).rejects.toThrow(
-      /exists.*another approver/,
+    const check = await s.run(s.operator, "restore:request", (c) =>
+      checkRestoreName(c.db, c.actor, { restorePointId: rpId, name: "web01-copy" }),
     );
-    const asked = await s.operator.restores.start({
-      restorePointId: rpId,
-      name: "web01-copy",
-      replaceExisting: true,
-      reason: "the copy was damaged by a test",
-    });
+    expect(check).toMatchObject({ available: false, approvalRequired: true, replaces: { id: before?.id } });
+    await expect(
+      s.run(s.operator, "restore:request", (c) =>
+        startRestoreVm(c, c.actor, { restorePointId: rpId, name: "web01-copy" }),
+      ),
+    ).rejects.toThrow(/exists.*another approver/);
+    const asked = await s.run(s.operator, "restore:request", (c) =>
+      startRestoreVm(c, c.actor, {
+        restorePointId: rpId,
+        name: "web01-copy",
+        replaceExisting: true,
+        reason: "the copy was damaged by a test",
+      }),
+    );
     if (asked.status !== "pending-approval") throw new Error("a replacing restore ran without approval");
     // Nothing ran yet.
     expect(
@@ -229,10 +248,9 @@ describe("backup and restore through the API and a real worker", () => {
       }),
     ).toBe(0);
     expect(s.sim.state.vm("web01-copy")?.id).toBe(before?.id);
-    const decided = await approver.approvals.approve({
-      id: asked.approvalRequestId,
-      comment: "ok, replace it",
-    });
+    const decided = await s.run(approver, "approval:decide", (c) =>
+      decideApproval(c, { id: asked.approvalRequestId, comment: "ok, replace it", decision: "approve" }),
+    );
     expect(decided.jobId).toBeTruthy();
     const job = await s.waitJob(decided.jobId as string, ["succeeded"]);
     const after = s.sim.state.vm("web01-copy");
@@ -264,30 +282,36 @@ describe("backup and restore through the API and a real worker", () => {
       const siteMacs = new Set(site.state.vms().flatMap((v) => v.nics.map((n) => n.mac)));
       expect(source.nics.some((n) => siteMacs.has(n.mac))).toBe(true);
       const siteEngine = await registerEngine(s.t, site, "Site B");
-      const targets = await s.operator.engines.restoreTargets({
-        restorePointId: rpId,
-        engineId: siteEngine.id,
-      });
+      const targets = await s.run(s.operator, "restore:request", (c) =>
+        restoreTargets(c.db, c.actor, {
+          restorePointId: rpId,
+          engineId: siteEngine.id,
+        }),
+      );
       expect(targets.engineId).toBe(siteEngine.id);
       expect(targets.engines).toEqual([
         { id: s.engineId, name: "Simulated engine", original: true },
         { id: siteEngine.id, name: "Site B", original: false },
       ]);
       expect(targets.clusters.map((c) => c.id)).toEqual([site.state.raw().cluster.id]);
-      const check = await s.operator.restores.checkName({
-        restorePointId: rpId,
-        engineId: siteEngine.id,
-        name: "app01-dr",
-      });
+      const check = await s.run(s.operator, "restore:request", (c) =>
+        checkRestoreName(c.db, c.actor, {
+          restorePointId: rpId,
+          engineId: siteEngine.id,
+          name: "app01-dr",
+        }),
+      );
       // The original VM is at the first site, not at the second.
       expect(check).toMatchObject({ available: true, originalExists: false, replaces: null });
-      const started = await s.operator.restores.start({
-        restorePointId: rpId,
-        engineId: siteEngine.id,
-        name: "app01-dr",
-        cluster: { id: targets.clusters[0]?.id ?? "" },
-        storageDomain: { name: "data2" },
-      });
+      const started = await s.run(s.operator, "restore:request", (c) =>
+        startRestoreVm(c, c.actor, {
+          restorePointId: rpId,
+          engineId: siteEngine.id,
+          name: "app01-dr",
+          cluster: { id: targets.clusters[0]?.id ?? "" },
+          storageDomain: { name: "data2" },
+        }),
+      );
       if (started.status !== "queued") throw new Error("the restore waits for approval");
       const job = await s.waitJob(started.jobId, ["succeeded"]);
       expect(job.engineId).toBe(siteEngine.id);

@@ -1,4 +1,5 @@
 import type { Job } from "@lifeboat/db";
+import { cancelJob, startBackup } from "@lifeboat/domain";
 import { stopBosses } from "@lifeboat/jobs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventsOf, type Stack, simLeftovers, startStack } from "./support/stack";
@@ -20,7 +21,12 @@ async function stopWorkers() {
 
 async function startBackups(names: string[]): Promise<string[]> {
   const ids: string[] = [];
-  for (const n of names) ids.push((await s.operator.backups.start({ vmId: (await s.vmRow(n)).id })).jobId);
+  for (const n of names) {
+    const vm = await s.vmRow(n);
+    ids.push(
+      (await s.run(s.operator, "backup:create", (c) => startBackup(c, c.actor, { vmId: vm.id }))).jobId,
+    );
+  }
   return ids;
 }
 
@@ -53,13 +59,17 @@ describe("concurrency", () => {
   it("at most one backup per VM is queued or running, enforced by PostgreSQL", async () => {
     // No worker runs: the first backup stays queued.
     const vm = await s.vmRow("app01");
-    const { jobId } = await s.operator.backups.start({ vmId: vm.id });
-    await expect(s.operator.backups.start({ vmId: vm.id })).rejects.toThrow(
-      new RegExp(`already queued.*${jobId}`),
+    const { jobId } = await s.run(s.operator, "backup:create", (c) =>
+      startBackup(c, c.actor, { vmId: vm.id }),
     );
-    await expect(s.admin.backups.start({ engineId: s.engineId, engineVmId: vm.vmId })).rejects.toThrow(
-      /already queued/,
-    );
+    await expect(
+      s.run(s.operator, "backup:create", (c) => startBackup(c, c.actor, { vmId: vm.id })),
+    ).rejects.toThrow(new RegExp(`already queued.*${jobId}`));
+    await expect(
+      s.run(s.admin, "backup:create", (c) =>
+        startBackup(c, c.actor, { engineId: s.engineId, engineVmId: vm.vmId }),
+      ),
+    ).rejects.toThrow(/already queued/);
     // Not only in code: a second active row is refused by the database itself.
     await expect(
       s.t.db.job.create({ data: { type: "backup.vm", vmId: vm.id, engineId: s.engineId, state: "running" } }),
@@ -68,11 +78,11 @@ describe("concurrency", () => {
     await s.t.db.job
       .create({ data: { type: "verify", vmId: vm.id, state: "queued" } })
       .then((j) => s.t.db.job.update({ where: { id: j.id }, data: { state: "cancelled" } }));
-    const cancelled = await s.operator.jobs.cancel({ id: jobId });
+    const cancelled = await s.run(s.operator, "job:cancel", (c) => cancelJob(c, c.actor, jobId));
     expect(cancelled.state).toBe("cancelled");
     // Once the first one ended, the VM can be backed up again.
-    const again = await s.operator.backups.start({ vmId: vm.id });
-    await s.operator.jobs.cancel({ id: again.jobId });
+    const again = await s.run(s.operator, "backup:create", (c) => startBackup(c, c.actor, { vmId: vm.id }));
+    await s.run(s.operator, "job:cancel", (c) => cancelJob(c, c.actor, again.jobId));
   });
 
   it("the per-engine limit holds across workers, and a waiting job says so", async () => {

@@ -1,8 +1,10 @@
-import { createTestApi } from "@lifeboat/api/testing";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
-import { stopBosses } from "@lifeboat/jobs";
+import type { Permission } from "@lifeboat/domain";
+import { startEcho, visibleJob } from "@lifeboat/domain";
+import { createJobQueue, stopBosses } from "@lifeboat/jobs";
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { startWorker, type Worker } from "../src/worker";
+import { type Acting, acting, createPerson } from "./support/people";
 
 let t: TestDatabase;
 let worker: Worker;
@@ -18,10 +20,11 @@ afterAll(async () => {
 });
 
 it("processes a job enqueued through the API and records its result in the catalog", async () => {
-  const api = createTestApi(t.db, t.url);
-  const admin = await api.createUser({ email: "ops@lifeboat.test", role: "admin" });
-  const caller = await api.caller(await api.signIn(admin.email, admin.password));
-  const { jobId } = await caller.system.ping({ message: "are you there?" });
+  const queue = createJobQueue(t.db, t.url);
+  const admin = await createPerson(t.db, { email: "ops@lifeboat.test", siteAdmin: true });
+  const run = async <T>(permission: Permission, op: (c: Acting) => Promise<T>) =>
+    op(await acting(t.db, queue, admin, permission));
+  const { jobId } = await run("site:diagnostics", (c) => startEcho(c, c.actor, "are you there?"));
 
   let job = await t.db.job.findUniqueOrThrow({ where: { id: jobId } });
   for (let i = 0; i < 100 && job.state !== "succeeded" && job.state !== "failed"; i++) {
@@ -32,5 +35,5 @@ it("processes a job enqueued through the API and records its result in the catal
   expect(job.result).toMatchObject({ echo: "are you there?", worker: expect.stringMatching(/:\d+$/) });
   expect(job.startedAt!.getTime()).toBeLessThanOrEqual(job.finishedAt!.getTime());
   // Visible through the API as well.
-  expect((await caller.jobs.get({ id: jobId })).state).toBe("succeeded");
+  expect((await run("job:read", (c) => visibleJob(c.db, c.actor, jobId))).state).toBe("succeeded");
 });

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
+import { cancelJob, startBackup, visibleJob } from "@lifeboat/domain";
 import { EngineClient } from "@lifeboat/ovirt-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { eventsOf, type Stack, simLeftovers, startStack } from "./support/stack";
@@ -23,7 +24,7 @@ async function fileSha256(file: string): Promise<string> {
 
 async function backup(name: string) {
   const vm = await s.vmRow(name);
-  return (await s.operator.backups.start({ vmId: vm.id })).jobId;
+  return (await s.run(s.operator, "backup:create", (c) => startBackup(c, c.actor, { vmId: vm.id }))).jobId;
 }
 
 /** After every fault: nothing left on the engine, and the repository reads back intact. */
@@ -83,7 +84,7 @@ describe("faults injected through the sim", () => {
     await s.waitFor(jobId, async () =>
       (await eventsOf(s, jobId)).some((e) => e.message.startsWith("created image transfer")),
     );
-    const asked = await s.operator.jobs.cancel({ id: jobId });
+    const asked = await s.run(s.operator, "job:cancel", (c) => cancelJob(c, c.actor, jobId));
     expect(asked.cancelRequested).toBe(true);
     const job = await s.waitJob(jobId, ["cancelled"]);
     s.sim.faults.clear();
@@ -108,7 +109,7 @@ describe("faults injected through the sim", () => {
     });
     const jobId = await backup("web01");
     const job = await s.waitJob(jobId, ["succeeded"]);
-    const view = await s.operator.jobs.get({ id: jobId });
+    const view = await s.run(s.operator, "job:read", (c) => visibleJob(c.db, c.actor, jobId));
     expect(view.leftovers).toHaveLength(1);
     expect(view.leftovers[0]).toMatchObject({ kind: "snapshot", engineId: s.engineId });
     expect(view.leftovers[0]?.description).toMatch(/simulated refusal to merge/);

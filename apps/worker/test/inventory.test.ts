@@ -1,3 +1,4 @@
+import { startBackup } from "@lifeboat/domain";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Stack, startStack } from "./support/stack";
 
@@ -35,7 +36,9 @@ it("reads the engines' VMs when a worker starts, and a backup moves the reposito
   expect(await s.t.db.vmTeam.count({ where: { teamId: s.teamId } })).toBe(names.length);
 
   const web = await s.t.db.vm.findFirstOrThrow({ where: { name: "web01" } });
-  const { jobId } = await s.operator.backups.start({ vmId: web.id });
+  const { jobId } = await s.run(s.operator, "backup:create", (c) =>
+    startBackup(c, c.actor, { vmId: web.id }),
+  );
   const job = await s.waitJob(jobId);
   // The sample is written just after the job is marked done: wait for it rather than race it.
   let samples = await s.t.db.repositoryUsage.findMany();

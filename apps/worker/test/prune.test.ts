@@ -1,5 +1,11 @@
-import { randomUUID } from "node:crypto";
-import { runPolicyNow } from "@lifeboat/domain";
+import {
+  decideApproval,
+  pinRestorePoint,
+  requestRestorePointDeletion,
+  runPolicyNow,
+  startBackup,
+  startRestoreVm,
+} from "@lifeboat/domain";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { guestHash, type Stack, startStack, vmGuestHashes } from "./support/stack";
 
@@ -62,7 +68,7 @@ async function policyBackup(seed: number): Promise<string> {
   await s.sim.guest.write("web01", 3, { seed });
   const hashes = await vmGuestHashes(s.sim, "web01");
   const policy = await s.t.db.policy.findUniqueOrThrow({ where: { id: policyId } });
-  const run = await runPolicyNow(s.t.db, s.api.queue, policy, "backup", {
+  const run = await runPolicyNow(s.t.db, s.queue, policy, "backup", {
     userId: operatorId,
     name: "Operator",
   });
@@ -87,7 +93,7 @@ async function storedBytes(): Promise<number> {
 describe("prune after each policy backup, then GC", () => {
   it("keeps the newest and the pinned points, deletes the rest from catalog and repository, and GC shrinks it", async () => {
     const first = await policyBackup(11);
-    await s.operator.policies.pin({ restorePointId: first });
+    await s.run(s.operator, "backup:create", (c) => pinRestorePoint(c, c.actor, first, true));
     await policyBackup(12);
     await policyBackup(13);
     const last = await policyBackup(14);
@@ -111,7 +117,7 @@ describe("prune after each policy backup, then GC", () => {
 
     // GC reclaims what only the pruned points used (no grace: nothing is being written now).
     const before = await storedBytes();
-    const gc = await s.api.queue.enqueue("repository.gc", { graceMinutes: 0 }, {});
+    const gc = await s.queue.enqueue("repository.gc", { graceMinutes: 0 }, {});
     const gcJob = await s.waitJob(gc, ["succeeded"]);
     const after = await storedBytes();
     expect(after).toBeLessThan(before);
@@ -123,7 +129,7 @@ describe("prune after each policy backup, then GC", () => {
 
   it("leaves every kept point verifiable and restorable with the data it was taken with", async () => {
     const policy = await s.t.db.policy.findUniqueOrThrow({ where: { id: policyId } });
-    const verify = await runPolicyNow(s.t.db, s.api.queue, policy, "verify", {
+    const verify = await runPolicyNow(s.t.db, s.queue, policy, "verify", {
       userId: "test",
       name: "test",
     });
@@ -132,10 +138,12 @@ describe("prune after each policy backup, then GC", () => {
     for (const id of [points[0]!, points[3]!]) {
       const rp = await s.t.db.restorePoint.findUniqueOrThrow({ where: { id } });
       expect(rp.verifyState).toBe("ok");
-      const started = await s.operator.restores.start({
-        restorePointId: id,
-        name: `web01-kept-${id.slice(0, 6)}`,
-      });
+      const started = await s.run(s.operator, "restore:request", (c) =>
+        startRestoreVm(c, c.actor, {
+          restorePointId: id,
+          name: `web01-kept-${id.slice(0, 6)}`,
+        }),
+      );
       if (started.status !== "queued") throw new Error(`restore waits for approval: ${started.why}`);
       const job = await s.waitJob(started.jobId, ["succeeded"]);
       const restored = job.result as { disks: Array<{ sourceDiskId: string; diskId: string }> };
@@ -153,19 +161,23 @@ describe("prune after each policy backup, then GC", () => {
     const hashes = await vmGuestHashes(s.sim, "db01");
     // Hold the backup's first transfer at finalize: its layer is in the repository, no restore point names it.
     const hold = s.sim.faults.holdTransfer({ phase: "finalizing_success" });
-    const { jobId } = await s.operator.backups.start({ vmId: db01.id });
+    const { jobId } = await s.run(s.operator, "backup:create", (c) =>
+      startBackup(c, c.actor, { vmId: db01.id }),
+    );
     await until(
       async () => s.sim.state.transfers().some((t) => t.phase === "finalizing_success"),
       "the backup's transfer to reach finalize",
     );
-    const gc = await s.api.queue.enqueue("repository.gc", { graceMinutes: 0 }, {});
+    const gc = await s.queue.enqueue("repository.gc", { graceMinutes: 0 }, {});
     const gcJob = await s.waitJob(gc, ["succeeded"]);
     expect(gcJob.result).toMatchObject({ activeSessions: 1 });
     hold.remove();
     const job = await s.waitJob(jobId, ["succeeded"]);
     const rp = await s.t.db.restorePoint.findUniqueOrThrow({ where: { id: job.restorePointId! } });
     expect((await (await s.repository()).verify({ pointId: rp.manifestId! })).ok).toBe(true);
-    const started = await s.operator.restores.start({ restorePointId: rp.id, name: "db01-after-gc" });
+    const started = await s.run(s.operator, "restore:request", (c) =>
+      startRestoreVm(c, c.actor, { restorePointId: rp.id, name: "db01-after-gc" }),
+    );
     if (started.status !== "queued") throw new Error(`restore waits for approval: ${started.why}`);
     const restored = (await s.waitJob(started.jobId, ["succeeded"])).result as {
       disks: Array<{ sourceDiskId: string; diskId: string }>;
@@ -177,18 +189,20 @@ describe("prune after each policy backup, then GC", () => {
   it("deletes a point by hand only after approval, once unpinned, from the catalog and the repository", async () => {
     const first = points[0]!;
     await expect(
-      s.operator.policies.requestPointDeletion({ restorePointId: first, reason: "space" }),
+      s.run(s.operator, "backup:create", (c) =>
+        requestRestorePointDeletion(c, c.actor, { restorePointId: first, reason: "space" }),
+      ),
     ).rejects.toThrow(/pinned: unpin it first/);
-    await s.admin.policies.unpin({ restorePointId: first });
-    const req = await s.operator.policies.requestPointDeletion({ restorePointId: first, reason: "space" });
-    const u = await s.api.createUser({ email: `approver-${Date.now()}@worker.test` });
-    await s.t.db.membership.create({
-      data: { id: randomUUID(), teamId: s.teamId, userId: u.id, role: "approver" },
-    });
-    const approver = await s.api.caller(await s.api.signIn(u.email, u.password));
+    await s.run(s.admin, "policy:manage", (c) => pinRestorePoint(c, c.actor, first, false));
+    const req = await s.run(s.operator, "backup:create", (c) =>
+      requestRestorePointDeletion(c, c.actor, { restorePointId: first, reason: "space" }),
+    );
+    const approver = await s.member("approver");
     const manifestId = (await s.t.db.restorePoint.findUniqueOrThrow({ where: { id: first } })).manifestId!;
     expect(await s.t.db.restorePoint.count({ where: { id: first } })).toBe(1);
-    const decided = await approver.approvals.approve({ id: req.approvalRequestId, comment: "ok" });
+    const decided = await s.run(approver, "approval:decide", (c) =>
+      decideApproval(c, { id: req.approvalRequestId, comment: "ok", decision: "approve" }),
+    );
     await s.waitJob(decided.jobId!, ["succeeded"]);
     expect(await s.t.db.restorePoint.count({ where: { id: first } })).toBe(0);
     const manifests = (await (await s.repository()).listRestorePoints()).map((m) => m.id);

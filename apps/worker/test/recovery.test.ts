@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
+import { startBackup, startRestoreVm } from "@lifeboat/domain";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventsOf, guestHash, type Stack, simLeftovers, startStack, vmGuestHashes } from "./support/stack";
 
@@ -55,7 +56,9 @@ describe("a worker killed in the middle of a backup", () => {
     // Slow data requests, so that the kill lands in the middle of the second layer.
     s.sim.faults.addLatency({ ms: 1500, target: "imageio", op: "images.get" });
     const vm = await s.vmRow("app01");
-    const { jobId } = await s.operator.backups.start({ vmId: vm.id });
+    const { jobId } = await s.run(s.operator, "backup:create", (c) =>
+      startBackup(c, c.actor, { vmId: vm.id }),
+    );
     let storedLayer: string | undefined;
     await s.waitFor(
       jobId,
@@ -101,7 +104,9 @@ describe("a worker killed in the middle of a backup", () => {
     expect(simLeftovers(s.sim)).toEqual([]);
 
     // And it restores to the data the VM had.
-    const restore = await s.operator.restores.start({ restorePointId: rp.id, name: "app01-recovered" });
+    const restore = await s.run(s.operator, "restore:request", (c) =>
+      startRestoreVm(c, c.actor, { restorePointId: rp.id, name: "app01-recovered" }),
+    );
     if (restore.status !== "queued") throw new Error("the restore waits for approval");
     const restored = await s.waitJob(restore.jobId, ["succeeded"], 120_000);
     for (const d of (restored.result as { disks: Array<{ sourceDiskId: string; diskId: string }> }).disks)

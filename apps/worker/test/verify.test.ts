@@ -1,5 +1,6 @@
 import { open } from "node:fs/promises";
 import path from "node:path";
+import { startBackup, startRestoreVm, startVerify } from "@lifeboat/domain";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventsOf, type Stack, simLeftovers, startStack } from "./support/stack";
 
@@ -15,7 +16,10 @@ afterAll(async () => {
 
 async function backup(name: string): Promise<string> {
   const vm = await s.vmRow(name);
-  const job = await s.waitJob((await s.operator.backups.start({ vmId: vm.id })).jobId, ["succeeded"]);
+  const job = await s.waitJob(
+    (await s.run(s.operator, "backup:create", (c) => startBackup(c, c.actor, { vmId: vm.id }))).jobId,
+    ["succeeded"],
+  );
   return job.restorePointId ?? "";
 }
 
@@ -52,7 +56,9 @@ describe("one flipped byte in a chunk", () => {
     expect(shared).toBeGreaterThan(0);
     const chunkId = await flipAByte(newer);
 
-    const { jobId } = await s.operator.verify.start({ restorePointId: newer });
+    const { jobId } = await s.run(s.operator, "backup:create", (c) =>
+      startVerify(c, c.actor, { restorePointId: newer }),
+    );
     const job = await s.waitJob(jobId, ["failed"]);
     expect(job.error).toContain(chunkId);
     expect(job.error).toContain(newer);
@@ -70,7 +76,9 @@ describe("one flipped byte in a chunk", () => {
       expect(rp.verifyState).toBe("failed");
       expect(rp.verifyError).toBeTruthy();
       await expect(
-        s.operator.restores.start({ restorePointId: id, name: `from-${id.slice(0, 6)}` }),
+        s.run(s.operator, "restore:request", (c) =>
+          startRestoreVm(c, c.actor, { restorePointId: id, name: `from-${id.slice(0, 6)}` }),
+        ),
       ).rejects.toThrow(/failed verification/);
     }
 
@@ -86,7 +94,9 @@ describe("one flipped byte in a chunk", () => {
     const rpId = await backup("web01");
     const before = s.sim.state.vms().length;
     const chunkId = await flipAByte(rpId);
-    const started = await s.operator.restores.start({ restorePointId: rpId, name: "web01-from-damaged" });
+    const started = await s.run(s.operator, "restore:request", (c) =>
+      startRestoreVm(c, c.actor, { restorePointId: rpId, name: "web01-from-damaged" }),
+    );
     if (started.status !== "queued") throw new Error("the restore waits for approval");
     const job = await s.waitJob(started.jobId, ["failed"]);
     expect(job.error).toMatch(/^Nothing was restored\./);
@@ -98,7 +108,9 @@ describe("one flipped byte in a chunk", () => {
 
   it("an intact restore point verifies ok", async () => {
     const rpId = await backup("db01");
-    const { jobId } = await s.operator.verify.start({ restorePointId: rpId });
+    const { jobId } = await s.run(s.operator, "backup:create", (c) =>
+      startVerify(c, c.actor, { restorePointId: rpId }),
+    );
     const job = await s.waitJob(jobId, ["succeeded"]);
     expect(job.result).toMatchObject({ ok: true, restorePointsFailed: [] });
     const rp = await s.t.db.restorePoint.findUniqueOrThrow({ where: { id: rpId } });

@@ -21,11 +21,11 @@ import os from "node:os";
 import path from "node:path";
 import { Prisma } from "@lifeboat/db";
 import { createTestDatabase, startTestDatabaseServer } from "@lifeboat/db/testing";
-import type { Actor } from "@lifeboat/domain";
+import { type Actor, catalogPageSql } from "@lifeboat/domain";
 import { stopBosses } from "@lifeboat/jobs";
 import { createCallerFactory } from "../src";
 import { createContext } from "../src/context";
-import { catalogPageSql } from "../src/routers/restore-points/catalog-query";
+
 import { appRouter } from "../src/routers/root";
 import { createTestApi } from "../src/testing";
 

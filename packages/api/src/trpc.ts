@@ -1,12 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Actor, AuditNote } from "@lifeboat/domain";
-import {
-  isSitePermission,
-  isTeamPermission,
-  type Permission,
-  recordAudit,
-  roleGrants,
-} from "@lifeboat/domain";
+import { actorFor, isSitePermission, isTeamPermission, type Permission, recordAudit } from "@lifeboat/domain";
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import type { Context } from "./context";
@@ -63,21 +57,16 @@ async function resolveActor(ctx: Context, permission: Permission, path: string):
   };
   if (u.banned) deny("This account is disabled.");
   const siteAdmin = u.role === "admin";
-  const actor: Actor = { userId: u.id, name: u.name, email: u.email, siteAdmin, teamIds: [] };
+  const person = { userId: u.id, name: u.name, email: u.email, siteAdmin };
   if (u.mustChangePassword && permission !== "authenticated")
     deny("Choose a new password before using Lifeboat (Account → Change password).");
-  if (permission === "authenticated") return actor;
+  if (permission === "authenticated") return { ...person, teamIds: [] };
   if (isSitePermission(permission)) {
     if (!siteAdmin) deny(`Only site administrators may do this (${path}).`);
-    return actor;
+    return { ...person, teamIds: [] };
   }
   if (isTeamPermission(permission)) {
-    const memberships = await ctx.db.membership.findMany({
-      where: { userId: u.id },
-      select: { teamId: true, role: true },
-    });
-    actor.teamIds = memberships.filter((m) => roleGrants(m.role, permission)).map((m) => m.teamId);
-    if (siteAdmin) actor.teamIds = (await ctx.db.team.findMany({ select: { id: true } })).map((t) => t.id);
+    const actor = await actorFor(ctx.db, person, permission);
     if (!siteAdmin && actor.teamIds.length === 0)
       deny(`None of your team roles allows this ("${permission}"). Ask your team admin if you need it.`);
     return actor;

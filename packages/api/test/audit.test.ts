@@ -1,11 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
-import { auditSearchText, recordAudit, recordJobOutcome } from "@lifeboat/domain";
+import {
+  AUDIT_CSV_COLUMNS,
+  auditCsvStream,
+  auditSearchText,
+  csvField,
+  recordAudit,
+  recordJobOutcome,
+} from "@lifeboat/domain";
 import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { AUDIT_CSV_COLUMNS, auditCsvStream, csvField } from "../src/routers/audit/csv";
 import { createTestApi } from "../src/testing";
 
 let t: TestDatabase;

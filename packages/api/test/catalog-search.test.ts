@@ -2,12 +2,12 @@ import { randomUUID } from "node:crypto";
 import { type Db, Prisma } from "@lifeboat/db";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
 import type { Actor } from "@lifeboat/domain";
-import { recomputeVmTeams, restorePointSearchText } from "@lifeboat/domain";
+import { catalogPageSql, encodeCursor, recomputeVmTeams, restorePointSearchText } from "@lifeboat/domain";
 import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { catalogPageSql, encodeCursor } from "../src/routers/restore-points/catalog-query";
+
 import { createTestApi } from "../src/testing";
 
 /**

@@ -1,5 +1,6 @@
 import type { Db } from "@lifeboat/db";
 import type { JobQueue } from "@lifeboat/jobs";
+import { AppError } from "./errors";
 import type { NotifyConfig } from "./notify";
 
 /** Who calls a domain operation, with the scope the permission guard resolved for it. */
@@ -32,4 +33,10 @@ export interface ServiceContext {
   userAgent: string | null;
   /** Where notifications go besides the app (webhook, e-mail); read from the environment when unset. */
   notify?: NotifyConfig;
+}
+
+/** The signed-in caller of an operation that is not public (the adapter's guard has checked the permission). */
+export function requireActor(ctx: { actor: Actor | null }): Actor {
+  if (!ctx.actor) throw new AppError("UNAUTHORIZED", "Sign in to continue.");
+  return ctx.actor;
 }

@@ -2,7 +2,7 @@ import type { Db, Job, Leftover, Prisma } from "@lifeboat/db";
 import { FINISHED_JOB_STATES, JOB_STATES, requestCancel } from "@lifeboat/jobs";
 import { z } from "zod";
 import { recordJobOutcome } from "./audit";
-import type { Actor } from "./context";
+import type { Actor, ServiceContext } from "./context";
 import { AppError } from "./errors";
 import { teamRowWhere } from "./vm-ownership";
 
@@ -205,12 +205,18 @@ export async function jobEvents(
  * notices within about a second — it aborts the running step, the flow cleans the engine up, and the job ends
  * `cancelled`. A finished job is a CONFLICT.
  */
-export async function cancelJob(db: Db, actor: Actor, id: string): Promise<JobView> {
+export async function cancelJob(ctx: ServiceContext, actor: Actor, id: string): Promise<JobView> {
+  const { db } = ctx;
   const job = await db.job.findFirst({ where: { AND: [{ id }, jobWhere(actor)] } });
   if (!job) throw new AppError("NOT_FOUND", "No such job.");
   if (FINISHED_JOB_STATES.includes(job.state))
     throw new AppError("CONFLICT", `This job already ended (${job.state}).`);
   const { ended } = await requestCancel(db, id, `${actor.name} <${actor.email}>`);
   if (ended) await recordJobOutcome(db, ended);
-  return visibleJob(db, actor, id);
+  const view = await visibleJob(db, actor, id);
+  ctx.audit.teamId = view.teamId ?? undefined;
+  ctx.audit.targetType = "job";
+  ctx.audit.targetId = view.id;
+  ctx.audit.details = { type: view.type, state: view.state };
+  return view;
 }

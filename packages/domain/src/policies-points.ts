@@ -47,12 +47,33 @@ export const restorePointDeletion = z.object({
 });
 export type RestorePointDeletion = z.infer<typeof restorePointDeletion>;
 
-/** Files the approval request for deleting one restore point by hand. */
+/**
+ * Pins a restore point (protected from every prune) or gives it back to its policy's retention, for the actor
+ * (pinning: backup:create; unpinning, which may end in its deletion: policy:manage).
+ */
+export async function pinRestorePoint(
+  ctx: ServiceContext,
+  actor: Actor,
+  restorePointId: string,
+  pinned: boolean,
+): Promise<{ restorePointId: string; pinned: boolean }> {
+  const rp = await requireRestorePointInScope(ctx.db, actor, restorePointId);
+  ctx.audit.teamId = (await actingTeamForVm(ctx.db, actor, rp.vmId)) ?? undefined;
+  ctx.audit.targetType = "restore_point";
+  ctx.audit.targetId = rp.id;
+  ctx.audit.details = { vm: rp.vmName, createdAt: rp.createdAt.toISOString(), was: rp.pinned };
+  await setPinned(ctx.db, rp.id, pinned);
+  return { restorePointId: rp.id, pinned };
+}
+
+/** Files the approval request for deleting one restore point by hand (another approver of the team decides). */
 export async function requestRestorePointDeletion(
   ctx: ServiceContext,
   actor: Actor,
   input: { restorePointId: string; reason: string; teamId?: string },
-) {
+): Promise<{ approvalRequestId: string; expiresAt: Date }> {
+  ctx.audit.targetType = "restore_point";
+  ctx.audit.targetId = input.restorePointId;
   const rp = await requireRestorePointInScope(ctx.db, actor, input.restorePointId);
   if (rp.pinned) throw new AppError("PRECONDITION_FAILED", "This restore point is pinned: unpin it first.");
   if (!["complete", "failed"].includes(rp.state))
@@ -81,7 +102,7 @@ export async function requestRestorePointDeletion(
     vmName: rp.vmName,
     createdAt: rp.createdAt.toISOString(),
   };
-  return requestApproval(ctx, {
+  const requested = await requestApproval(ctx, {
     teamId,
     kind: "restore-point.delete",
     payload,
@@ -89,6 +110,7 @@ export async function requestRestorePointDeletion(
     reason: input.reason,
     target: { type: "restore_point", id: rp.id },
   });
+  return { approvalRequestId: requested.id, expiresAt: requested.expiresAt };
 }
 
 // What runs once another approver of the team approves a deletion: a worker job deletes it (the repository

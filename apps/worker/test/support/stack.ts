@@ -2,29 +2,28 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { createTestApi } from "@lifeboat/api/testing";
 import { resetServerEnvCache, sealSecret } from "@lifeboat/config";
 import type { Job } from "@lifeboat/db";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
-import { stopBosses } from "@lifeboat/jobs";
+import type { Permission, Person } from "@lifeboat/domain";
+import { createJobQueue, type JobQueue, stopBosses } from "@lifeboat/jobs";
 import { type Simulator, type SimulatorOptions, startSimulator } from "@lifeboat/ovirt-sim";
 import { FAST_SIM } from "@lifeboat/ovirt-sim/testing";
 import { openRepository, type Repository } from "@lifeboat/repository";
 import { inject } from "vitest";
 import { startWorker, type Worker } from "../../src/worker";
+import { type Acting, acting, createPerson } from "./people";
 
 export { activeVolumePath, FAST_SIM, qemuSame, simLeftovers } from "@lifeboat/ovirt-sim/testing";
+export { type Acting, acting, createPerson } from "./people";
 
 /** The key that seals engine passwords in these tests (the worker reads it from the environment). */
 export const ENCRYPTION_KEY = randomBytes(32).toString("hex");
 
-export type Api = ReturnType<typeof createTestApi>;
-export type Caller = Awaited<ReturnType<Api["caller"]>>;
-
 /**
  * Everything a worker test needs, all real: a migrated PostgreSQL database, the simulated engine registered as
- * an engine of the catalog (password sealed), a repository folder, the API with a signed-in site admin and a
- * team operator who owns every VM, and in-process workers on demand.
+ * an engine of the catalog (password sealed), a repository folder, the job queue, a site admin and a team
+ * operator (the team owns every VM) who call the domain's operations, and in-process workers on demand.
  */
 export interface Stack {
   t: TestDatabase;
@@ -32,9 +31,13 @@ export interface Stack {
   engineId: string;
   dir: string;
   repoDir: string;
-  api: Api;
-  admin: Caller;
-  operator: Caller;
+  queue: JobQueue;
+  admin: Person;
+  operator: Person;
+  /** A member of the team with `role`. */
+  member(role: string): Promise<Person>;
+  /** Runs a domain operation as `person` with `permission` (the scope the API's guard would resolve). */
+  run<T>(person: Person, permission: Permission, op: (c: Acting) => Promise<T>): Promise<T>;
   teamId: string;
   workers: Worker[];
   startWorker(opts?: { engineConcurrency?: number; leaseSeconds?: number }): Promise<Worker>;
@@ -72,19 +75,21 @@ export async function startStack(opts: { sim?: Partial<SimulatorOptions> } = {})
   const t = await createTestDatabase(inject("testDatabase"));
   const sim = await startSimulator({ dataDir: path.join(dir, "sim"), ...FAST_SIM, ...opts.sim });
   const engine = await registerEngine(t, sim, "Simulated engine");
-  const api = createTestApi(t.db, t.url);
-  const siteAdmin = await api.createUser({
+  const queue = createJobQueue(t.db, t.url);
+  const admin = await createPerson(t.db, {
     email: `admin-${randomUUID().slice(0, 6)}@worker.test`,
-    role: "admin",
+    siteAdmin: true,
   });
-  const admin = await api.caller(await api.signIn(siteAdmin.email, siteAdmin.password));
   const teamId = randomUUID();
   await t.db.team.create({ data: { id: teamId, name: "Operations", slug: `ops-${teamId.slice(0, 6)}` } });
   // The team owns every VM of the engine.
   await t.db.teamVmRule.create({ data: { teamId, kind: "name-pattern", pattern: "*", engineId: engine.id } });
-  const op = await api.createUser({ email: `operator-${randomUUID().slice(0, 6)}@worker.test` });
-  await t.db.membership.create({ data: { id: randomUUID(), teamId, userId: op.id, role: "operator" } });
-  const operator = await api.caller(await api.signIn(op.email, op.password));
+  async function member(role: string): Promise<Person> {
+    const person = await createPerson(t.db, { email: `${role}-${randomUUID().slice(0, 6)}@worker.test` });
+    await t.db.membership.create({ data: { id: randomUUID(), teamId, userId: person.userId, role } });
+    return person;
+  }
+  const operator = await member("operator");
   const workers: Worker[] = [];
   let repo: Repository | undefined;
 
@@ -94,9 +99,11 @@ export async function startStack(opts: { sim?: Partial<SimulatorOptions> } = {})
     engineId: engine.id,
     dir,
     repoDir,
-    api,
+    queue,
     admin,
     operator,
+    member,
+    run: async (person, permission, op) => op(await acting(t.db, queue, person, permission)),
     teamId,
     workers,
     async startWorker(w = {}) {

@@ -6,6 +6,7 @@ import { roleGrants } from "../permissions";
 import { expireApprovals } from "./expire";
 import { notifyOutcome } from "./notify";
 import { approvalExecutorFor } from "./registry";
+import { type ApprovalView, decidingTeamIds, toApprovalView } from "./view";
 
 export type Decision = "approve" | "reject";
 
@@ -41,6 +42,24 @@ function alreadyClosed(row: ApprovalRequest): AppError {
  * change); if it fails, the request ends as `failed` and nothing else runs.
  */
 export async function decideApproval(
+  ctx: ServiceContext,
+  input: { id: string; decision: Decision; comment: string },
+): Promise<ApprovalView> {
+  const actor = ctx.actor;
+  if (!actor) throw new AppError("UNAUTHORIZED", "Sign in to continue.");
+  return viewOf(ctx, actor, (await decide(ctx, input)).id);
+}
+
+/** The request as its viewer sees it after a decision. */
+async function viewOf(ctx: ServiceContext, actor: Actor, id: string): Promise<ApprovalView> {
+  const row = await ctx.db.approvalRequest.findUniqueOrThrow({
+    where: { id },
+    include: { team: { select: { name: true } } },
+  });
+  return toApprovalView(row, actor, await decidingTeamIds(ctx.db, actor.userId));
+}
+
+async function decide(
   ctx: ServiceContext,
   input: { id: string; decision: Decision; comment: string },
 ): Promise<ApprovalRequest> {
@@ -159,9 +178,13 @@ async function execute(
 }
 
 /** Withdraws the caller's own pending request; nothing runs. */
-export async function cancelApproval(ctx: ServiceContext, id: string): Promise<ApprovalRequest> {
+export async function cancelApproval(ctx: ServiceContext, id: string): Promise<ApprovalView> {
   const actor = ctx.actor;
   if (!actor) throw new AppError("UNAUTHORIZED", "Sign in to continue.");
+  return viewOf(ctx, actor, (await withdraw(ctx, actor, id)).id);
+}
+
+async function withdraw(ctx: ServiceContext, actor: Actor, id: string): Promise<ApprovalRequest> {
   const row = await load(ctx, actor, id);
   ctx.audit.teamId = row.teamId;
   ctx.audit.targetType = "approval_request";

@@ -11,6 +11,7 @@ export {
 export {
   actingTeamForVm,
   inTeamScope,
+  requireTeamScope,
   requireVmInScope,
   restorePointWhere,
   teamRowWhere,

@@ -55,6 +55,12 @@ export function inTeamScope(actor: Actor, teamId: string | null | undefined): bo
   return teamId != null && actor.teamIds.includes(teamId);
 }
 
+/** Refuses a team-targeted call unless the caller holds the operation's permission in `teamId`. */
+export function requireTeamScope(actor: Actor, teamId: string): void {
+  if (!inTeamScope(actor, teamId))
+    throw new AppError("FORBIDDEN", "Your role in that team does not allow this (or you are not a member).");
+}
+
 /** The catalog VM (`vm.id`) with its owning teams, or NOT_FOUND when the actor may not see it. */
 export async function requireVmInScope(db: Db, actor: Actor, vmId: string) {
   const vm = await db.vm.findUnique({

@@ -1,7 +1,6 @@
-import { decidingTeamIds, expireApprovals } from "@lifeboat/domain";
+import { decidingTeamIds, expireApprovals, requireActor } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const approvalsCountsOutput = z.object({
   /** Pending requests the caller can decide (the navigation badge). */

@@ -4,11 +4,11 @@ import {
   decidingTeamIds,
   expireApprovals,
   inTeamScope,
+  requireActor,
   toApprovalView,
 } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const approvalsGetInput = z.object({ id: z.string().min(1) });
 

@@ -4,12 +4,13 @@ import {
   approvalView,
   decidingTeamIds,
   expireApprovals,
+  page,
+  requireActor,
   teamRowWhere,
   toApprovalView,
 } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { page, requireActor } from "../util";
 
 export const approvalsListInput = z.object({
   /**

@@ -1,6 +1,5 @@
-import { eventBusFor, liveEvent } from "@lifeboat/domain";
+import { eventBusFor, liveEvent, requireActor } from "@lifeboat/domain";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 /**
  * Live updates over SSE: what changed (job progress and state, restore points, leftovers, inventory, engines),

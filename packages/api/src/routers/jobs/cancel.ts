@@ -1,7 +1,6 @@
-import { cancelJob, jobView } from "@lifeboat/domain";
+import { cancelJob, jobView, requireActor } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const jobsCancelInput = z.object({ id: z.string().uuid() });
 export const jobsCancelOutput = jobView;
@@ -14,12 +13,4 @@ export const cancel = procedure
   .meta({ permission: "job:cancel" })
   .input(jobsCancelInput)
   .output(jobsCancelOutput)
-  .mutation(async ({ ctx, input }) => {
-    const actor = requireActor(ctx);
-    const job = await cancelJob(ctx.db, actor, input.id);
-    ctx.audit.teamId = job.teamId ?? undefined;
-    ctx.audit.targetType = "job";
-    ctx.audit.targetId = job.id;
-    ctx.audit.details = { type: job.type, state: job.state };
-    return job;
-  });
+  .mutation(({ ctx, input }) => cancelJob(ctx, requireActor(ctx), input.id));

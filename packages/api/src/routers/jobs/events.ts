@@ -1,7 +1,6 @@
-import { jobEvents, jobEventView } from "@lifeboat/domain";
+import { jobEvents, jobEventView, requireActor } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const jobsEventsInput = z.object({
   id: z.string().uuid(),

@@ -1,7 +1,6 @@
-import { jobView, visibleJob } from "@lifeboat/domain";
+import { jobView, requireActor, visibleJob } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const jobGetInput = z.object({ id: z.string().uuid() });
 export const jobOutput = jobView;

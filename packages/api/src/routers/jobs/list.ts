@@ -1,7 +1,6 @@
-import { jobListFilters, jobView, listJobs } from "@lifeboat/domain";
+import { jobListFilters, jobView, listJobs, requireActor } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const jobsListInput = jobListFilters.extend({
   /** The id of the last job of the previous page. */

@@ -1,7 +1,6 @@
-import { TEAM_ROLES } from "@lifeboat/domain";
+import { requireActor, TEAM_ROLES } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const meOutput = z.object({
   id: z.string(),

@@ -1,6 +1,6 @@
+import { page, requireActor } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { page, requireActor } from "../util";
 
 export const notificationsListInput = z.object({
   unreadOnly: z.boolean().default(false),

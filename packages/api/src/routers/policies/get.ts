@@ -1,16 +1,19 @@
-import { describeRetention, describeSchedule, protectedVms, retentionOf } from "@lifeboat/domain";
-import { z } from "zod";
-import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 import {
+  describeRetention,
+  describeSchedule,
   holds,
   policyIdInput,
   policyRunView,
   policyView,
+  protectedVms,
+  requireActor,
   requirePolicyInScope,
+  retentionOf,
   toPolicyRunView,
   toPolicyView,
-} from "./shared";
+} from "@lifeboat/domain";
+import { z } from "zod";
+import { procedure } from "../../trpc";
 
 const scheduleView = z.object({ words: z.string(), nextRuns: z.array(z.date()) });
 

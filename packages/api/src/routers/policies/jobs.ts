@@ -1,7 +1,6 @@
+import { page, policyIdInput, requireActor, requirePolicyInScope } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { page, requireActor } from "../util";
-import { policyIdInput, requirePolicyInScope } from "./shared";
 
 export const policyJobsInput = z.object({
   policyId: policyIdInput,

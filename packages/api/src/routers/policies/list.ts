@@ -1,8 +1,15 @@
-import { describeRetention, nextRunOf, retentionOf, scheduleInWords, teamRowWhere } from "@lifeboat/domain";
+import {
+  describeRetention,
+  nextRunOf,
+  policyRunView,
+  requireActor,
+  retentionOf,
+  scheduleInWords,
+  teamRowWhere,
+  toPolicyRunView,
+} from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
-import { policyRunView, toPolicyRunView } from "./shared";
 
 export const policiesListInput = z.object({ teamId: z.string().max(100).optional() }).default({});
 export const policiesListOutput = z.object({

@@ -1,8 +1,13 @@
-import { planPrune, pruneTargets, RETENTION_RULES } from "@lifeboat/domain";
+import {
+  planPrune,
+  policyIdInput,
+  pruneTargets,
+  RETENTION_RULES,
+  requireActor,
+  requirePolicyInScope,
+} from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
-import { policyIdInput, requirePolicyInScope } from "./shared";
 
 const rule = z.enum([...RETENTION_RULES, "pinned"]);
 

@@ -1,8 +1,6 @@
-import { AppError, pruneTargets } from "@lifeboat/domain";
+import { AppError, policyIdInput, pruneTargets, requireActor, requirePolicyInScope } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
-import { policyIdInput, requirePolicyInScope } from "./shared";
 
 export const pruneInput = z.object({ policyId: policyIdInput, vmId: z.string().max(100).optional() });
 export const pruneOutput = z.object({ jobIds: z.array(z.string()) });

@@ -1,14 +1,15 @@
 import {
   AppError,
   type PolicyChange,
+  policyIdInput,
   policySpec,
   requestApproval,
+  requireActor,
+  requireTeamScope,
   validatePolicyChange,
 } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor, requireTeamScope } from "../util";
-import { policyIdInput } from "./shared";
 
 export const requestChangeInput = z.object({
   teamId: z.string().min(1).max(100),

@@ -1,7 +1,6 @@
-import { requestRestorePointDeletion } from "@lifeboat/domain";
+import { requestRestorePointDeletion, requireActor } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const requestPointDeletionInput = z.object({
   restorePointId: z.string().min(1).max(100),
@@ -16,10 +15,4 @@ export const requestPointDeletion = procedure
   .meta({ permission: "backup:create" })
   .input(requestPointDeletionInput)
   .output(requestPointDeletionOutput)
-  .mutation(async ({ ctx, input }) => {
-    const actor = requireActor(ctx);
-    ctx.audit.targetType = "restore_point";
-    ctx.audit.targetId = input.restorePointId;
-    const req = await requestRestorePointDeletion(ctx, actor, input);
-    return { approvalRequestId: req.id, expiresAt: req.expiresAt };
-  });
+  .mutation(({ ctx, input }) => requestRestorePointDeletion(ctx, requireActor(ctx), input));

@@ -1,8 +1,6 @@
-import { runPolicyNow } from "@lifeboat/domain";
+import { policyIdInput, requireActor, requirePolicyInScope, runPolicyNow } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
-import { policyIdInput, requirePolicyInScope } from "./shared";
 
 export const runNowInput = z.object({
   policyId: policyIdInput,

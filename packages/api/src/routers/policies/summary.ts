@@ -1,7 +1,6 @@
-import { restorePointWhere, teamRowWhere } from "@lifeboat/domain";
+import { requireActor, restorePointWhere, teamRowWhere } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const protectionSummaryOutput = z.object({
   policies: z.number().int(),

@@ -1,8 +1,7 @@
 import { Prisma } from "@lifeboat/db";
-import { vmInScopeSql, vmWhere } from "@lifeboat/domain";
+import { requireActor, vmInScopeSql, vmWhere } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const restorePointsFacetsOutput = z.object({
   engines: z.array(z.object({ id: z.string(), name: z.string() })),

@@ -1,7 +1,6 @@
-import { restorePointDetail, restorePointDetailView } from "@lifeboat/domain";
+import { requireActor, restorePointDetail, restorePointDetailView } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const restorePointsGetInput = z.object({ id: z.string().min(1).max(100) });
 export const restorePointsGetOutput = restorePointDetailView;

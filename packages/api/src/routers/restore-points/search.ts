@@ -1,7 +1,6 @@
+import { CATALOG_SORTS, catalogFilters, catalogItem, requireActor, searchCatalog } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
-import { CATALOG_SORTS, catalogFilters, catalogItem, searchCatalog } from "./catalog-query";
 
 export const restorePointsSearchInput = catalogFilters.extend({
   sort: z.enum(CATALOG_SORTS).default("newest"),

@@ -1,7 +1,6 @@
-import { checkRestoreName, restoreTargetCheck, restoreVmRequest } from "@lifeboat/domain";
+import { checkRestoreName, requireActor, restoreTargetCheck, restoreVmRequest } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const restoresCheckNameInput = z.object({
   restorePointId: restoreVmRequest.shape.restorePointId,

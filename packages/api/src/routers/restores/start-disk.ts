@@ -1,6 +1,5 @@
-import { restoreDiskRequest, restoreStarted, startRestoreDisk } from "@lifeboat/domain";
+import { requireActor, restoreDiskRequest, restoreStarted, startRestoreDisk } from "@lifeboat/domain";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const restoresStartDiskInput = restoreDiskRequest;
 export const restoresStartDiskOutput = restoreStarted;

@@ -1,6 +1,5 @@
-import { restoreStarted, restoreVmRequest, startRestoreVm } from "@lifeboat/domain";
+import { requireActor, restoreStarted, restoreVmRequest, startRestoreVm } from "@lifeboat/domain";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const restoresStartInput = restoreVmRequest;
 export const restoresStartOutput = restoreStarted;

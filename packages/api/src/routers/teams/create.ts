@@ -1,9 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { AppError } from "@lifeboat/domain";
+import { AppError, requireActor, teamSettings } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
-import { teamSettings } from "./shared";
 
 export const teamsCreateInput = z.object({
   name: z.string().trim().min(1).max(100),

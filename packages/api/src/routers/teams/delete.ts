@@ -1,8 +1,6 @@
-import { AppError } from "@lifeboat/domain";
+import { AppError, requireActor, teamIdInput } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
-import { teamIdInput } from "./shared";
 
 export const teamsDeleteInput = z.object({
   teamId: teamIdInput,

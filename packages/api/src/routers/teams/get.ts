@@ -1,8 +1,15 @@
-import { AppError, describeVmRule, roleGrants } from "@lifeboat/domain";
+import {
+  AppError,
+  describeVmRule,
+  requireActor,
+  requireTeamScope,
+  roleGrants,
+  teamIdInput,
+  teamRole,
+  teamSettings,
+} from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor, requireTeamScope } from "../util";
-import { teamIdInput, teamRole, teamSettings } from "./shared";
 
 export const teamsGetInput = z.object({ teamId: teamIdInput });
 export const teamsGetOutput = z.object({

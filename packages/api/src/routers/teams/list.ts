@@ -1,7 +1,6 @@
+import { requireActor, teamRole } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
-import { teamRole } from "./shared";
 
 export const teamsListOutput = z.array(
   z.object({

@@ -1,9 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { AppError } from "@lifeboat/domain";
+import {
+  AppError,
+  keepOneAdmin,
+  requireActor,
+  requireTeamScope,
+  teamIdInput,
+  teamRole,
+} from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor, requireTeamScope } from "../util";
-import { keepOneAdmin, teamIdInput, teamRole } from "./shared";
 
 const memberOutput = z.object({ userId: z.string(), name: z.string(), email: z.string(), role: teamRole });
 

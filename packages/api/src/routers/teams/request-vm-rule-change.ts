@@ -1,8 +1,14 @@
-import { requestApproval, type VmRuleChange, validateVmRuleChange, vmRuleInput } from "@lifeboat/domain";
+import {
+  requestApproval,
+  requireActor,
+  requireTeamScope,
+  teamIdInput,
+  type VmRuleChange,
+  validateVmRuleChange,
+  vmRuleInput,
+} from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor, requireTeamScope } from "../util";
-import { teamIdInput } from "./shared";
 
 export const requestVmRuleChangeInput = z.object({
   teamId: teamIdInput,

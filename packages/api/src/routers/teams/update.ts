@@ -1,8 +1,6 @@
-import { AppError } from "@lifeboat/domain";
+import { AppError, requireActor, teamIdInput, teamSettings } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
-import { teamIdInput, teamSettings } from "./shared";
 
 export const teamsUpdateInput = z.object({
   teamId: teamIdInput,

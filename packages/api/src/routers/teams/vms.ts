@@ -1,7 +1,6 @@
+import { page, requireActor, requireTeamScope, teamIdInput } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { page, requireActor, requireTeamScope } from "../util";
-import { teamIdInput } from "./shared";
 
 export const teamsVmsInput = z.object({
   teamId: teamIdInput,

@@ -1,9 +1,7 @@
-import { AppError } from "@lifeboat/domain";
+import { AppError, requireActor, toUserView, userInclude, userView } from "@lifeboat/domain";
 import { z } from "zod";
 import { setCredentialPassword, temporaryPassword } from "../../auth/accounts";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
-import { toUserView, userInclude, userView } from "./shared";
 
 export const usersCreateInput = z.object({
   email: z.string().trim().toLowerCase().pipe(z.email()),

@@ -1,7 +1,6 @@
+import { page, toUserView, userInclude, userView } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { page } from "../util";
-import { toUserView, userInclude, userView } from "./shared";
 
 export const usersListInput = z.object({
   /** Matches name or e-mail. */

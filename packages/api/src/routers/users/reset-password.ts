@@ -1,8 +1,7 @@
-import { AppError } from "@lifeboat/domain";
+import { AppError, requireActor } from "@lifeboat/domain";
 import { z } from "zod";
 import { setCredentialPassword, temporaryPassword } from "../../auth/accounts";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const usersResetPasswordInput = z.object({ userId: z.string().min(1) });
 export const usersResetPasswordOutput = z.object({ temporaryPassword: z.string() });

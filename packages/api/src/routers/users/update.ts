@@ -1,8 +1,6 @@
-import { AppError } from "@lifeboat/domain";
+import { AppError, requireActor, toUserView, userInclude, userView } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
-import { toUserView, userInclude, userView } from "./shared";
 
 export const usersUpdateInput = z.object({
   userId: z.string().min(1),

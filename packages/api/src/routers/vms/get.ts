@@ -1,7 +1,6 @@
-import { getVm, vmListItem } from "@lifeboat/domain";
+import { getVm, requireActor, vmListItem } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const vmsGetInput = z.object({ id: z.string().min(1).max(100) });
 

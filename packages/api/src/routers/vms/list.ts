@@ -1,7 +1,6 @@
-import { listVms, vmListFilters, vmListItem } from "@lifeboat/domain";
+import { listVms, requireActor, vmListFilters, vmListItem } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const vmsListInput = vmListFilters.extend({
   /** `nextCursor` of the previous page (opaque). */

@@ -1,7 +1,6 @@
-import { AppError, refreshAllInventories } from "@lifeboat/domain";
+import { AppError, refreshAllInventories, requireActor } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
-import { requireActor } from "../util";
 
 export const vmsRefreshInput = z.object({ engineId: z.string().max(100).optional() }).default({});
 export const vmsRefreshOutput = z.object({

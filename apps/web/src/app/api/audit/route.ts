@@ -1,5 +1,5 @@
-import { appRouter, auditCsvStream, auditFilters, createCallerFactory } from "@lifeboat/api";
-import { recordAudit } from "@lifeboat/domain";
+import { appRouter, createCallerFactory } from "@lifeboat/api";
+import { auditCsvStream, auditFilters, recordAudit } from "@lifeboat/domain";
 import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { createTrpcContext } from "@/server/app";

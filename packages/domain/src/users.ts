@@ -1,5 +1,5 @@
-import { TEAM_ROLES } from "@lifeboat/domain";
 import { z } from "zod";
+import { TEAM_ROLES } from "./permissions";
 
 export const userView = z.object({
   id: z.string(),

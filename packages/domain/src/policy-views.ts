@@ -1,7 +1,10 @@
 import type { Db, Policy, PolicyRun } from "@lifeboat/db";
-import type { Actor } from "@lifeboat/domain";
-import { AppError, inTeamScope, policySpec, roleGrants, type TeamPermission } from "@lifeboat/domain";
 import { z } from "zod";
+import type { Actor } from "./context";
+import { AppError } from "./errors";
+import { roleGrants, type TeamPermission } from "./permissions";
+import { policySpec } from "./policies";
+import { inTeamScope } from "./vm-ownership";
 
 export const policyIdInput = z.string().min(1).max(100);
 

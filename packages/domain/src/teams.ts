@@ -1,6 +1,7 @@
 import type { Db } from "@lifeboat/db";
-import { AppError, TEAM_ROLES } from "@lifeboat/domain";
 import { z } from "zod";
+import { AppError } from "./errors";
+import { TEAM_ROLES } from "./permissions";
 
 export const teamRole = z.enum(TEAM_ROLES);
 export const teamIdInput = z.string().min(1).max(100);

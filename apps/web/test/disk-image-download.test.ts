@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { createHash, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import http from "node:http";
@@ -8,18 +8,17 @@ import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { appRouter, createCallerFactory, createContext } from "@lifeboat/api";
+import { createTestApi } from "@lifeboat/api/testing";
+import { sealSecret } from "@lifeboat/config";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
-import { recomputeVmTeams, recordBackup, withEngine } from "@lifeboat/domain";
+import { openImageDownload, recomputeVmTeams, recordBackup, withEngine } from "@lifeboat/domain";
 import { stopBosses } from "@lifeboat/jobs";
 import { backupVm } from "@lifeboat/ovirt-core";
+import { type Simulator, startSimulator } from "@lifeboat/ovirt-sim";
 import { openRepository, type Repository } from "@lifeboat/repository";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createContext } from "../src/context";
-import { diskImageResponse } from "../src/routers/restore-points/image-download";
-import { appRouter } from "../src/routers/root";
-import { createTestApi } from "../src/testing";
-import { createCallerFactory } from "../src/trpc";
-import { registerSimEngine, type SimEngine } from "./jobs-fixtures";
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
+import { serveDiskImage } from "../src/server/disk-image-download";
 
 /**
  * Disk image download (GET /api/images/<restorePoint>/<disk>?format=raw|qcow2) over real HTTP, from a real backup
@@ -32,7 +31,9 @@ import { registerSimEngine, type SimEngine } from "./jobs-fixtures";
 
 let t: TestDatabase;
 let api: ReturnType<typeof createTestApi>;
-let sim: SimEngine;
+let sim: Simulator;
+let engineId: string;
+const encryptionKey = randomBytes(32);
 let repository: Repository;
 let dir: string;
 let server: http.Server;
@@ -51,33 +52,45 @@ async function person(email: string, team: string, role: string): Promise<string
   return headers.get("cookie") ?? "";
 }
 
-/** What the Next route does, on a plain Node server. */
+/** The images opened by the responder, with the streams read from them (to see that they end). */
+const opened: Array<{ closed: boolean; streams: Readable[] }> = [];
+
+/** What the Pages API route does (pages/api/images/[restorePointId]/[diskId].ts), on a plain Node server. */
 function startServer(): Promise<void> {
   const createCaller = createCallerFactory(appRouter);
   server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const [, , rp = "", disk = ""] = url.pathname.split("/");
-    const headers = new Headers(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
+    const headers = new Headers(
+      Object.entries(req.headers).map(([k, v]): [string, string] => [k, String(v)]),
+    );
     const ctx = await createContext({ db: t.db, auth: api.auth, queue: api.queue, headers });
     const caller = createCaller(ctx);
-    const response = await diskImageResponse({
+    await serveDiskImage(req, res, {
       ctx,
       access: (input) => caller.restorePoints.downloadAccess(input),
-      method: req.method ?? "GET",
-      headers,
-      searchParams: url.searchParams,
       restorePointId: decodeURIComponent(rp),
       diskId: decodeURIComponent(disk),
+      format: url.searchParams.get("format") ?? undefined,
       repository: async () => repository,
+      async open(repo, access, format) {
+        const image = await openImageDownload(repo, access, format);
+        const seen = { closed: false, streams: [] as Readable[] };
+        opened.push(seen);
+        return {
+          ...image,
+          read(start, end) {
+            const stream = image.read(start, end);
+            seen.streams.push(stream);
+            return stream;
+          },
+          async close() {
+            seen.closed = true;
+            await image.close();
+          },
+        };
+      },
     });
-    res.writeHead(response.status, Object.fromEntries(response.headers));
-    if (!response.body) {
-      res.end();
-      return;
-    }
-    await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), res).catch(
-      () => undefined,
-    );
   });
   return new Promise((r) => server.listen(0, "127.0.0.1", () => r()));
 }
@@ -117,27 +130,49 @@ async function slice(file: string, start: number, end: number): Promise<Buffer> 
 beforeAll(async () => {
   t = await createTestDatabase(inject("testDatabase"));
   api = createTestApi(t.db, t.url);
-  sim = await registerSimEngine(t.db);
   dir = await mkdtemp(path.join(os.tmpdir(), "lifeboat-images-"));
+  sim = await startSimulator({
+    dataDir: path.join(dir, "sim"),
+    seed: true,
+    seedScale: "small",
+    asyncDelayMs: 30,
+    transferPollMs: 30,
+  });
+  engineId = (
+    await t.db.engine.create({
+      data: {
+        name: "Simulated engine",
+        apiUrl: sim.engineUrl,
+        username: sim.adminUser,
+        secretSealed: sealSecret(sim.adminPassword, encryptionKey),
+        caPem: sim.caPem,
+        simulated: true,
+      },
+    })
+  ).id;
   repository = await openRepository(path.join(dir, "repo"), { create: true });
   teamId = randomUUID();
   otherTeam = randomUUID();
   await t.db.team.create({ data: { id: teamId, name: "Web", slug: "web" } });
   await t.db.team.create({ data: { id: otherTeam, name: "Other", slug: "other" } });
   await t.db.teamVmRule.create({ data: { teamId, kind: "name-pattern", pattern: "web*" } });
-  const simWeb = sim.sim.state.vm("web01");
+  const simWeb = sim.state.vm("web01");
   if (!simWeb) throw new Error("no web01");
-  const vm = await t.db.vm.create({ data: { engineId: sim.engineId, vmId: simWeb.id, name: "web01" } });
+  const vm = await t.db.vm.create({ data: { engineId, vmId: simWeb.id, name: "web01" } });
   await recomputeVmTeams(t.db);
-  const result = await withEngine(t.db, sim.engineId, ({ engine, imageio }) =>
-    backupVm({
-      engine,
-      imageio,
-      vmId: simWeb.id,
-      repository,
-      restorePointId: randomUUID(),
-      jobRef: "image test",
-    }),
+  const result = await withEngine(
+    t.db,
+    engineId,
+    ({ engine, imageio }) =>
+      backupVm({
+        engine,
+        imageio,
+        vmId: simWeb.id,
+        repository,
+        restorePointId: randomUUID(),
+        jobRef: "image test",
+      }),
+    { encryptionKey },
   );
   rpId = await t.db.$transaction((tx) =>
     recordBackup(tx, { vm, result, jobId: randomUUID(), description: "", tags: [] }),
@@ -181,7 +216,7 @@ describe("raw and qcow2 images", () => {
       [virtualSize - 4096, 4096],
     ] as const)
       expect(
-        bytes.subarray(offset, offset + length).equals(await sim.sim.guest.read(diskId, offset, length)),
+        bytes.subarray(offset, offset + length).equals(await sim.guest.read(diskId, offset, length)),
       ).toBe(true);
   });
 
@@ -273,6 +308,51 @@ describe("HTTP Range", () => {
     expect(rows.length).toBeGreaterThan(5);
     expect(rows.some((r) => (r.details as { range?: string } | null)?.range === "0-1023")).toBe(true);
     expect(rows.every((r) => r.teamId === teamId && r.targetId === rpId)).toBe(true);
+  });
+});
+
+describe("a client that goes away", () => {
+  it("ends the export stream and closes the image, with no uncaught error and nothing logged", async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on("uncaughtException", onUncaught);
+    process.on("unhandledRejection", onUncaught);
+    const logged = vi.spyOn(console, "error");
+    try {
+      for (const headers of [{}, { range: "bytes=4096-" }] as Array<Record<string, string>>) {
+        const before = opened.length;
+        const abort = new AbortController();
+        const res = await fetch(`${base}/images/${rpId}/${diskId}?format=qcow2`, {
+          headers: { ...headers, cookie: cookies.operator ?? "" },
+          signal: abort.signal,
+        });
+        expect(res.status).toBe(Object.keys(headers).length ? 206 : 200);
+        expect(Number(res.headers.get("content-length"))).toBeGreaterThan(0);
+        // Aborted right after the headers: the body is far from sent.
+        abort.abort();
+        await res.body?.cancel().catch(() => undefined);
+        const seen = opened[before];
+        if (!seen) throw new Error("the image was not opened");
+        for (let i = 0; i < 100 && !seen.closed; i++) await new Promise((r) => setTimeout(r, 50));
+        expect(seen.closed).toBe(true);
+        expect(seen.streams.length).toBe(1);
+        expect(seen.streams.every((st) => st.destroyed)).toBe(true);
+      }
+      // Anything thrown late (a write into a closed stream) would surface within a tick or two.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(uncaught).toEqual([]);
+      expect(logged).not.toHaveBeenCalled();
+    } finally {
+      process.off("uncaughtException", onUncaught);
+      process.off("unhandledRejection", onUncaught);
+      logged.mockRestore();
+    }
+    // The server is still fine.
+    const res = await get("operator", "?format=raw", { range: "bytes=0-9" });
+    expect(res.status).toBe(206);
+    expect(Buffer.from(await res.arrayBuffer()).equals(await slice(path.join(dir, "full.img"), 0, 9))).toBe(
+      true,
+    );
   });
 });
 

@@ -1,7 +1,9 @@
 import { type Db, Prisma } from "@lifeboat/db";
-import type { Actor } from "@lifeboat/domain";
-import { AppError, likeEscape, vmInScopeSql } from "@lifeboat/domain";
 import { z } from "zod";
+import type { Actor } from "./context";
+import { AppError } from "./errors";
+import { likeEscape } from "./inventory";
+import { vmInScopeSql } from "./vm-ownership";
 
 /**
  * The restore-point catalog search: one text box over `searchText` (VM name, disk aliases, description, tags,

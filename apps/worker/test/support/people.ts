@@ -1,0 +1,31 @@
+import { randomUUID } from "node:crypto";
+import type { Db } from "@lifeboat/db";
+import { type Actor, actorFor, type Permission, type Person, type ServiceContext } from "@lifeboat/domain";
+import type { JobQueue } from "@lifeboat/jobs";
+
+/** What a domain operation gets when `person` calls it: the actor with its scope for the permission. */
+export type Acting = ServiceContext & { actor: Actor };
+
+/** A person with an account (no password: the tests call the domain as them, without signing in). */
+export async function createPerson(db: Db, opts: { email: string; siteAdmin?: boolean }): Promise<Person> {
+  const user = await db.user.create({
+    data: {
+      id: randomUUID(),
+      email: opts.email,
+      name: opts.email.split("@")[0] ?? opts.email,
+      role: opts.siteAdmin ? "admin" : "user",
+    },
+  });
+  return { userId: user.id, name: user.name, email: user.email, siteAdmin: opts.siteAdmin ?? false };
+}
+
+/** The context of a domain operation `person` calls with `permission`, the scope resolved as the API's guard does. */
+export async function acting(
+  db: Db,
+  queue: JobQueue,
+  person: Person,
+  permission: Permission,
+): Promise<Acting> {
+  const actor = await actorFor(db, person, permission);
+  return { db, queue, actor, audit: {}, ip: null, userAgent: "vitest" };
+}
