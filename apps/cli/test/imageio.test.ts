@@ -1,45 +1,49 @@
 import { statSync } from "node:fs";
+import path from "node:path";
+import { qemuImg, tempDir } from "@lifeboat/disk-image/testing";
+import { type Simulator, startSimulator } from "@lifeboat/ovirt-sim";
+import { expireTicket, makeUnrelatedCa, type ServedImage, serveImage } from "@lifeboat/ovirt-sim/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ImageioTestServer } from "../../../packages/ovirt-core/test/support/imageio-server";
-import {
-  makeEmptyFile,
-  makeGarbageFile,
-  makeSparseImage,
-  sameBytes,
-  tempDir,
-} from "../../../packages/ovirt-core/test/support/images";
-import { makePki, type TestPki } from "../../../packages/ovirt-core/test/support/pki";
+import { makeSparseImage, sameBytes } from "./support/images";
 import { lifeboat } from "./support/run-cli";
 
+/**
+ * `lifeboat imageio` against the simulated daemon, over tickets served straight from test images: NBD over a
+ * qcow2 copy of the raw source (its data and zero extents), the file backend over the raw file itself.
+ */
 const MiB = 1024 * 1024;
 const SIZE = 32 * MiB;
 const DATA = 3 * MiB + 5 * MiB;
 
-let pki: TestPki;
-let tmp: ReturnType<typeof tempDir>;
-let server: ImageioTestServer;
+let tmp: { dir: string; cleanup: () => Promise<void> };
+const file = (name: string) => path.join(tmp.dir, name);
+let sim: Simulator;
 let source: string;
+let read: ServedImage;
+let fileBackend: ServedImage;
+let otherCaFile: string;
 beforeAll(async () => {
-  pki = makePki();
-  tmp = tempDir("lifeboat-cli-imageio-");
-  source = tmp.file("source.raw");
+  tmp = await tempDir("lifeboat-cli-imageio-");
+  source = file("source.raw");
   await makeSparseImage(source, SIZE, [
     { offset: MiB, length: 3 * MiB },
     { offset: 20 * MiB, length: 5 * MiB },
   ]);
-  server = await ImageioTestServer.start(pki);
-  await server.addTicket({ id: "read", file: source, ops: ["read"], backend: "nbd" });
-  await server.addTicket({ id: "file-backend", file: source, ops: ["read"], backend: "file" });
+  const qcow2 = file("source.qcow2");
+  await qemuImg(["convert", "-f", "raw", "-O", "qcow2", source, qcow2]);
+  sim = await startSimulator({ dataDir: file("sim"), seed: false });
+  read = await serveImage(sim, { file: qcow2, format: "qcow2", ops: ["read"], backend: "nbd" });
+  fileBackend = await serveImage(sim, { file: source, ops: ["read"] });
+  otherCaFile = makeUnrelatedCa(file("other-ca")).caFile;
 });
 afterAll(async () => {
-  await server.close();
-  tmp.cleanup();
-  pki.cleanup();
+  await sim.stop();
+  await tmp.cleanup();
 });
 
 describe("lifeboat imageio info", () => {
   it("prints OPTIONS and an extents summary", async () => {
-    const r = await lifeboat(["imageio", "info", server.url("read"), "--cafile", pki.caFile]);
+    const r = await lifeboat(["imageio", "info", read.url, "--cafile", sim.caFile]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/features:\s+checksum, extents/);
@@ -49,7 +53,7 @@ describe("lifeboat imageio info", () => {
   });
 
   it("prints JSON with --json", async () => {
-    const r = await lifeboat(["imageio", "info", server.url("read"), "--cafile", pki.caFile, "--json"]);
+    const r = await lifeboat(["imageio", "info", read.url, "--cafile", sim.caFile, "--json"]);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout) as { size: number; maxWriters: number; extents: Record<string, number> };
     expect(j.size).toBe(SIZE);
@@ -61,14 +65,14 @@ describe("lifeboat imageio info", () => {
 
 describe("lifeboat imageio download", () => {
   it("downloads the ticket into a sparse file equal to the source, progress on stderr", async () => {
-    const out = tmp.file("out.raw");
+    const out = file("out.raw");
     const r = await lifeboat([
       "imageio",
       "download",
-      server.url("read"),
+      read.url,
       out,
       "--cafile",
-      pki.caFile,
+      sim.caFile,
       "--workers",
       "3",
     ]);
@@ -81,55 +85,37 @@ describe("lifeboat imageio download", () => {
   });
 
   it("keeps all-zero blocks sparse even when the server reports one data extent", async () => {
-    const out = tmp.file("out-file-backend.raw");
-    const r = await lifeboat([
-      "imageio",
-      "download",
-      server.url("file-backend"),
-      out,
-      "--cafile",
-      pki.caFile,
-    ]);
+    const out = file("out-file-backend.raw");
+    const r = await lifeboat(["imageio", "download", fileBackend.url, out, "--cafile", sim.caFile]);
     expect(r.code).toBe(0);
     expect(await sameBytes(out, source)).toBe(true);
     expect(statSync(out).blocks * 512).toBeLessThan(DATA + 4 * MiB);
   });
 
   it("fails with exit 1 and one line naming the server's 403 text when the ticket expired", async () => {
-    await server.addTicket({ id: "expired", file: source, ops: ["read"], transferId: "7e7e-expired" });
-    server.faults.expired = true;
-    try {
-      const r = await lifeboat([
-        "imageio",
-        "download",
-        server.url("expired"),
-        tmp.file("x.raw"),
-        "--cafile",
-        pki.caFile,
-      ]);
-      expect(r.code).toBe(1);
-      expect(r.stderr.trim().split("\n")).toHaveLength(1);
-      expect(r.stderr).toMatch(/^lifeboat: imageio: 403 .*Transfer=7e7e-expired expired/);
-    } finally {
-      server.faults.expired = false;
-    }
+    const expired = await serveImage(sim, { file: source, ops: ["read"], transferId: "7e7e-expired" });
+    expireTicket(sim, expired.id);
+    const r = await lifeboat(["imageio", "download", expired.url, file("x.raw"), "--cafile", sim.caFile]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/^lifeboat: imageio: 403 .*Transfer=7e7e-expired expired/);
   });
 
   it("refuses a server the CA did not sign (exit 1), and accepts it with --insecure", async () => {
-    const bad = await lifeboat(["imageio", "info", server.url("read"), "--cafile", pki.otherCaFile]);
+    const bad = await lifeboat(["imageio", "info", read.url, "--cafile", otherCaFile]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^lifeboat: imageio: .*certificate/i);
-    const ok = await lifeboat(["imageio", "info", server.url("read"), "--insecure"]);
+    const ok = await lifeboat(["imageio", "info", read.url, "--insecure"]);
     expect(ok.code).toBe(0);
   });
 });
 
 describe("lifeboat imageio upload", () => {
   it("uploads a file to the ticket, equal byte for byte", async () => {
-    const target = tmp.file("target.raw");
-    await makeGarbageFile(target, SIZE);
-    await server.addTicket({ id: "write", file: target, ops: ["write"], backend: "nbd" });
-    const r = await lifeboat(["imageio", "upload", source, server.url("write"), "--cafile", pki.caFile]);
+    const target = file("target.raw");
+    await makeSparseImage(target, SIZE, [{ offset: 0, length: SIZE, fill: 0xa5 }]);
+    const write = await serveImage(sim, { file: target, ops: ["write"], backend: "nbd" });
+    const r = await lifeboat(["imageio", "upload", source, write.url, "--cafile", sim.caFile]);
     expect(r.stderr).toMatch(/^upload: /m);
     expect(r.code).toBe(0);
     expect(await sameBytes(target, source)).toBe(true);
@@ -137,16 +123,16 @@ describe("lifeboat imageio upload", () => {
   });
 
   it("fails with exit 1 on 416 when the file is larger than the ticket", async () => {
-    const small = tmp.file("small.raw");
-    await makeEmptyFile(small, 4 * MiB);
-    await server.addTicket({ id: "small", file: small, ops: ["write"] });
-    const r = await lifeboat(["imageio", "upload", source, server.url("small"), "--cafile", pki.caFile]);
+    const small = file("small.raw");
+    await makeSparseImage(small, 4 * MiB, []);
+    const ticket = await serveImage(sim, { file: small, ops: ["write"] });
+    const r = await lifeboat(["imageio", "upload", source, ticket.url, "--cafile", sim.caFile]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^lifeboat: imageio: 416 /);
   });
 
   it("fails with exit 1 when the file does not exist", async () => {
-    const r = await lifeboat(["imageio", "upload", tmp.file("nope.raw"), server.url("read"), "--insecure"]);
+    const r = await lifeboat(["imageio", "upload", file("nope.raw"), read.url, "--insecure"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/nope\.raw: no such file/);
   });

@@ -4,7 +4,8 @@ import { tempDir } from "@lifeboat/disk-image/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lifeboat } from "./support/run-cli";
 
-const fixtures = path.resolve(import.meta.dirname, "../../../packages/ovirt-core/test/fixtures/ovf");
+/** Copies of two of ovirt-core's OVF fixtures (test/fixtures/ovf there): OVFs as engines 4.5 and 4.2 write them. */
+const fixtures = path.resolve(import.meta.dirname, "fixtures/ovf");
 let root: { dir: string; cleanup: () => Promise<void> };
 beforeAll(async () => {
   root = await tempDir("lifeboat-cli-ovf-");

@@ -1,6 +1,6 @@
 /**
  * End-to-end job benchmark (not a test): a VM with a 4 GiB disk holding ~1 GiB of incompressible data on the
- * simulator (its own process: ovirt-core's bench/backup-sim.ts), backed up through the whole job path — API
+ * simulator (its own process: backup-sim.ts), backed up through the whole job path — API
  * `backups.start` → pg-boss → a real worker process → backupVm → repository → catalog transaction — and, as the
  * baseline measured in the same run, through ovirt-core's backupVm flow alone in this process (same engine,
  * same settings, a fresh repository). Then the VM is backed up again through the job path, unchanged.
@@ -93,12 +93,9 @@ async function main() {
   try {
     const t = await createTestDatabase(pg);
     process.stderr.write("bench: starting the simulator and writing the guest data…\n");
-    const sim = startChild(
-      [path.join(root, "packages/ovirt-core/bench/backup-sim.ts"), path.join(dir, "sim")],
-      {
-        ...process.env,
-      },
-    );
+    const sim = startChild([path.join(here, "backup-sim.ts"), path.join(dir, "sim")], {
+      ...process.env,
+    });
     children.push(sim);
     const info = JSON.parse(await firstLine(sim, (l) => l.startsWith("{"))) as SimInfo;
 

@@ -1,6 +1,7 @@
 /**
  * imageio client benchmark (not a test): download and upload of a 1 GiB raw image holding ~30% data over HTTPS on
- * loopback, against the imageio test server (own process, extents from `qemu-img map`), with a single-stream
+ * loopback, against the simulated imageio daemon (own process, see server-main.ts; the image served as a qcow2
+ * copy so its NBD extents are the raw file's data and zero extents), with a single-stream
  * `curl` GET of the same ticket measured in the same run as the baseline. The client runs in a child process so
  * its peak RSS is its own. Prints a table; writes JSON to bench-results/.
  *
@@ -18,7 +19,6 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { sameBytes, tempDir } from "../test/support/images";
-import { makePki } from "../test/support/pki";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -54,10 +54,10 @@ async function makeImage(file: string): Promise<number> {
   return data;
 }
 
-async function startServer(pkiDir: string, files: string[]) {
+async function startServer(dataDir: string, files: string[]) {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", path.join(here, "server-main.ts"), pkiDir, ...files],
+    ["--import", "tsx", path.join(here, "server-main.ts"), dataDir, ...files],
     {
       stdio: ["ignore", "pipe", "inherit"],
     },
@@ -67,8 +67,8 @@ async function startServer(pkiDir: string, files: string[]) {
     rl.once("line", resolve);
     child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
   });
-  const { port } = JSON.parse(line) as { port: number };
-  return { child, port };
+  const { port, caFile } = JSON.parse(line) as { port: number; caFile: string };
+  return { child, port, caFile };
 }
 
 async function client(args: string[]): Promise<ClientRun> {
@@ -107,8 +107,7 @@ const best = <T extends { seconds: number }>(runs: T[]): T =>
 async function main(): Promise<void> {
   const base = process.env.BENCH_TMP ?? (existsSync("/dev/shm") ? "/dev/shm" : undefined);
   const tmp = tempDir("lifeboat-bench-", base);
-  const pki = makePki();
-  let server: { child: ChildProcess; port: number } | undefined;
+  let server: { child: ChildProcess; port: number; caFile: string } | undefined;
   try {
     const source = tmp.file("source.raw");
     const target = tmp.file("upload-target.raw");
@@ -121,7 +120,10 @@ async function main(): Promise<void> {
       await t.truncate(SIZE);
       await t.close();
     }
-    server = await startServer(pki.dir, [source, target, curlTarget]);
+    const sourceQcow2 = tmp.file("source.qcow2");
+    await run("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", source, sourceQcow2]);
+    server = await startServer(tmp.file("sim"), [sourceQcow2, target, curlTarget]);
+    const caFile = server.caFile;
     const url = (t: string) => `https://127.0.0.1:${server!.port}/images/${t}`;
 
     const curlNull: number[] = [];
@@ -131,12 +133,12 @@ async function main(): Promise<void> {
     const downloads1: ClientRun[] = [];
     const uploads: ClientRun[] = [];
     for (let i = 0; i < RUNS; i++) {
-      curlNull.push(await curl(url("download"), pki.caFile, {}));
-      curlFile.push(await curl(url("download"), pki.caFile, { out: curlOut }));
-      downloads.push(await client(["download", url("download"), out, pki.caFile, "4"]));
-      downloads1.push(await client(["download", url("download"), out, pki.caFile, "1"]));
-      curlPut.push(await curl(url("upload-curl"), pki.caFile, { upload: source }));
-      uploads.push(await client(["upload", source, url("upload"), pki.caFile, "4"]));
+      curlNull.push(await curl(url("download"), caFile, {}));
+      curlFile.push(await curl(url("download"), caFile, { out: curlOut }));
+      downloads.push(await client(["download", url("download"), out, caFile, "4"]));
+      downloads1.push(await client(["download", url("download"), out, caFile, "1"]));
+      curlPut.push(await curl(url("upload-curl"), caFile, { upload: source }));
+      uploads.push(await client(["upload", source, url("upload"), caFile, "4"]));
     }
     const downloadOk = await sameBytes(out, source);
     const uploadOk = await sameBytes(target, source);
@@ -196,8 +198,11 @@ async function main(): Promise<void> {
     process.stdout.write(`written: ${path.relative(process.cwd(), file)}\n`);
     if (!downloadOk || !uploadOk) process.exitCode = 1;
   } finally {
-    server?.child.kill("SIGTERM");
-    pki.cleanup();
+    if (server) {
+      const exited = new Promise((r) => server?.child.once("exit", r));
+      server.child.kill("SIGTERM");
+      await exited;
+    }
     tmp.cleanup();
   }
 }

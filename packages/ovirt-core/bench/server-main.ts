@@ -1,29 +1,30 @@
 /**
- * The imageio test server as a separate process for the benchmark, so that the client's CPU and memory are
- * measured alone. Args: <pki dir> <read file> <write file> <write file for curl>. Prints `{"port": N}` once
- * listening.
+ * The simulated imageio daemon as a separate process for the benchmark, so that the client's CPU and memory
+ * are measured alone. Args: <data dir> <read qcow2> <write file> <write file for curl>. Serves the tickets
+ * `download` (NBD over the qcow2 image: its data and zero extents), `upload` and `upload-curl` (NBD over the
+ * raw files); prints `{"port": N, "caFile": "..."}` once listening.
  */
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { ImageioTestServer } from "../test/support/imageio-server";
+import { startSimulator } from "@lifeboat/ovirt-sim";
+import { serveImage } from "@lifeboat/ovirt-sim/testing";
 
-const [pkiDir, readFile, writeFile, curlFile] = process.argv.slice(2);
-if (!pkiDir || !readFile || !writeFile || !curlFile)
-  throw new Error("usage: server-main <pki dir> <read file> <write file> <write file for curl>");
-const server = await ImageioTestServer.start({
-  certPem: readFileSync(path.join(pkiDir, "server.pem"), "utf8"),
-  keyPem: readFileSync(path.join(pkiDir, "server.key"), "utf8"),
-});
-await server.addTicket({ id: "download", file: readFile, ops: ["read"], backend: "nbd" });
-await server.addTicket({ id: "upload", file: writeFile, ops: ["write"], backend: "nbd", startsZero: true });
-await server.addTicket({
-  id: "upload-curl",
-  file: curlFile,
-  ops: ["write"],
+const [dataDir, readFile, writeFile, curlFile] = process.argv.slice(2);
+if (!dataDir || !readFile || !writeFile || !curlFile)
+  throw new Error("usage: server-main <data dir> <read qcow2> <write file> <write file for curl>");
+const sim = await startSimulator({ dataDir, seed: false });
+const hour = 3600;
+await serveImage(sim, {
+  id: "download",
+  file: readFile,
+  format: "qcow2",
+  ops: ["read"],
   backend: "nbd",
-  startsZero: true,
+  timeoutS: hour,
 });
-process.stdout.write(`${JSON.stringify({ port: server.port })}\n`);
+await serveImage(sim, { id: "upload", file: writeFile, ops: ["write"], backend: "nbd", timeoutS: hour });
+await serveImage(sim, { id: "upload-curl", file: curlFile, ops: ["write"], backend: "nbd", timeoutS: hour });
+process.stdout.write(
+  `${JSON.stringify({ port: Number(new URL(sim.imageioUrl).port), caFile: sim.caFile })}\n`,
+);
 process.on("SIGTERM", () => {
-  server.close().then(() => process.exit(0));
+  void sim.stop().then(() => process.exit(0));
 });

@@ -7,8 +7,8 @@ import {
   EngineError,
 } from "../src/engine";
 import { diskJson, fault, ids, snapshotJson, vmJson } from "./support/engine-fixtures";
-import { EngineTestServer } from "./support/engine-server";
 import { makePki, type TestPki } from "./support/pki";
+import { ScriptedServer } from "./support/scripted-server";
 
 let pki: TestPki;
 beforeAll(() => {
@@ -16,10 +16,10 @@ beforeAll(() => {
 });
 afterAll(() => pki.cleanup());
 
-let server: EngineTestServer;
+let server: ScriptedServer;
 let clients: EngineClient[] = [];
 beforeEach(async () => {
-  server = await EngineTestServer.start(pki);
+  server = await ScriptedServer.start(pki);
 });
 afterEach(async () => {
   await Promise.all(clients.map((c) => c.close()));
@@ -64,7 +64,7 @@ describe("SSO authentication", () => {
 
   it("accepts the token wrapped in a one-element array", async () => {
     await server.close();
-    server = await EngineTestServer.start(pki, { tokenAsArray: true });
+    server = await ScriptedServer.start(pki, { tokenAsArray: true });
     server.route("GET", "/vms", { json: {} });
     expect(await client().vms.list()).toEqual([]);
   });
@@ -83,7 +83,7 @@ describe("SSO authentication", () => {
 
   it("reports standard OAuth-shaped SSO errors (error + error_description)", async () => {
     await server.close();
-    server = await EngineTestServer.start(pki, { ssoErrorShape: "oauth" });
+    server = await ScriptedServer.start(pki, { ssoErrorShape: "oauth" });
     const err = (await client({ password: "nope" })
       .vms.list()
       .catch((e: unknown) => e)) as EngineAuthError;

@@ -21,8 +21,8 @@ import {
   vmJson,
   vmWithOvf,
 } from "./support/engine-fixtures";
-import { EngineTestServer, type Reply } from "./support/engine-server";
 import { makePki, type TestPki } from "./support/pki";
+import { type Reply, ScriptedServer } from "./support/scripted-server";
 
 let pki: TestPki;
 beforeAll(() => {
@@ -30,10 +30,10 @@ beforeAll(() => {
 });
 afterAll(() => pki.cleanup());
 
-let server: EngineTestServer;
+let server: ScriptedServer;
 let engine: EngineClient;
 beforeEach(async () => {
-  server = await EngineTestServer.start(pki);
+  server = await ScriptedServer.start(pki);
   engine = new EngineClient({
     url: server.url,
     username: server.opts.username,

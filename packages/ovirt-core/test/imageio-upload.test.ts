@@ -1,4 +1,13 @@
 import { readFile } from "node:fs/promises";
+import { type Simulator, startSimulator } from "@lifeboat/ovirt-sim";
+import {
+  expireTicket,
+  type ImageioRecorder,
+  recordImageio,
+  type ServeImageSpec,
+  serveImage,
+  ticketConnections,
+} from "@lifeboat/ovirt-sim/testing";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   FileSegments,
@@ -8,18 +17,29 @@ import {
   type ImageSegment,
 } from "../src/imageio";
 import { zeroRuns } from "../src/imageio/upload";
-import { ImageioTestServer, type TicketSpec } from "./support/imageio-server";
-import { makeEmptyFile, makeGarbageFile, makeSparseImage, sameBytes, tempDir } from "./support/images";
-import { makePki, type TestPki } from "./support/pki";
+import {
+  makeEmptyFile,
+  makeGarbageFile,
+  makeSparseImage,
+  qcow2Of,
+  sameBytes,
+  tempDir,
+} from "./support/images";
 
+/**
+ * The imageio client's uploads against the simulated daemon, over write tickets served straight from target
+ * files (`serveImage`): the file backend (one writer) by default, `backend: "nbd"` for eight writers. Old
+ * daemons' OPTIONS answers come from the simulator's `options` fault, what the client sent and how many
+ * requests ran at once from its recorder.
+ */
 const MiB = 1024 * 1024;
 const SIZE = 20 * MiB;
 
-let pki: TestPki;
 let tmp: ReturnType<typeof tempDir>;
 let source: string;
+let sourceQcow2: string;
+let sim: Simulator;
 beforeAll(async () => {
-  pki = makePki();
   tmp = tempDir();
   source = tmp.file("source.raw");
   await makeSparseImage(source, SIZE, [
@@ -30,33 +50,43 @@ beforeAll(async () => {
     { offset: 10 * MiB + 192 * 1024, length: 64 * 1024 },
     { offset: 19 * MiB, length: MiB - 4096 },
   ]);
+  sourceQcow2 = await qcow2Of(source, tmp.file("source.qcow2"));
+  sim = await startSimulator({ dataDir: tmp.file("sim"), seed: false });
 });
-afterAll(() => {
+afterAll(async () => {
+  await sim.stop();
   tmp.cleanup();
-  pki.cleanup();
 });
 
-let server: ImageioTestServer;
+let log: ImageioRecorder;
 let tickets: ImageioTicket[] = [];
-beforeEach(async () => {
-  server = await ImageioTestServer.start(pki);
+beforeEach(() => {
+  log = recordImageio(sim);
 });
 afterEach(async () => {
   await Promise.all(tickets.map((t) => t.close()));
   tickets = [];
-  await server.close();
+  sim.faults.clear();
 });
+
+interface TargetOpts extends Partial<ServeImageSpec> {
+  /** The target starts empty (a fresh sparse file) instead of full of garbage. */
+  startsZero?: boolean;
+  /** How the daemon answers this ticket's OPTIONS (the simulator's `options` fault). */
+  options?: { status?: 200 | 204 | 405; features?: string[] };
+}
 
 let n = 0;
 /** A write ticket over a target file that starts as garbage (or empty with `startsZero`). */
-async function target(spec: Partial<TicketSpec> = {}, opts: ImageioOptions = {}, size = SIZE) {
-  const id = `up-${++n}`;
-  const file = tmp.file(`${id}.raw`);
-  if (spec.startsZero) await makeEmptyFile(file, size);
+async function target(spec: TargetOpts = {}, opts: ImageioOptions = {}, size = SIZE) {
+  const { startsZero, options, ...rest } = spec;
+  const file = tmp.file(`up-${++n}.raw`);
+  if (startsZero) await makeEmptyFile(file, size);
   else await makeGarbageFile(file, size);
-  await server.addTicket({ id, file, ops: ["write"], ...spec });
-  const t = await ImageioTicket.open(server.url(id), {
-    caPem: pki.caPem,
+  const { id, url } = await serveImage(sim, { file, ops: ["write"], ...rest });
+  if (options) sim.faults.answerOptionsAs({ ...options, ticketId: id });
+  const t = await ImageioTicket.open(url, {
+    caPem: sim.caPem,
     bufferSize: MiB,
     retryDelayMs: 5,
     ...opts,
@@ -66,7 +96,7 @@ async function target(spec: Partial<TicketSpec> = {}, opts: ImageioOptions = {},
 }
 
 const requests = (id: string, method: string) =>
-  server.log.filter((r) => r.ticket === id && r.method === method);
+  log.requests.filter((r) => r.ticket === id && r.method === method);
 
 describe("upload from a file", () => {
   it("writes data with PUT ?flush=n and Content-Range a-b/*, zero runs with PATCH zero, then flushes", async () => {
@@ -87,7 +117,7 @@ describe("upload from a file", () => {
     expect(patches[patches.length - 1]).toEqual({ op: "flush" });
     // The file backend allows one writer: one data connection, never two requests at once.
     expect(res.connections).toBe(1);
-    expect(server.ticketStats(id).maxInFlight).toBe(1);
+    expect(log.ticketStats(id).maxInFlight).toBe(1);
   });
 
   it("keeps short zero gaps inside data as data, and 64 KiB-aligned zero runs of 1 MiB+ as PATCH zero", async () => {
@@ -107,7 +137,7 @@ describe("upload from a file", () => {
     const res = await t.upload(source, { workers: 3 });
     expect(await sameBytes(file, source)).toBe(true);
     expect(res.connections).toBeGreaterThan(1);
-    expect(server.ticketStats(id).maxInFlight).toBeLessThanOrEqual(3);
+    expect(log.ticketStats(id).maxInFlight).toBeLessThanOrEqual(3);
     // One flush per connection that wrote.
     const flushes = requests(id, "PATCH").filter((r) => (r.body as { op: string }).op === "flush");
     expect(new Set(flushes.map((f) => f.socket)).size).toBe(flushes.length);
@@ -115,7 +145,7 @@ describe("upload from a file", () => {
   });
 
   it("falls back to flush=y semantics when the server lacks the flush feature", async () => {
-    const { id, file, t } = await target({ features: ["zero"] });
+    const { id, file, t } = await target({ options: { features: ["zero"] } });
     await t.upload(source);
     expect(await sameBytes(file, source)).toBe(true);
     expect(requests(id, "PUT").every((p) => p.query === "")).toBe(true);
@@ -124,7 +154,7 @@ describe("upload from a file", () => {
   });
 
   it("writes zeroes with PUT on a server without features (OPTIONS 405)", async () => {
-    const { id, file, t } = await target({ optionsStatus: 405 });
+    const { id, file, t } = await target({ options: { status: 405 } });
     await t.upload(source, { workers: 4 });
     expect(await sameBytes(file, source)).toBe(true);
     expect(requests(id, "PATCH")).toHaveLength(0);
@@ -138,19 +168,19 @@ describe("upload from a file", () => {
   });
 
   it("closes every data connection before returning", async () => {
-    const { t } = await target();
+    const { id, t } = await target();
     await t.upload(source);
     // The client destroyed its sockets before returning; the server sees the EOF a moment later.
-    for (let i = 0; i < 200 && server.openConnections > 1; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(server.openConnections).toBeLessThanOrEqual(1);
+    for (let i = 0; i < 200 && ticketConnections(sim, id) > 1; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(ticketConnections(sim, id)).toBeLessThanOrEqual(1);
   });
 });
 
 describe("upload from segments", () => {
   it("pipes a download into an upload, equal byte for byte", async () => {
-    const src = `dl-${++n}`;
-    await server.addTicket({ id: src, file: source, ops: ["read"], backend: "nbd" });
-    const down = await ImageioTicket.open(server.url(src), { caPem: pki.caPem, bufferSize: MiB });
+    const src = await serveImage(sim, { file: sourceQcow2, format: "qcow2", ops: ["read"], backend: "nbd" });
+    const down = await ImageioTicket.open(src.url, { caPem: sim.caPem, bufferSize: MiB });
     tickets.push(down);
     const { id, file, t } = await target({ startsZero: true, backend: "nbd" });
     const res = await t.upload(down.download(), { workers: 2, total: SIZE });
@@ -213,7 +243,7 @@ describe("upload from segments", () => {
 describe("faults", () => {
   it("retries a PUT answered 500 once", async () => {
     const { id, file, t } = await target();
-    server.faults.fail500 = 1;
+    sim.faults.failOperation("images.put", { status: 500 });
     await t.upload(source);
     expect(await sameBytes(file, source)).toBe(true);
     expect(requests(id, "PUT").filter((r) => r.status === 500)).toHaveLength(1);
@@ -221,15 +251,15 @@ describe("faults", () => {
 
   it("finishes against a slow server with several writers, every recycled buffer intact", async () => {
     const { file, t } = await target({ backend: "nbd" });
-    server.faults.slowMs = 15;
-    server.faults.fail500 = 2;
+    sim.faults.addLatency({ ms: 15, target: "imageio" });
+    sim.faults.failOperation("images.put", { status: 500, times: 2 });
     await t.upload(source, { workers: 4, bufferSize: 256 * 1024 });
     expect(await sameBytes(file, source)).toBe(true);
   });
 
   it("fails at once on 403 with the server's text", async () => {
     const { id, t } = await target({ transferId: "tr-42" });
-    server.faults.expired = true;
+    expireTicket(sim, id);
     const err = (await t.upload(source).catch((e: unknown) => e)) as ImageioError;
     expect(err).toBeInstanceOf(ImageioError);
     expect(err.message).toMatch(/^imageio: 403 .*Transfer=tr-42 expired/);
@@ -240,13 +270,12 @@ describe("faults", () => {
     const { t } = await target({}, {}, 8 * MiB);
     const err = (await t.upload(source).catch((e: unknown) => e)) as ImageioError;
     expect(err.status).toBe(416);
-    expect(err.message).toContain("past the ticket size");
+    expect(err.message).toMatch(/416 Requested range (past|exceeds) (the )?ticket size/);
   });
 
   it("refuses to upload to a read-only ticket", async () => {
-    const id = `ro-${++n}`;
-    await server.addTicket({ id, file: source, ops: ["read"] });
-    const t = await ImageioTicket.open(server.url(id), { caPem: pki.caPem });
+    const { url } = await serveImage(sim, { file: source, ops: ["read"] });
+    const t = await ImageioTicket.open(url, { caPem: sim.caPem });
     tickets.push(t);
     await expect(t.upload(source)).rejects.toThrow("does not allow writing");
   });

@@ -56,6 +56,20 @@ export const faultSpecSchema = z.discriminatedUnion("kind", [
     checkpointId: z.string().optional(),
   }),
   z.object({ kind: z.literal("unreachable") }),
+  z.object({
+    kind: z.literal("options"),
+    /**
+     * How `OPTIONS /images/<ticket>` answers until the fault is removed: 405 as a daemon from before OPTIONS,
+     * 204 (no body) as an old proxy, or 200 with these features and connection limits (e.g. `features: []`
+     * of an old daemon, `maxWriters: 1` of the file backend).
+     */
+    status: z.union([z.literal(200), z.literal(204), z.literal(405)]).optional(),
+    features: z.array(z.string()).optional(),
+    maxReaders: z.number().int().positive().optional(),
+    maxWriters: z.number().int().positive().optional(),
+    /** Only this ticket; default every ticket. */
+    ticketId: z.string().optional(),
+  }),
 ]);
 
 export type FaultSpec = z.infer<typeof faultSpecSchema>;
@@ -133,6 +147,25 @@ export class FaultInjector {
   /** transfer_url points at a port nobody listens on, so clients must use proxy_url. */
   makeTransferUrlUnreachable(): FaultHandle {
     return this.add({ kind: "unreachable" });
+  }
+
+  /** Answer the daemon's OPTIONS as an older daemon or proxy would, or with other features and limits. */
+  answerOptionsAs(opts: {
+    status?: 200 | 204 | 405;
+    features?: string[];
+    maxReaders?: number;
+    maxWriters?: number;
+    ticketId?: string;
+  }): FaultHandle {
+    return this.add({ kind: "options", ...opts });
+  }
+
+  /** The OPTIONS answer a test asked for on this ticket, if any (the latest one added wins). */
+  optionsFor(ticketId: string): Extract<FaultSpec, { kind: "options" }> | null {
+    let found: Extract<FaultSpec, { kind: "options" }> | null = null;
+    for (const f of this.faults.values())
+      if (f.kind === "options" && (!f.ticketId || f.ticketId === ticketId)) found = f;
+    return found;
   }
 
   /** fail: once unless a probability is set; drop: once; latency: until removed; unless `times` says. */

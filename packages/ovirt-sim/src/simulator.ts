@@ -11,6 +11,7 @@ import { Engine, type GuestWriteResult } from "./engine/engine";
 import { createEngineHandler } from "./engine/server";
 import { FaultInjector } from "./faults";
 import { createControlHandler } from "./imageio/control";
+import { ImageioRecorder } from "./imageio/recorder";
 import { configureImageioServer, createImageioHandler } from "./imageio/server";
 import { TicketRegistry } from "./imageio/tickets";
 import type {
@@ -31,6 +32,7 @@ import type {
 import { ensurePki } from "./pki";
 import { baseState, seedDemo } from "./seed";
 import { type Discovery, discoveryFile, Store, tryLockDataDir, writeFileAtomic } from "./store";
+import { attachTestHooks } from "./test-hooks";
 import { type SimClock, systemClock } from "./util/clock";
 import { newId } from "./util/ids";
 
@@ -239,7 +241,13 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       caPem: pki.caPem,
       admin: createAdminHandler(engine, adminToken),
     });
-    const imageioHandler = createImageioHandler({ tickets, faults, mutex: engine.diskMutex });
+    const imageioRecorder = new ImageioRecorder();
+    const imageioHandler = createImageioHandler({
+      tickets,
+      faults,
+      mutex: engine.diskMutex,
+      recorder: imageioRecorder,
+    });
     const make = (handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) => {
       const h = (req: http.IncomingMessage, res: http.ServerResponse) => void handler(req, res);
       return plain ? http.createServer(h) : https.createServer({ key: pki.keyPem, cert: pki.certPem }, h);
@@ -316,7 +324,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     };
 
     let stopped = false;
-    return {
+    const sim: Simulator = {
       engineUrl,
       caPem: pki.caPem,
       caFile: pki.caFile,
@@ -348,6 +356,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
         await cleanup();
       },
     };
+    attachTestHooks(sim, { tickets, imageioRecorder });
+    return sim;
   } catch (e) {
     await cleanup();
     throw e;

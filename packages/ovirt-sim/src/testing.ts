@@ -1,8 +1,16 @@
 import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import type { ImageioRecorder } from "./imageio/recorder";
+import { ensurePki } from "./pki";
 import type { Simulator, SimulatorOptions } from "./simulator";
+import { testHooksOf } from "./test-hooks";
+import { openGuestView } from "./volumes/guest-view";
+
+export type { ImageioRecorder, ImageioRequestRecord } from "./imageio/recorder";
 
 const run = promisify(execFile);
 
@@ -118,4 +126,109 @@ export async function checkAllVolumes(dataDir: string): Promise<{ qcow2: number;
   };
   await walk(root);
   return counts;
+}
+
+/** A daemon ticket over a file of the test's own (`serveImage`). */
+export interface ServeImageSpec {
+  /** Default: a random UUID. */
+  id?: string;
+  /** The image file. Write tickets write it in place. */
+  file: string;
+  ops: Array<"read" | "write">;
+  /**
+   * `file` (default): the daemon's file backend, the bytes as they are, one data extent, `max_writers` 1.
+   * `nbd`: the guest view of the image as qemu-nbd exports it (data and zero extents of a qcow2; a raw
+   * image reads as all data, see the README), `max_writers` 8.
+   */
+  backend?: "file" | "nbd";
+  /** Of the image behind an `nbd` ticket; default raw. */
+  format?: "raw" | "qcow2";
+  /** `nbd`: the image alone, unallocated areas as holes (a layer without its backing). */
+  shallow?: boolean;
+  /** Ticket size; default the file's size (file) or the image's virtual size (nbd). */
+  size?: number;
+  /** Named in the daemon's 403 texts (`Transfer=<id> expired`); default the ticket id. */
+  transferId?: string;
+  /** Seconds; default 300. */
+  timeoutS?: number;
+}
+
+export interface ServedImage {
+  id: string;
+  /** On the daemon port (what `transfer_url` names). */
+  url: string;
+  /** The same ticket through the proxy port (`proxy_url`). */
+  proxyUrl: string;
+}
+
+/**
+ * Adds a ticket to the simulated daemon straight over a file, as vdsm adds one for a volume, without an
+ * engine transfer: for tests of imageio clients that need chosen bytes and extents.
+ */
+export async function serveImage(sim: Simulator, spec: ServeImageSpec): Promise<ServedImage> {
+  const { tickets } = testHooksOf(sim);
+  const id = spec.id ?? randomUUID();
+  const file = path.resolve(spec.file);
+  const backend = spec.backend ?? "file";
+  const layers = [{ id, path: file, format: spec.format === "qcow2" ? ("cow" as const) : ("raw" as const) }];
+  let size = spec.size;
+  if (size === undefined) {
+    if (backend === "file") size = (await stat(file)).size;
+    else {
+      const view = await openGuestView(layers, { shallow: spec.shallow });
+      size = view.size;
+      await view.close();
+    }
+  }
+  const ticket = {
+    uuid: id,
+    size,
+    ops: spec.ops,
+    timeout: spec.timeoutS ?? 300,
+    url: backend === "file" ? pathToFileURL(file).href : `nbd:unix:${file}.sock`,
+    inactivity_timeout: 60,
+    sparse: false,
+    dirty: false,
+    transfer_id: spec.transferId ?? id,
+  };
+  if (backend === "file") tickets.add(ticket);
+  else tickets.add(ticket, { kind: "nbd", layers, shallow: spec.shallow ?? false, lockKey: file });
+  return { id, url: `${sim.imageioUrl}/images/${id}`, proxyUrl: `${sim.proxyUrl}/images/${id}` };
+}
+
+/** Ends a ticket's lifetime now, as `PATCH /tickets/<id> {"timeout": 0}` does: its requests get 403 expired. */
+export function expireTicket(sim: Simulator, id: string): void {
+  const t = testHooksOf(sim).tickets.get(id);
+  if (!t) throw new Error(`no ticket ${id}`);
+  t.extend(0);
+}
+
+/** Removes a daemon ticket (as `DELETE /tickets/<id>`), waiting for its requests in flight. */
+export async function removeTicket(sim: Simulator, id: string): Promise<void> {
+  await testHooksOf(sim).tickets.remove(id);
+}
+
+/** Connections open right now that carried a request of this ticket (the daemon's `connections`). */
+export function ticketConnections(sim: Simulator, id: string): number {
+  return testHooksOf(sim).tickets.get(id)?.connections.size ?? 0;
+}
+
+/**
+ * Starts recording the daemon's and proxy's requests (method, ticket, range, Content-Range, query, PATCH
+ * body, connection, status) and each ticket's concurrency; returns the recorder, cleared.
+ */
+export function recordImageio(sim: Simulator): ImageioRecorder {
+  const r = testHooksOf(sim).imageioRecorder;
+  r.clear();
+  r.enabled = true;
+  return r;
+}
+
+/**
+ * A CA of its own under `<dir>/pki/` (made as a simulator makes its CA): it signed no simulator's certificate,
+ * so trusting it alone must make a client refuse the simulator.
+ */
+export function makeUnrelatedCa(dir: string): { caPem: string; caFile: string } {
+  const { caPem, caFile } = ensurePki(dir, "127.0.0.1");
+  return { caPem, caFile };
 }

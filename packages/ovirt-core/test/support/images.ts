@@ -1,8 +1,12 @@
+import { execFile } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
 
 /** A temp folder for one test file. */
 export function tempDir(
@@ -59,4 +63,20 @@ export async function makeEmptyFile(file: string, size: number): Promise<void> {
 export async function sameBytes(a: string, b: string): Promise<boolean> {
   const [x, y] = await Promise.all([readFile(a), readFile(b)]);
   return x.equals(y);
+}
+
+/**
+ * A qcow2 copy of a raw image with 4 KiB clusters, so the simulated daemon's NBD view reports the raw image's
+ * data and zero extents exactly (as qemu-nbd reports a raw file's data and holes); `allocatedZero` ranges
+ * (zeroes written into the raw file) are written again as allocated zero data, as they are in the raw file.
+ */
+export async function qcow2Of(
+  raw: string,
+  out: string,
+  allocatedZero: Array<{ offset: number; length: number }> = [],
+): Promise<string> {
+  await run("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", raw, out]);
+  for (const z of allocatedZero)
+    await run("qemu-io", ["-f", "qcow2", "-c", `write -P 0 ${z.offset} ${z.length}`, out]);
+  return out;
 }

@@ -8,13 +8,14 @@ import type {
   ImageioFeature,
   ImageioOptionsBody,
 } from "@lifeboat/ovirt-protocol";
-import type { FaultInjector } from "../faults";
+import type { FaultInjector, FaultSpec } from "../faults";
 import { readBody, sleep } from "../http";
 import type { Ranges } from "../model";
 import type { KeyedMutex } from "../util/mutex";
 import { openVolumeChain } from "../volumes/chain";
 import { openGuestView } from "../volumes/guest-view";
 import { BlockHash, CHECKSUM_ALGORITHMS, type ChecksumAlgorithm, DEFAULT_BLOCK_SIZE } from "./checksum";
+import type { ImageioRecorder } from "./recorder";
 import { type Ticket, TicketError, type TicketRegistry } from "./tickets";
 
 export const IMAGEIO_VERSION = "2.5.3";
@@ -28,7 +29,11 @@ export interface ImageioDeps {
   faults: FaultInjector;
   /** The engine's per-disk mutex: NBD writes modify qcow2 metadata and must not interleave. */
   mutex: KeyedMutex;
+  /** Test inspection of requests (inert unless enabled). */
+  recorder?: ImageioRecorder;
 }
+
+type OptionsFault = Extract<FaultSpec, { kind: "options" }>;
 
 class HttpError extends Error {
   constructor(
@@ -245,6 +250,7 @@ export function createImageioHandler(deps: ImageioDeps) {
     const url = new URL(req.url ?? "/", "http://imageio");
     const path = url.pathname;
     const method = (req.method ?? "GET").toUpperCase();
+    deps.recorder?.start(req, res);
     if (req.headers.origin) {
       res.setHeader("access-control-allow-origin", "*");
       res.setHeader("access-control-allow-methods", "OPTIONS,GET,PUT");
@@ -336,7 +342,7 @@ export function createImageioHandler(deps: ImageioDeps) {
       if (resource === "algorithms") return sendJsonBody(res, 200, { algorithms: [...CHECKSUM_ALGORITHMS] });
       if (resource === "extents") return await handleExtents(t, url, res);
       if (resource === "checksum") return await handleChecksum(t, url, res);
-      if (method === "OPTIONS") return handleOptions(t, res);
+      if (method === "OPTIONS") return handleOptions(t, res, deps.faults.optionsFor(t.id));
       if (method === "GET") return await handleGet(deps, t, req, res);
       if (method === "PUT") return await handlePut(deps, t, req, res, url);
       return await handlePatch(deps, t, req, res);
@@ -351,12 +357,22 @@ export function createImageioHandler(deps: ImageioDeps) {
   };
 }
 
-function handleOptions(t: Ticket, res: ServerResponse): void {
+function handleOptions(t: Ticket, res: ServerResponse, as: OptionsFault | null): void {
+  if (as?.status === 405) throw new HttpError(405, "Method not allowed: OPTIONS");
+  if (as?.status === 204) {
+    res.writeHead(204, { server: SERVER_HEADER });
+    res.end();
+    return;
+  }
   const features: ImageioFeature[] = t.writable
     ? ["checksum", "extents", "flush", "zero"]
     : ["checksum", "extents"];
   const fileOnRegularFile = t.backend?.kind === "file";
-  const body: ImageioOptionsBody = { features, max_readers: 8, max_writers: fileOnRegularFile ? 1 : 8 };
+  const body: ImageioOptionsBody = {
+    features: (as?.features as ImageioFeature[] | undefined) ?? features,
+    max_readers: as?.maxReaders ?? 8,
+    max_writers: as?.maxWriters ?? (fileOnRegularFile ? 1 : 8),
+  };
   sendJsonBody(res, 200, body, { allow: t.writable ? "OPTIONS,GET,PUT,PATCH" : "OPTIONS,GET" });
 }
 
@@ -514,6 +530,7 @@ async function handlePatch(
   if (typeof msg !== "object" || msg === null || Array.isArray(msg))
     throw new HttpError(400, "Invalid JSON message");
   const m = msg as Record<string, unknown>;
+  deps.recorder?.body(req, m);
   if (!("op" in m)) throw new HttpError(400, "Missing required value for 'op'");
   if (m.op === "flush") {
     await flushTicket(t);

@@ -4,15 +4,22 @@ import type { AddressInfo, Socket } from "node:net";
 import type { TestPki } from "./pki";
 
 /**
- * Kept beside the simulator (issue 11 wants one double; not yet ported, see below). Needed today by
- * engine-client.test.ts and engine-services.test.ts, which assert the exact requests the client sends (query
- * parameters, bodies, headers, correlation ids) and its reading of answers the simulator never gives: OAuth-style
- * SSO errors and tokens in one-element arrays, persistent 401s, non-JSON proxy error pages, connection resets,
- * integers beyond 2^53, `{}` collections, entities without an id, older engines that delete finished transfers
- * (404) or lack the per-disk snapshots path, and VMs that vanish while image_locked.
+ * The one hand-written double of ovirt-core's tests: an HTTPS server that answers what each test scripts, for
+ * answers neither the simulator nor a real engine or daemon gives on its own, and for assertions on the exact
+ * bytes a client sent where the simulator's inspection hooks do not reach. Everything else runs against
+ * `@lifeboat/ovirt-sim` (see its `testing` export). Used by:
  *
- * An HTTPS server answering like the oVirt engine (ref §1–4): SSO token endpoint, Bearer/Basic auth with 401 for
- * unknown tokens, and per-test routes returning recorded-shape JSON. Routes are written by the tests from the
+ * - engine-client.test.ts and engine-services.test.ts: the exact requests the engine client sends (query
+ *   parameters, bodies, headers, correlation ids, the SSO form) and its reading of answers the simulator never
+ *   gives: OAuth-style SSO errors and tokens in one-element arrays, persistent 401s, a proxy's non-JSON error
+ *   page, connection resets, integers beyond 2^53 and as JSON numbers, `{}` collections, entities without an
+ *   id, nested faults in a 200, scripted sequences (409 locked twice, then ok), older engines that delete
+ *   finished transfers (404) or lack the per-disk snapshots path, and VMs that vanish while image_locked.
+ * - imageio-download.test.ts, "fails at once on 416 when the extents reach past the ticket" and "refuses
+ *   malformed extents": extents no daemon sends (past the ticket size, with a gap), on purpose.
+ *
+ * SSO token endpoint, Bearer/Basic auth with 401 for unknown tokens, per-test routes below the API base
+ * (`route`) and on any other path without auth (`routeRaw`). Routes are written by the tests from the
  * reference, not from a client library.
  */
 export interface RecordedRequest {
@@ -33,6 +40,9 @@ export interface Reply {
   /** Raw body (with `contentType`, default text/html). */
   text?: string;
   contentType?: string;
+  /** Raw bytes (application/octet-stream unless `contentType`). */
+  bytes?: Buffer;
+  headers?: Record<string, string>;
   /** Drop the connection without answering. */
   reset?: boolean;
 }
@@ -46,7 +56,7 @@ interface Route {
   calls: number;
 }
 
-export interface EngineServerOptions {
+export interface ScriptedServerOptions {
   username?: string;
   password?: string;
   /** Shape of SSO errors: oVirt's `ovirt-app-api` one (`error_code` + `error`) or standard OAuth. */
@@ -55,21 +65,24 @@ export interface EngineServerOptions {
   tokenAsArray?: boolean;
 }
 
-export class EngineTestServer {
+export class ScriptedServer {
   readonly requests: RecordedRequest[] = [];
   readonly ssoRequests: RecordedRequest[] = [];
   readonly logoutRequests: RecordedRequest[] = [];
+  /** Requests outside the engine's paths (`routeRaw`), with their full path. */
+  readonly rawRequests: RecordedRequest[] = [];
   private readonly routes: Route[] = [];
+  private readonly rawRoutes: Route[] = [];
   private readonly tokens = new Set<string>();
   private readonly sockets = new Set<Socket>();
 
   private constructor(
     private readonly server: Server,
-    readonly opts: Required<EngineServerOptions>,
+    readonly opts: Required<ScriptedServerOptions>,
   ) {}
 
-  static async start(pki: TestPki, options: EngineServerOptions = {}): Promise<EngineTestServer> {
-    const opts: Required<EngineServerOptions> = {
+  static async start(pki: TestPki, options: ScriptedServerOptions = {}): Promise<ScriptedServer> {
+    const opts: Required<ScriptedServerOptions> = {
       username: "admin@internal",
       password: "s3cret&=x",
       ssoErrorShape: "ovirt",
@@ -77,7 +90,7 @@ export class EngineTestServer {
       ...options,
     };
     const server = createServer({ cert: pki.certPem, key: pki.keyPem });
-    const s = new EngineTestServer(server, opts);
+    const s = new ScriptedServer(server, opts);
     server.on("request", (req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
@@ -106,14 +119,25 @@ export class EngineTestServer {
               return;
             }
             const status = reply.status ?? 200;
+            const extra = reply.headers ?? {};
             if (reply.json !== undefined) {
-              res.writeHead(status, { "content-type": "application/json;charset=UTF-8" });
+              res.writeHead(status, { "content-type": "application/json;charset=UTF-8", ...extra });
               res.end(JSON.stringify(reply.json));
             } else if (reply.text !== undefined) {
-              res.writeHead(status, { "content-type": reply.contentType ?? "text/html;charset=UTF-8" });
+              res.writeHead(status, {
+                "content-type": reply.contentType ?? "text/html;charset=UTF-8",
+                ...extra,
+              });
               res.end(reply.text);
+            } else if (reply.bytes !== undefined) {
+              res.writeHead(status, {
+                "content-type": reply.contentType ?? "application/octet-stream",
+                "content-length": reply.bytes.length,
+                ...extra,
+              });
+              res.end(reply.bytes);
             } else {
-              res.writeHead(status, { "content-length": "0" });
+              res.writeHead(status, { "content-length": "0", ...extra });
               res.end();
             }
           })
@@ -148,6 +172,11 @@ export class EngineTestServer {
     this.routes.unshift({ method, path, replies, calls: 0 });
   }
 
+  /** Answers `method path` on any path outside the engine's (full path, exact or a RegExp), without auth. */
+  routeRaw(method: string, path: string | RegExp, ...replies: Array<Reply | Handler>): void {
+    this.rawRoutes.unshift({ method, path, replies, calls: 0 });
+  }
+
   /** How often a route was hit. */
   calls(method: string, path: string): number {
     return this.requests.filter((r) => r.method === method && r.path === path).length;
@@ -172,24 +201,21 @@ export class EngineTestServer {
       return { json: {} };
     }
     const prefix = "/ovirt-engine/api";
-    if (!req.path.startsWith(prefix)) return { status: 404, text: "<html><body>Not Found</body></html>" };
+    if (!req.path.startsWith(prefix)) {
+      this.rawRequests.push(req);
+      const raw = findRoute(this.rawRoutes, req);
+      return raw ? answer(raw, req) : { status: 404, text: "<html><body>Not Found</body></html>" };
+    }
     const apiReq = { ...req, path: req.path.slice(prefix.length) || "/" };
     this.requests.push(apiReq);
     if (!this.authorized(req)) return { status: 401, text: "" };
-    const route = this.routes.find(
-      (r) =>
-        r.method === apiReq.method &&
-        (typeof r.path === "string" ? r.path === apiReq.path : r.path.test(apiReq.path)),
-    );
+    const route = findRoute(this.routes, apiReq);
     if (!route)
       return {
         status: 404,
         json: { reason: "Operation Failed", detail: `Entity not found: ${apiReq.method} ${apiReq.path}` },
       };
-    const reply = route.replies[Math.min(route.calls, route.replies.length - 1)];
-    route.calls++;
-    if (!reply) return { status: 500, json: { reason: "test route without reply" } };
-    return typeof reply === "function" ? reply(apiReq) : reply;
+    return answer(route, apiReq);
   }
 
   private authorized(req: RecordedRequest): boolean {
@@ -228,4 +254,18 @@ export class EngineTestServer {
     };
     return { json: this.opts.tokenAsArray ? [body] : body };
   }
+}
+
+function findRoute(routes: Route[], req: RecordedRequest): Route | undefined {
+  return routes.find(
+    (r) =>
+      r.method === req.method && (typeof r.path === "string" ? r.path === req.path : r.path.test(req.path)),
+  );
+}
+
+function answer(route: Route, req: RecordedRequest): Reply | Promise<Reply> {
+  const reply = route.replies[Math.min(route.calls, route.replies.length - 1)];
+  route.calls++;
+  if (!reply) return { status: 500, json: { reason: "test route without reply" } };
+  return typeof reply === "function" ? reply(req) : reply;
 }
