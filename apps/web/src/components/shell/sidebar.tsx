@@ -31,7 +31,7 @@ function ApprovalsBadge() {
 }
 
 export function Sidebar({ siteAdmin }: { siteAdmin: boolean }) {
-  const pathname = usePathname();
+  const pathname = usePathname() ?? "/";
   const { can } = useMe();
   const visible = (item: NavItem) =>
     (!item.siteAdmin || siteAdmin) && (!item.teamPermission || siteAdmin || can(item.teamPermission));

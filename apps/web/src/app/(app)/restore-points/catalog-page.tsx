@@ -84,7 +84,7 @@ function dayStart(day: string, plusDays = 0): Date | undefined {
 export function CatalogPage({ initial }: { initial: CatalogParams }) {
   const trpc = useTRPC();
   const router = useRouter();
-  const pathname = usePathname();
+  const pathname = usePathname() ?? "/restore-points";
   const { can } = useMe();
   const [params, setParams] = useState<CatalogParams>(initial);
   const [q, setQ] = useState(initial.q);

@@ -47,7 +47,7 @@ function ActiveBackup({ jobId, vmName, live }: { jobId: string; vmName: string; 
 export function VmsPage({ initial }: { initial: Filters }) {
   const trpc = useTRPC();
   const router = useRouter();
-  const pathname = usePathname();
+  const pathname = usePathname() ?? "/vms";
   const queryClient = useQueryClient();
   const { me, can } = useMe();
   const [filters, setFilters] = useState<Filters>(initial);
