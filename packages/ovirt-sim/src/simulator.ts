@@ -8,6 +8,7 @@ import path from "node:path";
 import { ADMIN_PREFIX, createAdminHandler } from "./admin";
 import { AuthService } from "./engine/auth";
 import { Engine, type GuestWriteResult } from "./engine/engine";
+import { EngineRecorder } from "./engine/recorder";
 import { createEngineHandler } from "./engine/server";
 import { FaultInjector } from "./faults";
 import { createControlHandler } from "./imageio/control";
@@ -235,11 +236,13 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
 
     const auth = new AuthService(clock, "admin@internal", adminPassword, opts.tokenTtlMs ?? 30 * 60_000);
     const adminToken = randomBytes(24).toString("base64url");
+    const engineRecorder = new EngineRecorder();
     const engineHandler = createEngineHandler({
       engine,
       auth,
       caPem: pki.caPem,
       admin: createAdminHandler(engine, adminToken),
+      recorder: engineRecorder,
     });
     const imageioRecorder = new ImageioRecorder();
     const imageioHandler = createImageioHandler({
@@ -356,7 +359,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
         await cleanup();
       },
     };
-    attachTestHooks(sim, { tickets, imageioRecorder });
+    attachTestHooks(sim, { tickets, imageioRecorder, engineRecorder });
     return sim;
   } catch (e) {
     await cleanup();

@@ -1,3 +1,4 @@
+import type { EngineRecorder } from "./engine/recorder";
 import type { ImageioRecorder } from "./imageio/recorder";
 import type { TicketRegistry } from "./imageio/tickets";
 
@@ -5,6 +6,7 @@ import type { TicketRegistry } from "./imageio/tickets";
 export interface SimTestHooks {
   tickets: TicketRegistry;
   imageioRecorder: ImageioRecorder;
+  engineRecorder: EngineRecorder;
 }
 
 const hooks = new WeakMap<object, SimTestHooks>();

@@ -4,12 +4,14 @@ import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import type { EngineRecorder } from "./engine/recorder";
 import type { ImageioRecorder } from "./imageio/recorder";
 import { ensurePki } from "./pki";
 import type { Simulator, SimulatorOptions } from "./simulator";
 import { testHooksOf } from "./test-hooks";
 import { openGuestView } from "./volumes/guest-view";
 
+export type { EngineRecorder, EngineRequestRecord } from "./engine/recorder";
 export type { ImageioRecorder, ImageioRequestRecord } from "./imageio/recorder";
 
 const run = promisify(execFile);
@@ -231,4 +233,15 @@ export function recordImageio(sim: Simulator): ImageioRecorder {
 export function makeUnrelatedCa(dir: string): { caPem: string; caFile: string } {
   const { caPem, caFile } = ensurePki(dir, "127.0.0.1");
   return { caPem, caFile };
+}
+
+/**
+ * Starts recording the engine port's requests (SSO, logout and API: method, path, query, headers, body);
+ * returns the recorder, cleared.
+ */
+export function recordEngine(sim: Simulator): EngineRecorder {
+  const r = testHooksOf(sim).engineRecorder;
+  r.clear();
+  r.enabled = true;
+  return r;
 }

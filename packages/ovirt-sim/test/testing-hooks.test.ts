@@ -7,6 +7,7 @@ import {
   expireTicket,
   makeUnrelatedCa,
   qemuImg,
+  recordEngine,
   recordImageio,
   removeTicket,
   serveImage,
@@ -17,7 +18,7 @@ import { io, startTestSim, type TestSim } from "./support/sim";
 
 /**
  * The test hooks of `@lifeboat/ovirt-sim/testing` that imageio client tests use: tickets served straight from
- * a file, the `options` fault (OPTIONS of older daemons and proxies), the request recorder, ticket expiry.
+ * a file, the `options` fault (OPTIONS of older daemons and proxies), the request recorders, ticket expiry.
  */
 const MiB = 1024 * 1024;
 let t: TestSim;
@@ -165,6 +166,31 @@ describe("recordImageio", () => {
     log.enabled = false;
     log.clear();
     await io(agent, "OPTIONS", s.url);
+    expect(log.requests).toHaveLength(0);
+  });
+});
+
+describe("recordEngine", () => {
+  it("records SSO, API and logout requests with headers, query and body, and counts calls", async () => {
+    const log = recordEngine(t.sim);
+    const token = await t.api.login();
+    await t.api.req("GET", "/vms?search=name%3Ddb*");
+    await t.api.req("POST", "/vms/nope/snapshots?correlation_id=job-1", { description: "x" });
+    const kinds = log.requests.map((r) => [r.kind, r.method, r.path]);
+    expect(kinds).toEqual([
+      ["sso", "POST", "/ovirt-engine/sso/oauth/token"],
+      ["api", "GET", "/vms"],
+      ["api", "POST", "/vms/nope/snapshots"],
+    ]);
+    expect(new URLSearchParams(log.requests[0]?.body).get("username")).toBe(t.sim.adminUser);
+    expect(log.requests[1]?.query.get("search")).toBe("name=db*");
+    expect(log.requests[1]?.headers.authorization).toBe(`Bearer ${token}`);
+    expect(JSON.parse(log.requests[2]?.body ?? "")).toEqual({ description: "x" });
+    expect(log.requests[2]?.query.get("correlation_id")).toBe("job-1");
+    expect(log.calls("GET", "/vms")).toBe(1);
+    log.enabled = false;
+    log.clear();
+    await t.api.req("GET", "/vms");
     expect(log.requests).toHaveLength(0);
   });
 });

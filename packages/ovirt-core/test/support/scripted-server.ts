@@ -9,12 +9,14 @@ import type { TestPki } from "./pki";
  * bytes a client sent where the simulator's inspection hooks do not reach. Everything else runs against
  * `@lifeboat/ovirt-sim` (see its `testing` export). Used by:
  *
- * - engine-client.test.ts and engine-services.test.ts: the exact requests the engine client sends (query
- *   parameters, bodies, headers, correlation ids, the SSO form) and its reading of answers the simulator never
- *   gives: OAuth-style SSO errors and tokens in one-element arrays, persistent 401s, a proxy's non-JSON error
- *   page, connection resets, integers beyond 2^53 and as JSON numbers, `{}` collections, entities without an
- *   id, nested faults in a 200, scripted sequences (409 locked twice, then ok), older engines that delete
- *   finished transfers (404) or lack the per-disk snapshots path, and VMs that vanish while image_locked.
+ * - engine-client-scripted.test.ts: answers the simulated engine never gives (tokens in one-element arrays,
+ *   OAuth-shaped SSO errors, a nested fault in a 200, a proxy's HTML 502 page, connection resets, integers
+ *   beyond 2^53 as strings and as JSON numbers, `{}` collections and "TRUE" booleans, an entity without an
+ *   id). The rest of the engine client's tests run on the simulator (engine-client.test.ts).
+ * - engine-services.test.ts: not yet ported (each test scripts the engine's JSON from the reference and
+ *   asserts the exact query, body and header the service sends, including old engines' ways: no per-disk
+ *   snapshots path, finished transfers deleted (404), VMs vanishing while image_locked); many could move
+ *   onto the simulator with `recordEngine`, one by one against its seeded VMs.
  * - imageio-download.test.ts, "fails at once on 416 when the extents reach past the ticket" and "refuses
  *   malformed extents": extents no daemon sends (past the ticket size, with a gap), on purpose.
  *

@@ -4,6 +4,7 @@ import type { AuthService } from "./auth";
 import type { Engine } from "./engine";
 import { EngineFault } from "./faults";
 import { faultJson } from "./json";
+import type { EngineRecorder } from "./recorder";
 import { matchRoute } from "./routes";
 
 const API_PREFIXES = ["/ovirt-engine/api/v4", "/ovirt-engine/api"];
@@ -15,6 +16,8 @@ export interface EngineHttpDeps {
   caPem: string;
   /** Handles `/ovirt-sim/...` (admin) requests; returns false when the path is not its own. */
   admin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
+  /** Test inspection of requests (inert unless enabled). */
+  recorder?: EngineRecorder;
 }
 
 function fault(res: ServerResponse, status: number, reason: string, detail: string): void {
@@ -27,6 +30,7 @@ export function createEngineHandler(deps: EngineHttpDeps) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://engine");
     const path = url.pathname;
+    deps.recorder?.start(req);
     try {
       if (await deps.admin(req, res, url)) return;
       if (path === "/ovirt-engine/services/pki-resource") {
@@ -47,13 +51,15 @@ export function createEngineHandler(deps: EngineHttpDeps) {
             error_code: "server_error",
             error: failure.detail ?? "Internal error",
           });
-        const form = new URLSearchParams((await readBody(req, 64 * 1024)).toString("utf8"));
-        const answer = auth.token(form);
+        const rawForm = await readBody(req, 64 * 1024);
+        deps.recorder?.body(req, rawForm);
+        const answer = auth.token(new URLSearchParams(rawForm.toString("utf8")));
         return sendJson(res, answer.status, answer.body);
       }
       if (path === "/ovirt-engine/services/sso-logout") {
-        const form = new URLSearchParams((await readBody(req, 64 * 1024)).toString("utf8"));
-        return sendJson(res, 200, auth.revoke(form.get("token")));
+        const rawForm = await readBody(req, 64 * 1024);
+        deps.recorder?.body(req, rawForm);
+        return sendJson(res, 200, auth.revoke(new URLSearchParams(rawForm.toString("utf8")).get("token")));
       }
       const prefix = API_PREFIXES.find((p) => path === p || path.startsWith(`${p}/`));
       if (!prefix) return sendEmpty(res, 404);
@@ -82,6 +88,7 @@ export function createEngineHandler(deps: EngineHttpDeps) {
         return sendEmpty(res, 405, { allow: m.allowed.join(",") });
       }
       const raw = await readBody(req, BODY_LIMIT);
+      deps.recorder?.body(req, raw);
       let body: Record<string, unknown> = {};
       if (raw.length > 0) {
         if (!/json/i.test(String(req.headers["content-type"] ?? "")))
