@@ -5,6 +5,7 @@ const config: NextConfig = {
   // Workspace packages export TypeScript source.
   transpilePackages: [
     "@lifeboat/api",
+    "@lifeboat/auth",
     "@lifeboat/config",
     "@lifeboat/db",
     "@lifeboat/disk-image",

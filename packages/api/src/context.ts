@@ -1,8 +1,7 @@
+import { type Auth, clientIp } from "@lifeboat/auth";
 import type { Db } from "@lifeboat/db";
 import type { AuditNote, NotifyConfig } from "@lifeboat/domain";
 import type { JobQueue } from "@lifeboat/jobs";
-import type { Auth } from "./auth/auth";
-import { clientIp } from "./http/client-ip";
 
 export type AuthSession = NonNullable<Awaited<ReturnType<Auth["api"]["getSession"]>>>;
 

@@ -1,9 +1,8 @@
+import { type AuthOptions, CLIENT_IP_HEADER, createAuth } from "@lifeboat/auth";
 import type { Db } from "@lifeboat/db";
 import type { NotifyConfig } from "@lifeboat/domain";
 import { createJobQueue } from "@lifeboat/jobs";
-import { type AuthOptions, createAuth } from "./auth/auth";
 import { createContext } from "./context";
-import { CLIENT_IP_HEADER } from "./http/client-ip";
 import { appRouter } from "./routers/root";
 import { createCallerFactory } from "./trpc";
 

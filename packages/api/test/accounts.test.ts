@@ -1,11 +1,11 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { createAuth, OIDC_PROVIDER_ID, oidcFromEnv } from "@lifeboat/auth";
 import { resetServerEnvCache, serverEnv } from "@lifeboat/config";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
 import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createAuth, OIDC_PROVIDER_ID, oidcFromEnv } from "../src/auth/auth";
 import { createTestApi } from "../src/testing";
 
 let t: TestDatabase;

@@ -1,15 +1,14 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
+import { createAuth, parseTrustedProxies } from "@lifeboat/auth";
 import type { Db } from "@lifeboat/db";
 import { getDb } from "@lifeboat/db";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
 import { createJobQueue, stopBosses } from "@lifeboat/jobs";
 import { incomingMessageToRequest } from "@trpc/server/adapters/node-http";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createAuth } from "../src/auth/auth";
 import { handleAuthRequest } from "../src/http/auth";
-import { parseTrustedProxies } from "../src/http/client-ip";
 import { createEdgeListener } from "../src/http/edge";
 import { handleTrpcRequest } from "../src/http/trpc";
 

@@ -5,7 +5,7 @@ import { action, UsageError } from "../cli-kit";
 /** Loaded on use, so that other commands start without the database stack. */
 async function loadCatalogTools() {
   const [{ createAuth }, { ensureFirstAdmin }, { withCatalog }] = await Promise.all([
-    import("@lifeboat/api/auth"),
+    import("@lifeboat/auth"),
     import("@lifeboat/domain"),
     import("../launcher/catalog"),
   ]);

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { createAuth } from "@lifeboat/api/auth";
+import { createAuth } from "@lifeboat/auth";
 import { findWorkspaceRoot, parseKey32, type ServerEnv, sealSecret, serverEnv } from "@lifeboat/config";
 import { disconnectAll, getDb } from "@lifeboat/db";
 import { startEmbeddedPostgres } from "@lifeboat/db/embedded";

@@ -1,7 +1,6 @@
+import { type Auth, clientIp } from "@lifeboat/auth";
 import type { Db } from "@lifeboat/db";
 import { recordAudit } from "@lifeboat/domain";
-import type { Auth } from "../auth/auth";
-import { clientIp } from "./client-ip";
 
 const SIGN_IN = /\/api\/auth\/sign-in\/email\/?$/;
 const SIGN_OUT = /\/api\/auth\/sign-out\/?$/;

@@ -1,9 +1,8 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
-import { CLIENT_IP_HEADER, resolveClientIp, type TrustedProxies } from "./client-ip";
+import { CLIENT_IP_HEADER, resolveClientIp, type TrustedProxies } from "@lifeboat/auth/http";
 
 // The web server (apps/web/server.ts) needs these beside the listener, without the route handlers.
-export { parseTrustedProxies } from "./client-ip";
-export { publicUrl } from "./origins";
+export { parseTrustedProxies, publicUrl } from "@lifeboat/auth/http";
 
 export interface EdgeOptions {
   trustedProxies: TrustedProxies;

@@ -1,12 +1,14 @@
 /** The HTTP edge of the adapter: the route handlers the web app mounts, and what they share with the edge. */
-export { handleAuthRequest } from "./auth";
+
 export {
   CLIENT_IP_HEADER,
   clientIp,
   parseTrustedProxies,
+  publicUrl,
   resolveClientIp,
   type TrustedProxies,
-} from "./client-ip";
+  trustedOrigins,
+} from "@lifeboat/auth";
+export { handleAuthRequest } from "./auth";
 export { MAX_TRPC_BATCH } from "./limits";
-export { publicUrl, trustedOrigins } from "./origins";
 export { handleTrpcRequest, type TrpcHttpOptions } from "./trpc";

@@ -1,8 +1,8 @@
+import type { Auth } from "@lifeboat/auth";
 import type { Db } from "@lifeboat/db";
 import type { NotifyConfig } from "@lifeboat/domain";
 import type { JobQueue } from "@lifeboat/jobs";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
-import type { Auth } from "../auth/auth";
 import { createContext } from "../context";
 import { appRouter } from "../routers/root";
 import { MAX_TRPC_BATCH } from "./limits";

@@ -1,6 +1,6 @@
+import { setCredentialPassword, temporaryPassword } from "@lifeboat/auth";
 import { AppError, requireActor, toUserView, userInclude, userView } from "@lifeboat/domain";
 import { z } from "zod";
-import { setCredentialPassword, temporaryPassword } from "../../auth/accounts";
 import { procedure } from "../../trpc";
 
 export const usersCreateInput = z.object({

@@ -1,6 +1,6 @@
+import { setCredentialPassword, temporaryPassword } from "@lifeboat/auth";
 import { AppError, requireActor } from "@lifeboat/domain";
 import { z } from "zod";
-import { setCredentialPassword, temporaryPassword } from "../../auth/accounts";
 import { procedure } from "../../trpc";
 
 export const usersResetPasswordInput = z.object({ userId: z.string().min(1) });

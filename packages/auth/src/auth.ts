@@ -7,8 +7,8 @@ import { prismaAdapter } from "better-auth/adapters/prisma";
 import { APIError, createAuthMiddleware, getSessionFromCtx } from "better-auth/api";
 import { verifyPassword as verifyScrypt } from "better-auth/crypto";
 import { admin, genericOAuth, organization } from "better-auth/plugins";
-import { CLIENT_IP_HEADER, clientIp } from "../http/client-ip";
-import { publicUrl, trustedOrigins } from "../http/origins";
+import { CLIENT_IP_HEADER, clientIp } from "./client-ip";
+import { publicUrl, trustedOrigins } from "./origins";
 import { teamAccessControl, teamRoles } from "./roles";
 import { clearAttempts, type ThrottleKey, takeAttempt } from "./throttle";
 
