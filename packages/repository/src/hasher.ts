@@ -15,6 +15,10 @@ parentPort.on("message", (m) => {
       layer.update(data);
       const id = (idKey ? createHmac("sha256", idKey) : createHash("sha256")).update(data).digest("hex");
       parentPort.postMessage({ seq: m.seq, id });
+    } else if (m.op === "id") {
+      const data = Buffer.from(m.buf, 0, m.length);
+      const id = (idKey ? createHmac("sha256", idKey) : createHash("sha256")).update(data).digest("hex");
+      parentPort.postMessage({ seq: m.seq, id });
     } else if (m.op === "update") {
       layer.update(m.buf);
       parentPort.postMessage({ seq: m.seq, id: "" });
@@ -77,6 +81,13 @@ export class LayerHasher {
     if (!(shared.buffer instanceof SharedArrayBuffer) || shared.byteOffset !== 0)
       throw new Error("LayerHasher.data needs a Buffer over a whole SharedArrayBuffer");
     return this.request({ op: "data", buf: shared.buffer, length });
+  }
+
+  /** The chunk id of the first `length` bytes of `shared`, not added to the layer's SHA-256. */
+  chunkId(shared: Buffer, length: number): Promise<string> {
+    if (!(shared.buffer instanceof SharedArrayBuffer) || shared.byteOffset !== 0)
+      throw new Error("LayerHasher.chunkId needs a Buffer over a whole SharedArrayBuffer");
+    return this.request({ op: "id", buf: shared.buffer, length });
   }
 
   /** Adds `data` to the layer (copied to the thread); resolves once hashed, which bounds what is queued. */

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { z } from "zod";
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits");
@@ -58,8 +59,13 @@ export const layerManifestSchema = z.looseObject({
   chunkSize: chunkSizeSchema,
   /** Bytes of the layer (the volume file as imageio serves it). */
   size: byteCount,
-  /** SHA-256 of the whole layer, zeroes included. */
+  /**
+   * SHA-256 of the whole layer, zeroes included; for a layer written against a base (`digestOf: "entries"`)
+   * the SHA-256 of its entries list (see entriesDigest), which commits to every byte through the chunk ids
+   * without reading back the chunks it shares with the base.
+   */
   sha256: hex64,
+  digestOf: z.enum(["bytes", "entries"]).optional(),
   /** Bytes in stored (non-hole) chunks. */
   dataBytes: byteCount,
   /** Bytes the referenced chunks take in the repository, shared ones included. */
@@ -68,6 +74,17 @@ export const layerManifestSchema = z.looseObject({
   entries: z.array(layerEntrySchema),
 });
 export type LayerManifest = z.infer<typeof layerManifestSchema>;
+
+/**
+ * The digest of a layer's entries: one line per entry, `<chunk id> <length>` or `hole <length>`. Chunk ids
+ * are SHA-256 (or HMAC-SHA-256) of the chunk's bytes, so this pins the layer's content as a whole-byte hash
+ * would, and reading a chunk checks its bytes against its id.
+ */
+export function entriesDigest(entries: readonly LayerEntry[]): string {
+  const h = createHash("sha256");
+  for (const e of entries) h.update("id" in e ? `${e.id} ${e.length}\n` : `hole ${e.length}\n`);
+  return h.digest("hex");
+}
 
 /** Entry `i` covers bytes [i * chunkSize, i * chunkSize + length); all full-size but the last. */
 export function checkLayerEntries(m: LayerManifest): string | undefined {

@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { RepositoryError } from "./errors";
 import { LayerHasher } from "./hasher";
-import type { LayerManifest } from "./manifest";
+import { entriesDigest, type LayerManifest } from "./manifest";
 import type { ObjectStore } from "./store";
 import type { LayerSegment } from "./writer";
 
@@ -110,7 +110,11 @@ export function layerStream(store: ObjectStore, m: LayerManifest, range: LayerRa
   const { start, end } = resolveRange(m, range);
   const whole = start === 0 && end === m.size;
   async function* bytes(): AsyncGenerator<Buffer> {
-    const hasher = whole ? new LayerHasher(undefined) : undefined;
+    // A layer written against a base pins its bytes by its entries (each chunk is checked against its id).
+    const byEntries = m.digestOf === "entries";
+    if (whole && byEntries && entriesDigest(m.entries) !== m.sha256)
+      throw new RepositoryError(`layer ${m.id}: its entries do not match its recorded digest ${m.sha256}`);
+    const hasher = whole && !byEntries ? new LayerHasher(undefined) : undefined;
     try {
       let hashed: Promise<void> | undefined;
       for await (const s of pieces(store, m, start, end, range.signal)) {

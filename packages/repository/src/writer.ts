@@ -1,8 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
-import { RepositoryError } from "./errors";
+import { ChunkError, RepositoryError } from "./errors";
 import { LayerHasher } from "./hasher";
-import { type LayerEntry, type LayerManifest, type LayerMeta, layerMetaSchema } from "./manifest";
+import {
+  entriesDigest,
+  type LayerEntry,
+  type LayerManifest,
+  type LayerMeta,
+  layerMetaSchema,
+} from "./manifest";
 import { KEYS, type ObjectStore, type WriterSession } from "./store";
 
 /** A run of layer bytes; zero runs carry only their length (imageio reports them from its extents). */
@@ -29,6 +35,20 @@ export interface WriteLayerOptions {
   session?: WriterSession;
   /** When known (Content-Length, the disk snapshot's actual size): a source ending elsewhere is an error. */
   expectedSize?: number;
+  /**
+   * The layer this one changes (the previous backup of the same disk): with `sparseSource`, bytes the
+   * source does not cover are the base's. Chunks the source leaves alone are referenced from the base's
+   * manifest (touched, so gc keeps them); a chunk the source covers in part is completed from the base's
+   * chunk in the repository. Without a base, uncovered bytes are zeroes.
+   */
+  base?: string;
+  /**
+   * The source yields segments in offset order with gaps (the engine's dirty extents): a gap keeps the
+   * base's bytes, a zero segment writes zeroes. Needs `expectedSize` (the disk's virtual size). Such a layer
+   * records the digest of its entries list (`digestOf: "entries"`), not a hash of every byte: hashing the
+   * unchanged bytes would mean reading the whole base back for each incremental.
+   */
+  sparseSource?: boolean;
 }
 
 export interface LayerWriteResult extends LayerWriteProgress {
@@ -72,6 +92,122 @@ interface Piece {
   /** Absent for a hole (a whole chunk of zero segments). */
   data?: Buffer;
   buffer?: Buffer;
+  /** An unchanged chunk: the base layer's entry, taken over as it is. */
+  reuse?: LayerEntry;
+}
+
+interface BaseLayer {
+  manifest: LayerManifest;
+  /** The plain bytes of the base's chunk `i` (zeroes for a hole), `length` bytes: zero-extended past its end. */
+  chunk(i: number, length: number): Promise<Buffer>;
+}
+
+/**
+ * Cuts a sparse source (segments in order, gaps allowed) into the chunks of a layer of `size` bytes. Gaps
+ * keep the base's bytes: a chunk untouched by the source is the base's entry (a `reuse` piece, nothing read);
+ * a chunk the source covers in part is read from the base once and overlaid.
+ */
+async function* overlayChunks(
+  source: LayerSource,
+  chunkSize: number,
+  size: number,
+  pool: BufferPool,
+  base: BaseLayer | undefined,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Piece> {
+  const chunkLength = (i: number) => Math.min(chunkSize, size - i * chunkSize);
+  let pos = 0;
+  let cur: Buffer | undefined;
+  let fill = 0;
+  let baseBytes: { index: number; data: Buffer } | undefined;
+  const index = () => Math.floor(pos / chunkSize);
+  const fullIfDone = (): Piece | undefined => {
+    const i = Math.floor((pos - fill) / chunkSize);
+    const length = chunkLength(i);
+    if (!cur || fill < length) return undefined;
+    const piece = { index: i, length, data: cur.subarray(0, length), buffer: cur };
+    cur = undefined;
+    fill = 0;
+    return piece;
+  };
+  /** Fills the current chunk from `pos` up to `to` (same chunk) with the base's bytes. */
+  const fillFromBase = async (to: number) => {
+    const i = index();
+    if (!cur) cur = await pool.acquire();
+    const length = chunkLength(i);
+    if (baseBytes?.index !== i)
+      baseBytes = { index: i, data: base ? await base.chunk(i, length) : Buffer.alloc(length) };
+    const from = pos - i * chunkSize;
+    baseBytes.data.copy(cur, from, from, to - i * chunkSize);
+    fill += to - pos;
+    pos = to;
+  };
+  /** Moves `pos` to `target` over bytes the source leaves unchanged. */
+  async function* gapTo(target: number): AsyncGenerator<Piece> {
+    while (pos < target) {
+      const i = index();
+      const start = i * chunkSize;
+      const end = start + chunkLength(i);
+      const e = base?.manifest.entries[i];
+      if (!cur && pos === start && target >= end && (!base || e?.length === end - start)) {
+        yield { index: i, length: end - start, reuse: e ?? { hole: true, length: end - start } };
+        pos = end;
+        continue;
+      }
+      await fillFromBase(Math.min(target, end));
+      const piece = fullIfDone();
+      if (piece) yield piece;
+    }
+  }
+  for await (const item of source as AsyncIterable<LayerSegment | Uint8Array>) {
+    signal?.throwIfAborted();
+    if (isBytes(item) || typeof item !== "object" || item === null || typeof item.offset !== "number")
+      throw new RepositoryError("a sparse layer source must yield segments with offsets");
+    if (item.offset < pos)
+      throw new RepositoryError(
+        `layer source segment at offset ${item.offset} overlaps the previous one, which ended at ${pos}`,
+      );
+    const length = "zero" in item ? item.length : item.data?.length;
+    if (!Number.isSafeInteger(length) || (length ?? -1) < 0 || item.offset + (length ?? 0) > size)
+      throw new RepositoryError(
+        `layer source segment at offset ${item.offset} (${length} bytes) is outside the layer's ${size} bytes`,
+      );
+    yield* gapTo(item.offset);
+    if ("zero" in item) {
+      let zeros = item.length;
+      while (zeros > 0) {
+        const i = index();
+        const n = Math.min(zeros, i * chunkSize + chunkLength(i) - pos);
+        if (!cur && n === chunkLength(i)) {
+          // A whole chunk of zeroes: a hole, never materialised.
+          yield { index: i, length: n };
+        } else {
+          if (!cur) cur = await pool.acquire();
+          cur.fill(0, fill, fill + n);
+          fill += n;
+        }
+        pos += n;
+        zeros -= n;
+        const piece = fullIfDone();
+        if (piece) yield piece;
+      }
+      continue;
+    }
+    const data = item.data;
+    let at = 0;
+    while (at < data.length) {
+      const i = index();
+      if (!cur) cur = await pool.acquire();
+      const n = Math.min(data.length - at, i * chunkSize + chunkLength(i) - pos);
+      cur.set(data.subarray(at, at + n), fill);
+      at += n;
+      fill += n;
+      pos += n;
+      const piece = fullIfDone();
+      if (piece) yield piece;
+    }
+  }
+  yield* gapTo(size);
 }
 
 function isBytes(x: unknown): x is Uint8Array {
@@ -164,6 +300,29 @@ export async function writeLayer(
   const { signal, onProgress } = options;
   signal?.throwIfAborted();
   const chunkSize = store.config.chunkSize;
+  const sparse = options.sparseSource === true;
+  if (options.base !== undefined && !sparse)
+    throw new RepositoryError("a layer written against a base needs a sparse source (sparseSource: true)");
+  if (sparse && options.expectedSize === undefined)
+    throw new RepositoryError("a sparse layer source needs the layer's size (expectedSize)");
+  let base: BaseLayer | undefined;
+  if (options.base !== undefined) {
+    const manifest = await store.readLayerManifest(options.base);
+    if (manifest.chunkSize !== chunkSize)
+      throw new RepositoryError(
+        `base layer ${manifest.id} has ${manifest.chunkSize}-byte chunks, this repository ${chunkSize}`,
+      );
+    base = {
+      manifest,
+      async chunk(i, length) {
+        const out = Buffer.alloc(length);
+        const e = manifest.entries[i];
+        if (e && "id" in e)
+          (await store.readChunk(e.id, e.length, manifest.id, i * chunkSize)).copy(out, 0, 0, length);
+        return out;
+      },
+    };
+  }
   const ownSession = options.session
     ? undefined
     : await store.openSession(`layer ${meta.imageId ?? ""}`.trim());
@@ -206,7 +365,8 @@ export async function writeLayer(
     /** Hashes, then stores (or finds) one data chunk; the pool buffer comes back when all is done. */
     const handleChunk = async (index: number, buffer: Buffer, length: number): Promise<void> => {
       try {
-        const id = await hasher.data(buffer, length);
+        // A sparse layer's digest is over its entries: only the chunk id is needed from the thread.
+        const id = await (sparse ? hasher.chunkId(buffer, length) : hasher.data(buffer, length));
         entries[index] = { id, length };
         let stored: number;
         const same = inFlight.get(id);
@@ -234,19 +394,47 @@ export async function writeLayer(
       }
     };
 
+    /** Takes over an unchanged chunk of the base: touched (dedup's way of telling gc it is in use). */
+    const reuseChunk = async (index: number, entry: LayerEntry & { id: string }): Promise<void> => {
+      try {
+        const existing = await store.backend.touch(KEYS.chunk(entry.id));
+        if (!existing)
+          throw new ChunkError(entry.id, "missing", "not in the repository", options.base, index * chunkSize);
+        storedBytes += existing.size;
+        progress.reusedChunks++;
+        progress.bytes += entry.length;
+        progress.dataBytes += entry.length;
+        onProgress?.({ ...progress });
+      } catch (error) {
+        failure ??= { error };
+      }
+    };
+    const pieces =
+      sparse && options.expectedSize !== undefined
+        ? overlayChunks(source, chunkSize, options.expectedSize, pool, base, signal)
+        : cutChunks(source, chunkSize, pool, signal);
+
     let digest: string;
     try {
       try {
-        for await (const piece of cutChunks(source, chunkSize, pool, signal)) {
+        for await (const piece of pieces) {
           if (failure) break;
           size += piece.length;
-          const { data, buffer } = piece;
+          const { data, buffer, reuse } = piece;
+          if (reuse && "id" in reuse) {
+            entries[piece.index] = reuse;
+            // Touches need no buffer, so the pool does not bound them: keep their number in check here.
+            while (tasks.size >= store.concurrency * 4) await Promise.race(tasks);
+            const task = reuseChunk(piece.index, reuse).finally(() => tasks.delete(task));
+            tasks.add(task);
+            continue;
+          }
           if (
             !data ||
             !buffer ||
             data.equals(piece.length === chunkSize ? zero : zero.subarray(0, piece.length))
           ) {
-            hasher.zeros(piece.length);
+            if (!sparse) hasher.zeros(piece.length);
             if (buffer) pool.release(buffer);
             entries[piece.index] = { hole: true, length: piece.length };
             holes++;
@@ -266,7 +454,7 @@ export async function writeLayer(
       signal?.throwIfAborted();
       if (options.expectedSize !== undefined && size !== options.expectedSize)
         throw new RepositoryError(`layer source ended after ${size} bytes, expected ${options.expectedSize}`);
-      digest = await hasher.digest();
+      digest = sparse ? entriesDigest(entries) : await hasher.digest();
     } finally {
       await hasher.close();
     }
@@ -278,6 +466,7 @@ export async function writeLayer(
       chunkSize,
       size,
       sha256: digest,
+      ...(sparse ? { digestOf: "entries" as const } : {}),
       dataBytes: progress.dataBytes,
       storedBytes,
       meta,
