@@ -7,6 +7,7 @@ import {
   FlowError,
   previousBackupPoint,
   restoreDisk,
+  restoreVm,
 } from "../src/flows";
 import { engineLeftovers, type FlowHarness, guestOf, startHarness } from "./flows-support/harness";
 
@@ -124,6 +125,34 @@ describe("backup through the backup API", () => {
     expect(await restoredSha(repo, next.restorePoint.id, diskId, "cow")).toBe(
       sha(await guestOf(h.sim, diskId)),
     );
+  }, 120_000);
+
+  it("restores a backup-API point as a new VM: guest data uploaded as raw into disks of their original formats", async () => {
+    const repo = await h.newRepository("api-restore-vm");
+    const vm = vmOf("db01");
+    const first = await backup("db01", repo);
+    await guestWrites(vm.attachments[0]?.diskId as string, 64 * 1024 * 1024, 4, 70 * 1024);
+    const want = new Map<string, string>();
+    for (const a of vm.attachments) want.set(a.diskId, sha(await guestOf(h.sim, a.diskId)));
+    const inc = await backup("db01", repo);
+    expect(inc.disks.map((x) => x.mode)).toEqual(["incremental", "full"]); // the raw disk has no bitmaps
+    await repo.deleteRestorePoint(first.restorePoint.id);
+    await repo.gc({ graceMs: 0 });
+    const r = await restoreVm({
+      engine: h.engine,
+      imageio: h.imageio,
+      repository: repo,
+      restorePoint: await repo.readRestorePoint(inc.restorePoint.id),
+      target: { name: `db01-restored-${randomUUID().slice(0, 6)}` },
+    });
+    for (const d of r.disks) {
+      expect(sha(await guestOf(h.sim, d.diskId))).toBe(want.get(d.sourceDiskId));
+      const source = h.sim.state.disk(d.sourceDiskId);
+      expect(h.sim.state.volumes(d.diskId)[0]?.format).toBe(
+        source && h.sim.state.volumes(source.id)[0]?.format,
+      );
+    }
+    expect(engineLeftovers(h.sim)).toEqual([]);
   }, 120_000);
 
   it("a failure mid-transfer leaves the engine with no active backup and no open transfer", async () => {
