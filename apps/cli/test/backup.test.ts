@@ -101,3 +101,25 @@ describe("lifeboat backup", { timeout: 120_000 }, () => {
     expect(untrusted.stderr).toMatch(/certificate/i);
   });
 });
+
+describe("lifeboat backup --mode", { timeout: 120_000 }, () => {
+  it("auto takes the backup API for an incremental-capable VM: a full, then an incremental, as JSON", async () => {
+    const repo = path.join(dir, "api");
+    const args = ["backup", ...base, "--vm", "web01", "--repo", repo, "--json"];
+    const first = await lifeboat(args, env);
+    expect(first.code).toBe(0);
+    const a = JSON.parse(first.stdout.trim().split("\n").pop() as string);
+    expect(a).toMatchObject({ mode: "full", restorePointId: expect.stringMatching(UUID) });
+    expect(a.disks[0]).toMatchObject({ mode: "full", checkpointId: a.checkpointId });
+    await sim.guest.write("web01", 1, { seed: 5 });
+    const second = await lifeboat(args, env);
+    expect(second.code).toBe(0);
+    const b = JSON.parse(second.stdout.trim().split("\n").pop() as string);
+    expect(b.mode).toBe("incremental");
+    expect(b.disks[0].mode).toBe("incremental");
+    expect(b.checkpointId).not.toBe(a.checkpointId);
+    const plain = await lifeboat(["backup", ...base, "--vm", "web01", "--repo", repo, "--mode", "full"], env);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout.trim().split("\n").pop()).toMatch(UUID);
+  });
+});

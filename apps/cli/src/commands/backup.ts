@@ -118,6 +118,15 @@ export function register(program: Command): void {
     .option("--keep-snapshot", "keep the temporary snapshot (default: remove it, merging it back)")
     .option("--description <text>", "description of the restore point")
     .option("--tag <tag...>", "tags of the restore point")
+    .option(
+      "--mode <mode>",
+      "auto (the backup API where the engine offers incremental backups, else snapshot-chain), full, incremental or snapshot-chain",
+      "auto",
+    )
+    .option(
+      "--json",
+      "print the result as JSON on the last line (restorePointId, mode, per disk mode, bytes, checkpoint)",
+    )
     .action(
       action(
         async (
@@ -127,16 +136,79 @@ export function register(program: Command): void {
             keepSnapshot?: boolean;
             description?: string;
             tag?: string[];
+            mode: string;
+            json?: boolean;
           },
         ) => {
+          if (!["auto", "full", "incremental", "snapshot-chain"].includes(flags.mode))
+            throw new UsageError(
+              `--mode must be auto, full, incremental or snapshot-chain, not "${flags.mode}"`,
+            );
           const { engine, imageio } = await connectEngine(flags);
           const hooks = cliHooks("backup");
           try {
             const repository = await openOrCreateRepository(flags.repo);
             const vm = await engine.vms.findByName(flags.vm, { signal: hooks.signal });
             if (!vm) throw new Error(`no VM named "${flags.vm}" on ${engine.baseUrl}`);
-            const { backupVm, storedLayers } = await import("@lifeboat/ovirt-core");
+            const { backupCapability, backupVm, backupVmWithBackupApi, previousBackupPoint, storedLayers } =
+              await import("@lifeboat/ovirt-core");
             const restorePointId = randomUUID();
+            let method = flags.mode === "snapshot-chain" ? "snapshot-chain" : "backup-api";
+            if (flags.mode === "auto" && flags.keepSnapshot) {
+              // Only the snapshot chain has a temporary snapshot to keep.
+              method = "snapshot-chain";
+            } else if (flags.mode === "auto") {
+              const capability = await backupCapability(engine, vm.id, { signal: hooks.signal });
+              method = capability.method;
+              process.stderr.write(`backup: ${vm.name}: ${capability.reason}\n`);
+            }
+            if (method === "backup-api") {
+              // An incremental starts from the newest point of this VM in the repository that has a checkpoint.
+              const previous =
+                flags.mode === "full" ? undefined : await previousBackupPoint(repository, vm.id);
+              if (flags.mode === "incremental" && !previous)
+                throw new Error(
+                  `no earlier backup-API restore point of ${vm.name} in ${flags.repo}: take a full one first`,
+                );
+              const r = await backupVmWithBackupApi({
+                ...hooks,
+                engine,
+                imageio,
+                vmId: vm.id,
+                repository,
+                restorePointId,
+                previous,
+                description: flags.description,
+                tags: flags.tag,
+                jobRef: `cli ${restorePointId.slice(0, 8)}`,
+              });
+              process.stderr.write(
+                `backup: ${vm.name}: ${r.mode} backup of ${r.disks.length} disk(s) (${r.disks.map((d) => `${d.alias} ${d.mode}`).join(", ")}), ${bytesText(r.transferredBytes)} transferred, repository grew by ${bytesText(r.newStoredBytes)}\n`,
+              );
+              for (const l of r.leftovers)
+                process.stderr.write(
+                  `backup: warning: left on the engine: ${l.kind} ${l.id} (${l.description}): ${l.error}\n`,
+                );
+              process.stdout.write(
+                flags.json
+                  ? `${JSON.stringify({
+                      restorePointId: r.restorePoint.id,
+                      mode: r.mode,
+                      checkpointId: r.checkpointId ?? null,
+                      transferredBytes: r.transferredBytes,
+                      disks: r.disks.map((d) => ({
+                        diskId: d.diskId,
+                        alias: d.alias,
+                        mode: d.mode,
+                        transferredBytes: d.transferredBytes,
+                        changedBytes: d.changedBytes,
+                        checkpointId: r.checkpointId ?? null,
+                      })),
+                    })}\n`
+                  : `${r.restorePoint.id}\n`,
+              );
+              return;
+            }
             const result = await backupVm({
               ...hooks,
               engine,
@@ -158,7 +230,23 @@ export function register(program: Command): void {
               process.stderr.write(
                 `backup: warning: left on the engine: ${l.kind} ${l.id} (${l.description}): ${l.error}\n`,
               );
-            process.stdout.write(`${result.restorePoint.id}\n`);
+            process.stdout.write(
+              flags.json
+                ? `${JSON.stringify({
+                    restorePointId: result.restorePoint.id,
+                    mode: "snapshot-chain",
+                    checkpointId: null,
+                    transferredBytes: result.transferredBytes,
+                    disks: result.disks.map((d) => ({
+                      diskId: d.diskId,
+                      alias: d.alias,
+                      mode: "snapshot-chain",
+                      transferredBytes: null,
+                      checkpointId: null,
+                    })),
+                  })}\n`
+                : `${result.restorePoint.id}\n`,
+            );
           } finally {
             hooks.dispose();
             await engine.close();

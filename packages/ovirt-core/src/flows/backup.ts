@@ -27,7 +27,7 @@ import type {
 const MiB = 1024 * 1024;
 
 /** A disk to back up, with what the engine said about it and its attachment. */
-interface DiskPlan {
+export interface DiskPlan {
   disk: Disk;
   attachment: DiskAttachment;
 }
@@ -243,7 +243,7 @@ async function removeTemporarySnapshot(
   }
 }
 
-async function vmFacts(
+export async function vmFacts(
   engine: EngineClient,
   vm: Awaited<ReturnType<EngineClient["vms"]["get"]>>,
   ovf: string,
@@ -276,7 +276,11 @@ async function vmFacts(
 }
 
 /** The VM's image disks; shareable disks and direct LUNs cannot be snapshotted and are skipped with an event. */
-async function disksToBackUp(engine: EngineClient, vmId: string, flow: FlowContext): Promise<DiskPlan[]> {
+export async function disksToBackUp(
+  engine: EngineClient,
+  vmId: string,
+  flow: FlowContext,
+): Promise<DiskPlan[]> {
   const plans: DiskPlan[] = [];
   for (const attachment of await engine.diskAttachments.list(vmId, { signal: flow.signal })) {
     const disk = attachment.disk ?? (await engine.disks.get(attachment.diskId, { signal: flow.signal }));

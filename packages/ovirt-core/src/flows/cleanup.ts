@@ -95,6 +95,26 @@ async function cleanOne(
         );
         return true;
       }
+      case "backup": {
+        // Field failures row 3: finalize is refused while a transfer of the backup is open, so transfers are
+        // cleaned first (see the order below); a backup already ended (or gone, before 4.4.7) is done.
+        if (r.vmId === undefined) throw new Error("the record does not name the backup's VM");
+        const vmId = r.vmId;
+        let phase: string;
+        try {
+          phase = (await engine.backups.get(vmId, r.id)).phase;
+        } catch (e) {
+          if (isNotFound(e)) return true;
+          throw e;
+        }
+        if (phase === "succeeded" || phase === "failed") return true;
+        if (phase !== "finalizing")
+          await ctx.retryBusy(`finalizing backup ${r.id}`, deadline, () =>
+            engine.backups.finalize(vmId, r.id),
+          );
+        await engine.backups.waitFinalized(vmId, r.id, { deadline });
+        return true;
+      }
       case "snapshot": {
         if (r.vmId === undefined) throw new Error("the record does not name the snapshot's VM");
         // A snapshot of a VM that is removed anyway goes with it.
@@ -154,7 +174,7 @@ export async function cleanupRecords(
   records: readonly EngineObjectRecord[],
 ): Promise<{ cleaned: EngineObjectRecord[]; leftovers: Leftover[] }> {
   const todo = outstanding(records);
-  const order: EngineObjectRecord["kind"][] = ["image_transfer", "vm", "snapshot", "disk"];
+  const order: EngineObjectRecord["kind"][] = ["image_transfer", "backup", "vm", "snapshot", "disk"];
   const vms = new Set(todo.filter((r) => r.kind === "vm").map((r) => r.id));
   const cleaned: EngineObjectRecord[] = [];
   const before = ctx.leftovers.length;

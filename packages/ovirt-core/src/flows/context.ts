@@ -14,6 +14,7 @@ const MIN = 60_000;
 const DEFAULT_DEADLINES: Required<FlowDeadlines> = {
   ovfMs: 10 * MIN,
   snapshotMs: 30 * MIN,
+  backupMs: 30 * MIN,
   snapshotRemoveMs: 120 * MIN,
   transferStartMs: 5 * MIN,
   transferFinishMs: 30 * MIN,

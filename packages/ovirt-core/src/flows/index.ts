@@ -4,6 +4,14 @@
  * on every exit path. A failure is a FlowError carrying the engine's words and what could not be cleaned up.
  */
 export { backupVm } from "./backup";
+export {
+  type BackupApiDiskResult,
+  type BackupApiOptions,
+  type BackupApiResult,
+  backupVmWithBackupApi,
+  type PreviousBackupPoint,
+  previousBackupPoint,
+} from "./backup-api";
 export { cleanupEngineObjects } from "./cleanup";
 export { openDiskImageExport } from "./export";
 export { firstKnown, type KnownLayerLookup, storedLayers } from "./known-layers";

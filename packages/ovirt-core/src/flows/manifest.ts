@@ -19,6 +19,11 @@ const zLayer = restorePointLayerSchema.extend({
   /** The VM snapshot that owned the volume, and its description (restores recreate it). */
   snapshotId: z.string().optional(),
   snapshotDescription: z.string().optional(),
+  /**
+   * `guest`: the disk's guest data as the backup API exports it (format raw, whatever the disk's format),
+   * uploaded with `format: raw` into a disk created in the disk's own format. Absent: the volume as it is.
+   */
+  content: z.enum(["volume", "guest"]).optional(),
 });
 
 const zDisk = restorePointDiskSchema.extend({
@@ -34,13 +39,21 @@ const zDisk = restorePointDiskSchema.extend({
   wipeAfterDelete: z.boolean().optional(),
   storageDomain: z.looseObject({ id: z.string(), name: z.string().optional() }).optional(),
   layers: z.array(zLayer).min(1),
+  /** Backup API points: how this disk was read (a disk may be full within an incremental point). */
+  mode: z.enum(["full", "incremental"]).optional(),
+  /** Bytes read from imageio for this disk (data, not zero runs). */
+  transferredBytes: z.number().optional(),
+  /** Bytes of the disk this point changed: all of it for a full, the dirty extents for an incremental. */
+  changedBytes: z.number().optional(),
 });
 
 const zPoint = restorePointManifestSchema.extend({
   vm: z.looseObject({ id: z.string(), name: z.string(), clusterName: z.string().optional() }),
   disks: z.array(zDisk),
   /** How the point was made; absent on points of older builds (snapshot-chain, the only mode then). */
-  mode: z.enum(["snapshot-chain"]).optional(),
+  mode: z.enum(["snapshot-chain", "full", "incremental"]).optional(),
+  /** Backup API points: the checkpoint the engine made (its to_checkpoint_id), the next incremental's start. */
+  checkpointId: z.string().optional(),
   /** The job (or CLI run) that made it, as named in the engine's snapshot descriptions. */
   jobRef: z.string().optional(),
   /** The temporary snapshot of a snapshot-chain backup, and whether it was kept on the engine. */

@@ -315,6 +315,8 @@ export async function restoreVm(opts: RestoreVmOptions): Promise<RestoreVmResult
     flow.step = "create disks";
     for (const d of ids) {
       const base = d.disk.layers[0] as PointLayer;
+      // Guest data (backup API) goes into a disk of the original format; a volume's bytes into one of its own.
+      const format = base.content === "guest" ? (d.disk.format ?? "cow") : base.format;
       const block = isBlockDomain(d.storageDomain);
       const alias =
         identity === "new" && d.disk.alias.startsWith(`${view.vm.name}_`)
@@ -337,11 +339,12 @@ export async function restoreVm(opts: RestoreVmOptions): Promise<RestoreVmResult
           imageId: d.imageIds[0],
           name: alias,
           description: d.disk.description || undefined,
-          format: base.format,
+          format,
           // Raw sparse volumes do not exist on block storage; cow volumes are always sparse.
-          sparse: base.format === "cow" ? true : block ? false : (d.disk.sparse ?? true),
+          sparse: format === "cow" ? true : block ? false : (d.disk.sparse ?? true),
           provisionedSize: diskVirtualSize(d.disk),
-          initialSize: base.format === "cow" ? base.size : undefined,
+          // A qcow2 volume's size is known; guest data grows into the qcow2 as the engine writes it.
+          initialSize: format === "cow" && base.content !== "guest" ? base.size : undefined,
           storageDomain: { id: d.storageDomain.id },
           wipeAfterDelete: d.ovf?.wipeAfterDelete ?? d.disk.wipeAfterDelete,
           correlationId: opts.jobRef,
@@ -522,10 +525,13 @@ export async function uploadLayer(
   layer: PointLayer,
   patch: Buffer | undefined,
 ): Promise<void> {
+  // Guest data is uploaded as guest data (format raw): the host writes it into the volume in the disk's format.
   const t = await FlowTransfer.start(
     flow,
     opts.engine,
-    { direction: "upload", diskId, snapshot: imageId },
+    layer.content === "guest"
+      ? { direction: "upload", diskId, format: "raw" }
+      : { direction: "upload", diskId, snapshot: imageId },
     "layer upload",
     opts.jobRef,
   );

@@ -34,7 +34,14 @@ export class FlowTransfer {
   static async start(
     ctx: FlowContext,
     engine: EngineClient,
-    spec: { direction: "upload" | "download"; diskId: string; snapshot?: string; format?: "raw" | "cow" },
+    spec: {
+      direction: "upload" | "download";
+      diskId: string;
+      snapshot?: string;
+      /** A disk of a VM backup (backup API): with `format: raw`, the guest data at the backup's point. */
+      backup?: string;
+      format?: "raw" | "cow";
+    },
     purpose: string,
     correlationId?: string,
   ): Promise<FlowTransfer> {
@@ -42,6 +49,7 @@ export class FlowTransfer {
       {
         direction: spec.direction,
         ...(spec.snapshot !== undefined ? { snapshot: spec.snapshot } : { disk: spec.diskId }),
+        ...(spec.backup !== undefined ? { backup: spec.backup } : {}),
         ...(spec.format !== undefined ? { format: spec.format } : {}),
         inactivityTimeout: INACTIVITY_TIMEOUT_S,
         correlationId,

@@ -20,7 +20,7 @@ export interface FlowEvent {
 
 /** Something a flow created on (or removed from) the engine, journaled so a successor can clean up after a crash. */
 export interface EngineObjectRecord {
-  kind: "snapshot" | "image_transfer" | "disk" | "vm";
+  kind: "snapshot" | "image_transfer" | "disk" | "vm" | "backup";
   id: string;
   vmId?: string;
   diskId?: string;
@@ -63,6 +63,8 @@ export interface FlowDeadlines {
   ovfMs?: number;
   /** Creating a snapshot, until `ok` (default 30 min). */
   snapshotMs?: number;
+  /** A VM backup of the backup API becoming ready, and being finalized (default 30 min). */
+  backupMs?: number;
   /** Removing (merging) a snapshot, 409 retries included (default 2 h). */
   snapshotRemoveMs?: number;
   /** An image transfer reaching `transferring` (default 5 min). */
