@@ -1,20 +1,21 @@
 import { Command, CommanderError } from "commander";
-import { UsageError } from "./cli-kit";
+import { type CliEnv, cliKit, UsageError } from "./cli-kit";
 import { commands } from "./commands";
 
 /** The `lifeboat` command tree. Each file in commands/ registers one command (or group). */
-export function buildProgram(): Command {
+export function buildProgram(env: CliEnv): Command {
   const program = new Command("lifeboat")
     .description("Lifeboat: backup and restore of oVirt / RHV virtual machines")
     .showHelpAfterError()
     .exitOverride();
-  for (const register of commands) register(program);
+  const kit = cliKit(env);
+  for (const register of commands) register(program, kit);
   return program;
 }
 
 /** Runs the CLI; resolves to the process exit code (0 ok, 1 operational failure, 2 usage error). */
-export async function runCli(argv: string[]): Promise<number> {
-  const program = buildProgram();
+export async function runCli(argv: string[], env: CliEnv): Promise<number> {
+  const program = buildProgram(env);
   const applyExitOverride = (cmd: Command) => {
     cmd.exitOverride();
     cmd.commands.forEach(applyExitOverride);

@@ -64,7 +64,13 @@ function startServer(): Promise<void> {
     const headers = new Headers(
       Object.entries(req.headers).map(([k, v]): [string, string] => [k, String(v)]),
     );
-    const ctx = await createContext({ db: t.db, auth: api.auth, queue: api.queue, headers });
+    const ctx = await createContext({
+      db: t.db,
+      auth: api.auth,
+      queue: api.queue,
+      headers,
+      config: api.config,
+    });
     const caller = createCaller(ctx);
     await serveDiskImage(req, res, {
       ctx,

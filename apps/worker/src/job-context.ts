@@ -12,7 +12,7 @@ export interface JobContext<T extends JobType> {
   signal: AbortSignal;
   /** This attempt of the job (heartbeat, progress, events, engine-object journal); absent for rowless schedules. */
   run?: JobRun;
-  settings?: WorkerSettings;
+  settings: WorkerSettings;
   /**
    * Ends the job `succeeded` with `result` and runs `commit` in the SAME transaction (e.g. the restore point and
    * its disks): both land or neither. Fenced: when another worker took the job over, nothing is written and it
@@ -31,6 +31,6 @@ export type JobHandler<T extends JobType> = (
 /** The context of a durable handler; throws for a job run without its catalog row. */
 export function durable<T extends JobType>(ctx: JobContext<T>): DurableJobContext<T> {
   const { run, settings, complete } = ctx;
-  if (!run || !settings || !complete) throw new Error(`job ${ctx.jobId} runs without its catalog row`);
+  if (!run || !complete) throw new Error(`job ${ctx.jobId} runs without its catalog row`);
   return { ...ctx, run, settings, complete };
 }

@@ -1,4 +1,5 @@
 import { serverEnv } from "@lifeboat/config";
+import { domainConfig } from "@lifeboat/domain";
 import { startWorker } from "./worker";
 
 // A standalone worker process (`pnpm --filter @lifeboat/worker start`); `lifeboat start` runs one too.
@@ -7,7 +8,12 @@ if (!env.DATABASE_URL) {
   console.error("lifeboat worker: DATABASE_URL is not set");
   process.exit(2);
 }
-const worker = await startWorker({ databaseUrl: env.DATABASE_URL });
+const worker = await startWorker({
+  databaseUrl: env.DATABASE_URL,
+  config: domainConfig(env),
+  leaseSeconds: env.LIFEBOAT_JOB_LEASE_SECONDS,
+  engineConcurrency: env.LIFEBOAT_ENGINE_CONCURRENCY,
+});
 console.log(`[worker] ready (pid ${process.pid})`);
 const stop = async (signal: string) => {
   console.log(`[worker] ${signal}: finishing`);

@@ -96,6 +96,7 @@ export async function startWorker(
               db,
               queue,
               signal: abort.signal,
+              settings,
             });
             return;
           }
@@ -114,7 +115,7 @@ export async function startWorker(
               onFinished: (finished) => recordJobOutcome(db, finished),
             },
           );
-          await afterJob(db, queue, job.data.jobId);
+          await afterJob(db, queue, settings.config.notify, job.data.jobId);
         },
       );
   }

@@ -220,7 +220,7 @@ describe("backup and restore through the API and a real worker", () => {
     const before = s.sim.state.vm("web01-copy");
     expect(before).toBeTruthy();
     const check = await s.run(s.operator, "restore:request", (c) =>
-      checkRestoreName(c.db, c.actor, { restorePointId: rpId, name: "web01-copy" }),
+      checkRestoreName(c.db, c.config.encryptionKey, c.actor, { restorePointId: rpId, name: "web01-copy" }),
     );
     expect(check).toMatchObject({ available: false, approvalRequired: true, replaces: { id: before?.id } });
     await expect(
@@ -283,7 +283,7 @@ describe("backup and restore through the API and a real worker", () => {
       expect(source.nics.some((n) => siteMacs.has(n.mac))).toBe(true);
       const siteEngine = await registerEngine(s.t, site, "Site B");
       const targets = await s.run(s.operator, "restore:request", (c) =>
-        restoreTargets(c.db, c.actor, {
+        restoreTargets(c.db, c.config.encryptionKey, c.actor, {
           restorePointId: rpId,
           engineId: siteEngine.id,
         }),
@@ -295,7 +295,7 @@ describe("backup and restore through the API and a real worker", () => {
       ]);
       expect(targets.clusters.map((c) => c.id)).toEqual([site.state.raw().cluster.id]);
       const check = await s.run(s.operator, "restore:request", (c) =>
-        checkRestoreName(c.db, c.actor, {
+        checkRestoreName(c.db, c.config.encryptionKey, c.actor, {
           restorePointId: rpId,
           engineId: siteEngine.id,
           name: "app01-dr",

@@ -4,14 +4,14 @@ import { startEcho, visibleJob } from "@lifeboat/domain";
 import { createJobQueue, stopBosses } from "@lifeboat/jobs";
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { startWorker, type Worker } from "../src/worker";
-import { type Acting, acting, createPerson } from "./support/people";
+import { type Acting, acting, createPerson, testConfig } from "./support/people";
 
 let t: TestDatabase;
 let worker: Worker;
 
 beforeAll(async () => {
   t = await createTestDatabase(inject("testDatabase"));
-  worker = await startWorker({ databaseUrl: t.url, pollingIntervalSeconds: 0.5 });
+  worker = await startWorker({ databaseUrl: t.url, config: testConfig(), pollingIntervalSeconds: 0.5 });
 });
 afterAll(async () => {
   await worker.stop();

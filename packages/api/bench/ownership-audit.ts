@@ -106,6 +106,7 @@ try {
         db,
         auth: api.auth,
         queue: api.queue,
+        config: api.config,
         headers: await api.signIn(email, password),
       }),
     );

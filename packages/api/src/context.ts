@@ -1,6 +1,6 @@
 import { type Auth, clientIp } from "@lifeboat/auth";
 import type { Db } from "@lifeboat/db";
-import type { AuditNote, NotifyConfig } from "@lifeboat/domain";
+import type { AuditNote, DomainConfig } from "@lifeboat/domain";
 import type { JobQueue } from "@lifeboat/jobs";
 
 export type AuthSession = NonNullable<Awaited<ReturnType<Auth["api"]["getSession"]>>>;
@@ -13,8 +13,8 @@ export interface Context {
   ip: string | null;
   userAgent: string | null;
   audit: AuditNote;
-  /** Where notifications go besides the app (webhook, e-mail); read from the environment when unset. */
-  notify?: NotifyConfig;
+  /** The process's configuration, built once at its edge (`domainConfig(serverEnv())`). */
+  config: DomainConfig;
 }
 
 export async function createContext(opts: {
@@ -22,7 +22,7 @@ export async function createContext(opts: {
   auth: Auth;
   queue: JobQueue;
   headers: Headers;
-  notify?: NotifyConfig;
+  config: DomainConfig;
 }): Promise<Context> {
   const session = await opts.auth.api.getSession({ headers: opts.headers });
   return {
@@ -33,6 +33,6 @@ export async function createContext(opts: {
     ip: clientIp(opts.headers),
     userAgent: opts.headers.get("user-agent"),
     audit: {},
-    notify: opts.notify,
+    config: opts.config,
   };
 }

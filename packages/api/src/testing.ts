@@ -1,10 +1,16 @@
+import { createHash } from "node:crypto";
 import { type AuthOptions, CLIENT_IP_HEADER, createAuth } from "@lifeboat/auth";
 import type { Db } from "@lifeboat/db";
-import type { NotifyConfig } from "@lifeboat/domain";
+import type { DomainConfig, NotifyConfig, RepositorySettings } from "@lifeboat/domain";
 import { createJobQueue } from "@lifeboat/jobs";
 import { createContext } from "./context";
 import { appRouter } from "./routers/root";
 import { createCallerFactory } from "./trpc";
+
+/** The key that seals engine passwords in tests (fixed, so fixtures can seal before an API exists). */
+export const TEST_ENCRYPTION_KEY: Buffer = createHash("sha256")
+  .update("lifeboat test engine passwords")
+  .digest();
 
 /**
  * A real auth + API stack over a test database, for integration tests: users are created and signed in
@@ -16,6 +22,10 @@ export function createTestApi(
   opts: {
     /** Webhook / SMTP targets; none by default (in-app notifications only). */
     notify?: NotifyConfig;
+    /** The repository the procedures open (default: none; a procedure that needs one fails). */
+    repository?: RepositorySettings;
+    /** The key sealing engine passwords (default: TEST_ENCRYPTION_KEY). */
+    encryptionKey?: Buffer;
     auth?: Partial<Omit<AuthOptions, "db">>;
   } = {},
 ) {
@@ -27,6 +37,12 @@ export function createTestApi(
     ...opts.auth,
   });
   const notify: NotifyConfig = opts.notify ?? { publicUrl: "http://localhost:3000" };
+  // One object for every caller of this API: a test may point `config.repository` elsewhere for a while.
+  const config: DomainConfig = {
+    encryptionKey: opts.encryptionKey ?? TEST_ENCRYPTION_KEY,
+    repository: opts.repository ?? { dir: "/nonexistent/lifeboat-test-repository" },
+    notify,
+  };
   const queue = createJobQueue(db, databaseUrl);
   const createCaller = createCallerFactory(appRouter);
 
@@ -49,8 +65,8 @@ export function createTestApi(
   }
 
   async function caller(headers: Headers = new Headers()) {
-    return createCaller(await createContext({ db, auth, queue, headers, notify }));
+    return createCaller(await createContext({ db, auth, queue, headers, config }));
   }
 
-  return { auth, queue, notify, createUser, signIn, caller };
+  return { auth, queue, notify, config, createUser, signIn, caller };
 }

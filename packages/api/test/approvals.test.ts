@@ -59,7 +59,7 @@ async function fileRequest(p: Person, note = randomUUID().slice(0, 8), team = te
       auth: api.auth,
       queue: api.queue,
       headers: p.headers,
-      notify: api.notify,
+      config: api.config,
     }),
   );
   return caller.request({ teamId: team, reason: "Disk full on the repository", note });
@@ -142,7 +142,13 @@ describe("requests", () => {
   it("need a reason, a registered kind, and a team the requester belongs to", async () => {
     const { createContext } = await import("../src/context");
     const ctx = {
-      ...(await createContext({ db: t.db, auth: api.auth, queue: api.queue, headers: operator.headers })),
+      ...(await createContext({
+        db: t.db,
+        auth: api.auth,
+        queue: api.queue,
+        headers: operator.headers,
+        config: api.config,
+      })),
       actor: { userId: operator.id, name: "n", email: operator.email, siteAdmin: false, teamIds: [teamId] },
     };
     const base = { teamId, kind: "restore-point.delete" as const, payload: { note: "x" }, summary: "s" };

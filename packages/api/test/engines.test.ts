@@ -5,7 +5,7 @@ import { recomputeVmTeams } from "@lifeboat/domain";
 import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createTestApi } from "../src/testing";
+import { createTestApi, TEST_ENCRYPTION_KEY } from "../src/testing";
 import { catalogRestorePoint, registerSimEngine, type SimEngine } from "./jobs-fixtures";
 
 /**
@@ -100,7 +100,7 @@ describe("engines", () => {
     expect(Object.keys(created)).not.toContain("password");
     const row = await t.db.engine.findUniqueOrThrow({ where: { id: created.id } });
     expect(row.secretSealed).not.toContain(sim.sim.adminPassword);
-    const key = Buffer.from(process.env.LIFEBOAT_ENCRYPTION_KEY ?? "", "hex");
+    const key = TEST_ENCRYPTION_KEY;
     expect(openSecret(row.secretSealed, key)).toBe(sim.sim.adminPassword);
     const listed = await admin.engines.list();
     expect(JSON.stringify(listed)).not.toContain(row.secretSealed);

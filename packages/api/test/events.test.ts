@@ -235,6 +235,7 @@ describe("events.subscribe over HTTP (server-sent events)", () => {
           db: t.db,
           auth: api.auth,
           queue: api.queue,
+          config: api.config,
           headers: new Headers(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
         }),
     });

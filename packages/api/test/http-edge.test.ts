@@ -78,10 +78,11 @@ async function startWeb(
     rateLimit: opts.rateLimit ?? false,
   });
   const queue = createJobQueue(db, t.url);
+  const config = { encryptionKey: null, repository: { dir: "/nonexistent" }, notify: { publicUrl: origin } };
   routes = async (req) => {
     const path = new URL(req.url).pathname;
     if (path.startsWith("/api/trpc/"))
-      return handleTrpcRequest(req, { db, auth, queue, allowedOrigins: [origin] });
+      return handleTrpcRequest(req, { db, auth, queue, config, allowedOrigins: [origin] });
     if (path.startsWith("/api/auth/")) return handleAuthRequest(req, { auth, db });
     return new Response("not found", { status: 404 });
   };

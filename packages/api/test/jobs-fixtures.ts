@@ -1,10 +1,11 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { resetServerEnvCache, sealSecret } from "@lifeboat/config";
+import { sealSecret } from "@lifeboat/config";
 import type { Db } from "@lifeboat/db";
 import { type Simulator, startSimulator } from "@lifeboat/ovirt-sim";
+import { TEST_ENCRYPTION_KEY } from "../src/testing";
 
 /**
  * Fixtures of the backups / restores / jobs tests (and their authorization cases): a real simulated engine
@@ -17,16 +18,12 @@ export interface SimEngine {
   stop(): Promise<void>;
 }
 
-/** Starts a simulated engine (small seed unless `seed: false`) and registers it; the key goes to the env. */
+/** Starts a simulated engine (small seed unless `seed: false`) and registers it, sealed with the tests' key. */
 export async function registerSimEngine(
   db: Db,
   opts: { seed?: boolean; name?: string } = {},
 ): Promise<SimEngine> {
-  if (!process.env.LIFEBOAT_ENCRYPTION_KEY) {
-    process.env.LIFEBOAT_ENCRYPTION_KEY = randomBytes(32).toString("hex");
-    resetServerEnvCache();
-  }
-  const key = Buffer.from(process.env.LIFEBOAT_ENCRYPTION_KEY, "hex");
+  const key = TEST_ENCRYPTION_KEY;
   const dir = await mkdtemp(path.join(os.tmpdir(), "lifeboat-api-sim-"));
   const sim = await startSimulator({
     dataDir: dir,

@@ -37,6 +37,7 @@ describe("the guard", () => {
       ip: null,
       userAgent: null,
       audit: {},
+      config: {} as never,
     });
     const err = await caller.leak().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TRPCError);

@@ -2,14 +2,14 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { resetServerEnvCache, sealSecret } from "@lifeboat/config";
+import { sealSecret } from "@lifeboat/config";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
 import { recordUsageAfterBackup, refreshInventory } from "@lifeboat/domain";
 import { stopBosses } from "@lifeboat/jobs";
 import { EngineClient } from "@lifeboat/ovirt-core";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createTestApi } from "../src/testing";
+import { createTestApi, TEST_ENCRYPTION_KEY } from "../src/testing";
 import { catalogRestorePoint, registerSimEngine, type SimEngine } from "./jobs-fixtures";
 
 /**
@@ -83,7 +83,7 @@ describe("inventory refresh", () => {
 
   it("keeps tags when the engine does not list them, and updates known VMs instead of adding them again", async () => {
     await t.db.vm.updateMany({ where: { name: "web01" }, data: { tags: ["prod"] } });
-    const out = await refreshInventory(t.db, sim.engineId);
+    const out = await refreshInventory(t.db, sim.engineId, { encryptionKey: TEST_ENCRYPTION_KEY });
     expect(out.added).toBe(0);
     expect(out.seen).toBe(sim.sim.state.vms().length);
     expect((await t.db.vm.findFirstOrThrow({ where: { name: "web01" } })).tags).toEqual(["prod"]);
@@ -104,7 +104,7 @@ describe("inventory refresh", () => {
     } finally {
       await engine.close();
     }
-    const out = await refreshInventory(t.db, sim.engineId);
+    const out = await refreshInventory(t.db, sim.engineId, { encryptionKey: TEST_ENCRYPTION_KEY });
     expect(out.gone).toBe(1);
     const row = await t.db.vm.findFirstOrThrow({ where: { vmId: victim.id } });
     expect(row.goneAt).not.toBeNull();
@@ -116,7 +116,7 @@ describe("inventory refresh", () => {
   it("skips an engine refreshed seconds ago, and records an engine that cannot be read", async () => {
     const again = await admin.vms.refresh({ engineId: sim.engineId });
     expect(again.engines).toEqual([{ engineId: sim.engineId, engineName: "sim-engine" }]);
-    const key = Buffer.from(process.env.LIFEBOAT_ENCRYPTION_KEY ?? "", "hex");
+    const key = TEST_ENCRYPTION_KEY;
     const dead = await t.db.engine.create({
       data: {
         name: "dead-engine",
@@ -125,7 +125,9 @@ describe("inventory refresh", () => {
         secretSealed: sealSecret(randomBytes(8).toString("hex"), key),
       },
     });
-    await expect(refreshInventory(t.db, dead.id, { interactive: true })).rejects.toThrow(/cannot be reached/);
+    await expect(
+      refreshInventory(t.db, dead.id, { encryptionKey: TEST_ENCRYPTION_KEY, interactive: true }),
+    ).rejects.toThrow(/cannot be reached/);
     const row = await t.db.engine.findUniqueOrThrow({ where: { id: dead.id } });
     expect(row.lastError).toMatch(/dead-engine cannot be reached/);
     expect(row.inventoryAt).toBeNull();
@@ -245,8 +247,8 @@ describe("vms.list", () => {
 describe("repository usage", () => {
   it("grows the last sample by each backup, and measures the repository exactly on request", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "lifeboat-usage-"));
-    process.env.LIFEBOAT_REPOSITORY_DIR = dir;
-    resetServerEnvCache();
+    const previous = api.config.repository;
+    api.config.repository = { dir };
     try {
       const web = await t.db.vm.findFirstOrThrow({ where: { name: "web01" } });
       const first = await catalogRestorePoint(t.db, web);
@@ -286,8 +288,7 @@ describe("repository usage", () => {
       expect(measured).toMatchObject({ chunks: 0, storedBytes: 0, restorePoints: 0 });
       expect((await admin.settings.repository()).latest?.storedBytes).toBe(0);
     } finally {
-      delete process.env.LIFEBOAT_REPOSITORY_DIR;
-      resetServerEnvCache();
+      api.config.repository = previous;
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -1,4 +1,4 @@
-import { serverEnv } from "@lifeboat/config";
+import type { ServerEnv } from "@lifeboat/config";
 import { type Db, getDb } from "@lifeboat/db";
 import { recordAudit } from "@lifeboat/domain";
 import { hash as argon2Hash, verify as argon2Verify } from "@node-rs/argon2";
@@ -300,7 +300,7 @@ export function createAuth(opts: AuthOptions) {
 export type Auth = ReturnType<typeof createAuth>;
 
 /** The OIDC settings of the environment, or undefined when OIDC sign-in is not configured. */
-export function oidcFromEnv(env = serverEnv()): OidcOptions | undefined {
+export function oidcFromEnv(env: ServerEnv): OidcOptions | undefined {
   const { LIFEBOAT_OIDC_CLIENT_ID, LIFEBOAT_OIDC_AUTHORIZATION_URL, LIFEBOAT_OIDC_TOKEN_URL } = env;
   const { LIFEBOAT_OIDC_USERINFO_URL } = env;
   if (!LIFEBOAT_OIDC_CLIENT_ID || !LIFEBOAT_OIDC_AUTHORIZATION_URL || !LIFEBOAT_OIDC_TOKEN_URL)
@@ -320,14 +320,13 @@ export function oidcFromEnv(env = serverEnv()): OidcOptions | undefined {
 
 let appAuth: Auth | undefined;
 
-/** The process-wide auth instance, configured from the environment. */
-export function getAuth(onSignIn?: AuthOptions["onSignIn"]): Auth {
+/** The process-wide auth instance, configured from the process's environment (parsed at its edge). */
+export function getAuth(env: ServerEnv, onSignIn?: AuthOptions["onSignIn"]): Auth {
   if (appAuth) return appAuth;
-  const env = serverEnv();
   if (!env.BETTER_AUTH_SECRET)
     throw new Error("BETTER_AUTH_SECRET is not set: start Lifeboat with `pnpm start`, or set it (32+ chars)");
   appAuth = createAuth({
-    db: getDb(),
+    db: getDb(env.DATABASE_URL),
     secret: env.BETTER_AUTH_SECRET,
     baseURL: publicUrl(env),
     trustedOrigins: trustedOrigins(env),

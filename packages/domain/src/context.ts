@@ -1,7 +1,7 @@
 import type { Db } from "@lifeboat/db";
 import type { JobQueue } from "@lifeboat/jobs";
+import type { DomainConfig } from "./config";
 import { AppError } from "./errors";
-import type { NotifyConfig } from "./notify";
 
 /** Who calls a domain operation, with the scope the permission guard resolved for it. */
 export interface Actor {
@@ -31,8 +31,8 @@ export interface ServiceContext {
   audit: AuditNote;
   ip: string | null;
   userAgent: string | null;
-  /** Where notifications go besides the app (webhook, e-mail); read from the environment when unset. */
-  notify?: NotifyConfig;
+  /** The process's configuration (sealing key, repository, where notifications go). */
+  config: DomainConfig;
 }
 
 /** The signed-in caller of an operation that is not public (the adapter's guard has checked the permission). */

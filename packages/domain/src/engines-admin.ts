@@ -153,7 +153,7 @@ export const engineInput = z.object({
 });
 export type EngineInput = z.infer<typeof engineInput>;
 
-export async function createEngine(db: Db, input: EngineInput): Promise<EngineView> {
+export async function createEngine(db: Db, key: Buffer | null, input: EngineInput): Promise<EngineView> {
   const apiUrl = normalizeApiUrl(input.apiUrl, input.insecure);
   const caPem = checkedCa(input.caPem) ?? null;
   try {
@@ -162,7 +162,7 @@ export async function createEngine(db: Db, input: EngineInput): Promise<EngineVi
         name: input.name,
         apiUrl,
         username: input.username,
-        secretSealed: sealSecret(input.password, sealingKey()),
+        secretSealed: sealSecret(input.password, sealingKey(key)),
         caPem,
         insecure: input.insecure,
       },
@@ -187,7 +187,12 @@ export const engineUpdate = z.object({
 });
 export type EngineUpdate = z.infer<typeof engineUpdate>;
 
-export async function updateEngine(db: Db, id: string, patch: EngineUpdate): Promise<EngineView> {
+export async function updateEngine(
+  db: Db,
+  key: Buffer | null,
+  id: string,
+  patch: EngineUpdate,
+): Promise<EngineView> {
   const row = await db.engine.findUnique({ where: { id } });
   if (!row) throw new AppError("NOT_FOUND", "No such engine.");
   const insecure = patch.insecure ?? row.insecure;
@@ -201,7 +206,9 @@ export async function updateEngine(db: Db, id: string, patch: EngineUpdate): Pro
         ...(patch.name !== undefined ? { name: patch.name } : {}),
         apiUrl,
         ...(patch.username !== undefined ? { username: patch.username } : {}),
-        ...(patch.password !== undefined ? { secretSealed: sealSecret(patch.password, sealingKey()) } : {}),
+        ...(patch.password !== undefined
+          ? { secretSealed: sealSecret(patch.password, sealingKey(key)) }
+          : {}),
         ...(caPem !== undefined ? { caPem } : {}),
         insecure,
         // A changed connection has not been checked yet.

@@ -1,4 +1,4 @@
-import { openSecret, parseKey32, serverEnv } from "@lifeboat/config";
+import { openSecret } from "@lifeboat/config";
 import type { Db, Engine } from "@lifeboat/db";
 import {
   EngineClient,
@@ -21,8 +21,8 @@ export interface EngineConnectOptions {
   logger?: (line: string) => void;
   /** Data connections per image transfer (default: the client's). */
   imageioWorkers?: number;
-  /** The key that sealed the engine passwords (default: LIFEBOAT_ENCRYPTION_KEY). */
-  encryptionKey?: Buffer;
+  /** The key that sealed the engine passwords (`DomainConfig.encryptionKey`). */
+  encryptionKey: Buffer | null;
   /** Retries of idempotent calls (default: the client's); interactive calls retry less than jobs. */
   retry?: EngineRetryOptions;
   connectTimeoutMs?: number;
@@ -31,23 +31,20 @@ export interface EngineConnectOptions {
 /** The embedded simulated engine is local and quick: its waits poll often. A real engine is polled every 2 s. */
 const SIMULATED_POLL_MS = 100;
 
-/** The key that seals engine passwords: `opts.encryptionKey`, else LIFEBOAT_ENCRYPTION_KEY. */
-export function sealingKey(opts: Pick<EngineConnectOptions, "encryptionKey"> = {}): Buffer {
-  if (opts.encryptionKey) return opts.encryptionKey;
-  const raw = serverEnv().LIFEBOAT_ENCRYPTION_KEY;
-  if (!raw)
-    throw new AppError(
-      "PRECONDITION_FAILED",
-      "LIFEBOAT_ENCRYPTION_KEY is not set, so the engine passwords cannot be opened.",
-    );
-  return parseKey32(raw, "LIFEBOAT_ENCRYPTION_KEY");
+/** The key that seals engine passwords, or PRECONDITION_FAILED when the process has none. */
+export function sealingKey(key: Buffer | null): Buffer {
+  if (key) return key;
+  throw new AppError(
+    "PRECONDITION_FAILED",
+    "LIFEBOAT_ENCRYPTION_KEY is not set, so the engine passwords cannot be opened.",
+  );
 }
 
 /** A client for an engine row (its sealed password opened here, in the server process only). */
-export function engineConnection(row: Engine, opts: EngineConnectOptions = {}): EngineConnection {
+export function engineConnection(row: Engine, opts: EngineConnectOptions): EngineConnection {
   if (!row.enabled)
     throw new AppError("PRECONDITION_FAILED", `The engine ${row.name} is disabled in Lifeboat's settings.`);
-  const password = openSecret(row.secretSealed, sealingKey(opts));
+  const password = openSecret(row.secretSealed, sealingKey(opts.encryptionKey));
   const tls = { caPem: row.caPem ?? undefined, insecure: row.insecure };
   const engine = new EngineClient({
     url: row.apiUrl,
@@ -71,7 +68,7 @@ export function engineConnection(row: Engine, opts: EngineConnectOptions = {}): 
 export async function connectEngine(
   db: Db,
   engineId: string,
-  opts: EngineConnectOptions = {},
+  opts: EngineConnectOptions,
 ): Promise<EngineConnection> {
   const row = await db.engine.findUnique({ where: { id: engineId } });
   if (!row) throw new AppError("NOT_FOUND", "No such engine.");
@@ -83,7 +80,7 @@ export async function withEngine<T>(
   db: Db,
   engineId: string,
   fn: (c: EngineConnection) => Promise<T>,
-  opts: EngineConnectOptions = {},
+  opts: EngineConnectOptions,
 ): Promise<T> {
   const c = await connectEngine(db, engineId, opts);
   try {

@@ -218,15 +218,16 @@ function parseWire(payload: string): BusMessage | null {
 const buses = new Map<string, EventBus>();
 const sources = new WeakMap<object, string>();
 
-/** Tells the bus which database URL a Prisma client talks to (the web app's falls back to DATABASE_URL). */
+/** Tells the bus which database URL a Prisma client talks to (each process registers its client at its edge). */
 export function registerEventSource(db: Db, url: string): void {
   sources.set(db, url);
 }
 
 /** The process's bus for this database. */
 export function eventBusFor(db: Db): EventBus {
-  const url = sources.get(db) ?? serverEnv().DATABASE_URL;
-  if (!url) throw new Error("live updates need DATABASE_URL");
+  const url = sources.get(db);
+  if (!url)
+    throw new Error("live updates need the database URL of this client: registerEventSource(db, url)");
   let bus = buses.get(url);
   if (!bus) {
     bus = new EventBus(url);

@@ -7,6 +7,7 @@ export * from "./audit";
 export * from "./audit-log";
 export * from "./catalog";
 export * from "./catalog-search";
+export * from "./config";
 export * from "./context";
 export * from "./engines";
 export * from "./engines-admin";

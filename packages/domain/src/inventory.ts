@@ -89,7 +89,7 @@ export interface InventoryRefreshResult {
 export async function refreshInventory(
   db: Db,
   engineId: string,
-  opts: { signal?: AbortSignal; interactive?: boolean } = {},
+  opts: { encryptionKey: Buffer | null; signal?: AbortSignal; interactive?: boolean },
 ): Promise<InventoryRefreshResult> {
   const row = await db.engine.findUnique({ where: { id: engineId } });
   if (!row) throw new AppError("NOT_FOUND", "No such engine.");
@@ -104,7 +104,7 @@ export async function refreshInventory(
         const cl = await engine.clusters.list({ signal: opts.signal });
         return { list: vms, clusters: new Map(cl.map((c) => [c.id, c.name])) };
       },
-      opts.interactive ? INTERACTIVE : {},
+      { encryptionKey: opts.encryptionKey, ...(opts.interactive ? INTERACTIVE : {}) },
     ));
   } catch (e) {
     const err = engineAppError(e, row.name);
@@ -171,7 +171,7 @@ export async function refreshInventory(
  */
 export async function refreshAllInventories(
   db: Db,
-  opts: { signal?: AbortSignal; engineIds?: string[]; interactive?: boolean } = {},
+  opts: { encryptionKey: Buffer | null; signal?: AbortSignal; engineIds?: string[]; interactive?: boolean },
 ): Promise<Array<InventoryRefreshResult | { engineId: string; engineName: string; error: string }>> {
   const engines = await db.engine.findMany({
     where: { enabled: true, ...(opts.engineIds ? { id: { in: opts.engineIds } } : {}) },

@@ -134,23 +134,29 @@ export async function checkRestoreTarget(
   target: { name: string; identity: "auto" | "new" | "original" },
   team: { requireApprovalForRestores: boolean; requireApprovalForDownloads: boolean } | null,
   targetEngine: RestoreEngine,
+  encryptionKey: Buffer | null,
 ): Promise<RestoreTargetCheck> {
   const engineName = targetEngine.name;
-  const { existing, originalExists } = await withEngine(db, targetEngine.id, async ({ engine }) => {
-    try {
-      const found = await engine.vms.findByName(target.name);
-      let original = false;
+  const { existing, originalExists } = await withEngine(
+    db,
+    targetEngine.id,
+    async ({ engine }) => {
       try {
-        await engine.vms.get(rp.vm.vmId);
-        original = true;
+        const found = await engine.vms.findByName(target.name);
+        let original = false;
+        try {
+          await engine.vms.get(rp.vm.vmId);
+          original = true;
+        } catch (e) {
+          if (!(e instanceof EngineError && e.isNotFound)) throw e;
+        }
+        return { existing: found ? { id: found.id, name: found.name } : null, originalExists: original };
       } catch (e) {
-        if (!(e instanceof EngineError && e.isNotFound)) throw e;
+        throw engineAppError(e, engineName);
       }
-      return { existing: found ? { id: found.id, name: found.name } : null, originalExists: original };
-    } catch (e) {
-      throw engineAppError(e, engineName);
-    }
-  });
+    },
+    { encryptionKey },
+  );
   const why: string[] = [];
   let replaces: { id: string; name: string } | null = null;
   if (existing) {
@@ -185,6 +191,7 @@ export async function checkRestoreTarget(
 /** restores.checkName: the check above for a restore point the actor may restore. */
 export async function checkRestoreName(
   db: Db,
+  encryptionKey: Buffer | null,
   actor: Actor,
   input: {
     restorePointId: string;
@@ -198,7 +205,14 @@ export async function checkRestoreName(
   const teamId = await actingTeamForVm(db, actor, rp.vmId, input.teamId);
   const team = teamId ? await db.team.findUnique({ where: { id: teamId } }) : null;
   const engine = await restoreEngine(db, rp, input.engineId);
-  return checkRestoreTarget(db, rp, { name: input.name, identity: input.identity ?? "auto" }, team, engine);
+  return checkRestoreTarget(
+    db,
+    rp,
+    { name: input.name, identity: input.identity ?? "auto" },
+    team,
+    engine,
+    encryptionKey,
+  );
 }
 
 function when(d: Date): string {
@@ -235,6 +249,7 @@ export async function startRestoreVm(
     { name: input.name, identity: input.identity },
     team,
     engine,
+    ctx.config.encryptionKey,
   );
   if (check.replaces && !input.replaceExisting)
     throw new AppError(
@@ -447,6 +462,7 @@ export type RestoreTargets = z.infer<typeof restoreTargetsView>;
  */
 export async function restoreTargets(
   db: Db,
+  encryptionKey: Buffer | null,
   actor: Actor,
   input: RestoreTargetsQuery,
 ): Promise<RestoreTargets> {
@@ -469,13 +485,18 @@ export async function restoreTargets(
   if (!chosen)
     throw new AppError("PRECONDITION_FAILED", "No engine is enabled: register or enable one in Settings.");
   const engine = await restoreEngine(db, rp, chosen);
-  const { clusters, domains } = await withEngine(db, engine.id, async (c) => {
-    try {
-      return { clusters: await c.engine.clusters.list(), domains: await c.engine.storageDomains.list() };
-    } catch (e) {
-      throw engineAppError(e, engine.name);
-    }
-  });
+  const { clusters, domains } = await withEngine(
+    db,
+    engine.id,
+    async (c) => {
+      try {
+        return { clusters: await c.engine.clusters.list(), domains: await c.engine.storageDomains.list() };
+      } catch (e) {
+        throw engineAppError(e, engine.name);
+      }
+    },
+    { encryptionKey },
+  );
   const originalDomains = new Set(
     rp.disks.flatMap((d) => [d.storageDomainId, d.storageDomainName]).filter((x): x is string => !!x),
   );

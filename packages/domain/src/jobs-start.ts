@@ -147,7 +147,7 @@ export async function startBackup(
     const known = await ctx.db.vm.findUnique({ where: { engineId_vmId: { engineId, vmId: engineVmId } } });
     if (known) vmId = known.id;
     else if (!actor.siteAdmin) throw new AppError("NOT_FOUND", "No such VM (or it belongs to another team).");
-    else vmId = await inventoryVm(ctx.db, engineId, engineVmId);
+    else vmId = await inventoryVm(ctx, engineId, engineVmId);
   }
   const vm = await requireVmInScope(ctx.db, actor, vmId);
   const teamId = await actingTeamForVm(ctx.db, actor, vm.id, input.teamId);
@@ -166,16 +166,22 @@ export async function startBackup(
 }
 
 /** Reads a VM the inventory does not list yet from its engine and records it (the backup refreshes it later). */
-async function inventoryVm(db: Db, engineId: string, engineVmId: string): Promise<string> {
+async function inventoryVm(ctx: ServiceContext, engineId: string, engineVmId: string): Promise<string> {
+  const { db } = ctx;
   const engineRow = await db.engine.findUnique({ where: { id: engineId }, select: { name: true } });
   if (!engineRow) throw new AppError("NOT_FOUND", "No such engine.");
-  const vm = await withEngine(db, engineId, async ({ engine }) => {
-    try {
-      return await engine.vms.get(engineVmId);
-    } catch (e) {
-      throw engineAppError(e, engineRow.name);
-    }
-  });
+  const vm = await withEngine(
+    db,
+    engineId,
+    async ({ engine }) => {
+      try {
+        return await engine.vms.get(engineVmId);
+      } catch (e) {
+        throw engineAppError(e, engineRow.name);
+      }
+    },
+    { encryptionKey: ctx.config.encryptionKey },
+  );
   const row = await db.vm.upsert({
     where: { engineId_vmId: { engineId, vmId: vm.id } },
     update: { name: vm.name, status: vm.status ?? null, lastSeenAt: new Date(), goneAt: null },

@@ -1,5 +1,5 @@
 import type { Db, Job } from "@lifeboat/db";
-import { type NotifyConfig, notify, notifyConfigFromEnv, type Recipient } from "./notify";
+import { type NotifyConfig, notify, type Recipient } from "./notify";
 import { rolesGranting } from "./permissions";
 
 /**
@@ -26,7 +26,7 @@ const JOB_WORDS: Record<string, string> = {
  * Tells the team that a job a policy started failed. Once per job: a duplicate delivery of the job finds the
  * notification already there.
  */
-export async function notifyPolicyJobFailed(db: Db, job: Job, config?: NotifyConfig): Promise<boolean> {
+export async function notifyPolicyJobFailed(db: Db, job: Job, config: NotifyConfig): Promise<boolean> {
   if (job.state !== "failed" || !job.policyId || !job.teamId) return false;
   const link = `/jobs/${job.id}`;
   if (await db.notification.findFirst({ where: { kind: "policy.job.failed", link }, select: { id: true } }))
@@ -36,7 +36,7 @@ export async function notifyPolicyJobFailed(db: Db, job: Job, config?: NotifyCon
   const what = JOB_WORDS[job.type] ?? job.type;
   await notify(
     db,
-    config ?? notifyConfigFromEnv(),
+    config,
     {
       type: "policy.job.failed",
       teamId: job.teamId,
@@ -64,13 +64,13 @@ export async function notifyPolicyMissed(
   db: Db,
   policy: { id: string; name: string; teamId: string },
   missed: Date[],
-  config?: NotifyConfig,
+  config: NotifyConfig,
 ): Promise<void> {
   if (missed.length === 0) return;
   const newest = new Date(Math.max(...missed.map((d) => d.getTime())));
   await notify(
     db,
-    config ?? notifyConfigFromEnv(),
+    config,
     {
       type: "policy.run.missed",
       teamId: policy.teamId,

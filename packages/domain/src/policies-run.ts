@@ -64,8 +64,8 @@ async function claimRun(
 export async function runDueSchedules(
   db: Db,
   queue: JobQueue,
+  notify: NotifyConfig,
   now = new Date(),
-  opts: { notify?: NotifyConfig } = {},
 ): Promise<TickOutcome[]> {
   const policies = await db.policy.findMany({ where: { enabled: true } });
   const latest = await db.policyRun.groupBy({
@@ -145,7 +145,7 @@ export async function runDueSchedules(
         outcomes.push({ policyId: policy.id, kind, scheduledFor: tick.scheduledFor, runId, state });
       }
       if (kind === "backup" && uncovered.length > 0)
-        await notifyPolicyMissed(db, policy, uncovered, opts.notify).catch((e) =>
+        await notifyPolicyMissed(db, policy, uncovered, notify).catch((e) =>
           console.error(`[policies] could not tell team ${policy.teamId} about missed runs: ${messageOf(e)}`),
         );
     }
@@ -287,11 +287,11 @@ export async function afterPolicyJob(
   db: Db,
   queue: JobQueue,
   jobId: string,
-  opts: { notify?: NotifyConfig } = {},
+  notify: NotifyConfig,
 ): Promise<{ pruneJobId?: string; notified?: boolean }> {
   const job = await db.job.findUnique({ where: { id: jobId } });
   if (!job?.policyId) return {};
-  if (job.state === "failed") return { notified: await notifyPolicyJobFailed(db, job, opts.notify) };
+  if (job.state === "failed") return { notified: await notifyPolicyJobFailed(db, job, notify) };
   if (job.type !== "backup.vm" || job.state !== "succeeded" || !job.vmId) return {};
   const policy = await db.policy.findUnique({
     where: { id: job.policyId },

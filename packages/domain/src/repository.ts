@@ -1,4 +1,4 @@
-import { parseKey32, serverEnv } from "@lifeboat/config";
+import { parseKey32, type ServerEnv } from "@lifeboat/config";
 import { openRepository, type Repository } from "@lifeboat/repository";
 
 /** Where the backups of this installation live, and the key of an encrypted repository. */
@@ -8,8 +8,9 @@ export interface RepositorySettings {
 }
 
 /** LIFEBOAT_REPOSITORY_DIR (default: `repository` under the data dir) and LIFEBOAT_REPOSITORY_KEY. */
-export function repositorySettingsFromEnv(): RepositorySettings {
-  const env = serverEnv();
+export function repositorySettingsFrom(
+  env: Pick<ServerEnv, "repositoryDir" | "LIFEBOAT_REPOSITORY_KEY">,
+): RepositorySettings {
   const raw = env.LIFEBOAT_REPOSITORY_KEY?.trim();
   return { dir: env.repositoryDir, ...(raw ? { key: parseKey32(raw, "LIFEBOAT_REPOSITORY_KEY") } : {}) };
 }
@@ -20,9 +21,7 @@ const open = new Map<string, Promise<Repository>>();
  * The repository of this installation, created on first use and opened once per process and folder (a
  * Repository is safe to share between concurrent jobs: each backup holds its own writer session).
  */
-export function catalogRepository(
-  settings: RepositorySettings = repositorySettingsFromEnv(),
-): Promise<Repository> {
+export function catalogRepository(settings: RepositorySettings): Promise<Repository> {
   let repo = open.get(settings.dir);
   if (!repo) {
     repo = openRepository(settings.dir, {

@@ -6,6 +6,8 @@ import { runDueSchedules } from "../src/policies-run";
 import { describeSchedule, parseSchedule, planTicks } from "../src/schedules";
 
 const at = (iso: string) => new Date(iso);
+/** In-app notifications only: the missed-run notices of these tests go to nobody outside. */
+const NOTIFY = { publicUrl: "http://localhost:3000" };
 
 describe("schedules in words and next runs", () => {
   it("describes a schedule and lists the next 5 runs in the policy's zone, across a DST change", () => {
@@ -191,7 +193,7 @@ describe("runDueSchedules against the catalog", () => {
     const id = await policy("every-minute", "* * * * *", at("2026-05-01T09:57:30Z"));
     const now = at("2026-05-01T10:00:10Z");
     const outcomes = (
-      await Promise.all(Array.from({ length: 8 }, () => runDueSchedules(t.db, queue, now)))
+      await Promise.all(Array.from({ length: 8 }, () => runDueSchedules(t.db, queue, NOTIFY, now)))
     ).flat();
     const runs = await t.db.policyRun.findMany({ where: { policyId: id }, orderBy: { scheduledFor: "asc" } });
     expect(runs.map((r) => [r.scheduledFor.toISOString().slice(11, 16), r.state])).toEqual([
@@ -203,7 +205,7 @@ describe("runDueSchedules against the catalog", () => {
     expect(outcomes.filter((o) => o.policyId === id)).toHaveLength(3);
     expect(runs[2]?.details).toMatchObject({ reason: "No restore point needs verifying." });
     // Ticking again changes nothing.
-    await runDueSchedules(t.db, queue, now);
+    await runDueSchedules(t.db, queue, NOTIFY, now);
     expect(await t.db.policyRun.count({ where: { policyId: id } })).toBe(3);
   });
 
@@ -212,8 +214,8 @@ describe("runDueSchedules against the catalog", () => {
     const inside = await policy("inside", "30 8 * * *", at("2026-05-01T00:00:00Z"), 60);
     const outside = await policy("outside", "0 8 * * *", at("2026-05-01T00:00:00Z"), 60);
     const now = at("2026-05-01T09:15:00Z");
-    await Promise.all([runDueSchedules(t.db, queue, now), runDueSchedules(t.db, queue, now)]);
-    await runDueSchedules(t.db, queue, at("2026-05-01T09:20:00Z"));
+    await Promise.all([runDueSchedules(t.db, queue, NOTIFY, now), runDueSchedules(t.db, queue, NOTIFY, now)]);
+    await runDueSchedules(t.db, queue, NOTIFY, at("2026-05-01T09:20:00Z"));
     const insideRuns = await t.db.policyRun.findMany({ where: { policyId: inside } });
     const outsideRuns = await t.db.policyRun.findMany({ where: { policyId: outside } });
     expect(insideRuns.map((r) => [r.scheduledFor.toISOString(), r.state])).toEqual([
@@ -231,7 +233,7 @@ describe("runDueSchedules against the catalog", () => {
     const queue = createJobQueue(t.db, t.url);
     const off = await policy("paused", "* * * * *", at("2026-05-01T00:00:00Z"), 60, false);
     const changed = await policy("changed", "0 8 * * *", at("2026-05-01T08:10:00Z"), 600);
-    await runDueSchedules(t.db, queue, at("2026-05-01T09:00:00Z"));
+    await runDueSchedules(t.db, queue, NOTIFY, at("2026-05-01T09:00:00Z"));
     expect(await t.db.policyRun.count({ where: { policyId: { in: [off, changed] } } })).toBe(0);
   });
 });

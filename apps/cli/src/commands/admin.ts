@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
-import { action, UsageError } from "../cli-kit";
+import { type CliKit, UsageError } from "../cli-kit";
 
 /** Loaded on use, so that other commands start without the database stack. */
 async function loadCatalogTools() {
@@ -12,7 +12,7 @@ async function loadCatalogTools() {
   return { createAuth, ensureFirstAdmin, withCatalog };
 }
 
-export function register(program: Command) {
+export function register(program: Command, kit: CliKit) {
   const admin = program.command("admin").description("account administration from the server's shell");
   admin
     .command("bootstrap")
@@ -20,13 +20,13 @@ export function register(program: Command) {
       "apply migrations and create the first site admin if there is none (for container deployments)",
     )
     .action(
-      action(async () => {
+      kit.action(async () => {
         const { serverEnv } = await import("@lifeboat/config");
-        const env = serverEnv();
+        const env = serverEnv(kit.env.vars);
         if (!env.BETTER_AUTH_SECRET) throw new Error("BETTER_AUTH_SECRET is not set");
         const { createAuth, ensureFirstAdmin, withCatalog } = await loadCatalogTools();
         const secret = env.BETTER_AUTH_SECRET;
-        const first = await withCatalog(async (db) => {
+        const first = await withCatalog(env, async (db) => {
           const auth = createAuth({ db, secret, baseURL: env.BETTER_AUTH_URL ?? "http://localhost" });
           return ensureFirstAdmin(db, (account) => auth.api.createUser({ body: account }), {
             email: env.LIFEBOAT_ADMIN_EMAIL,
@@ -46,11 +46,12 @@ export function register(program: Command) {
     .requiredOption("--email <email>", "the account's email")
     .option("--password <password>", "the new password (default: generated)")
     .action(
-      action(async (opts: { email: string; password?: string }) => {
+      kit.action(async (opts: { email: string; password?: string }) => {
         const password = opts.password ?? randomBytes(12).toString("base64url");
         if (password.length < 10) throw new UsageError("--password must be at least 10 characters");
         const { createAuth, withCatalog } = await loadCatalogTools();
-        await withCatalog(async (db) => {
+        const { serverEnv } = await import("@lifeboat/config");
+        await withCatalog(serverEnv(kit.env.vars), async (db) => {
           const user = await db.user.findUnique({ where: { email: opts.email.toLowerCase() } });
           if (!user) throw new Error(`no account with email ${opts.email}`);
           // Hash with the auth library's own configured hasher (argon2id), never by hand.

@@ -1,10 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import type { EngineClient, FlowEvent, FlowHooks, FlowProgress } from "@lifeboat/ovirt-core";
-import type { Repository } from "@lifeboat/repository";
 import type { Command } from "commander";
-import { action, intOption, UsageError, userPath } from "../cli-kit";
-import { bytesText } from "./verify";
+import { type CliKit, caFileOption, intOption, UsageError } from "../cli-kit";
+import { bytesText, openCliRepository } from "./verify";
 
 /** The flags of the commands that talk to an engine. */
 export interface EngineFlags {
@@ -29,20 +27,13 @@ export function withEngineOptions(cmd: Command): Command {
 
 /** Connects to the engine (credentials from the flags or the environment); usage errors for bad flags. */
 export async function connectEngine(
+  kit: CliKit,
   flags: EngineFlags,
 ): Promise<{ engine: EngineClient; imageio: { caPem?: string; insecure?: boolean; workers?: number } }> {
-  if (flags.cafile && flags.insecure) throw new UsageError("--cafile and --insecure exclude each other");
-  const password = flags.password ?? process.env.LIFEBOAT_ENGINE_PASSWORD;
+  const caPem = caFileOption(kit, flags);
+  const password = flags.password ?? kit.env.enginePassword;
   if (!password)
     throw new UsageError("the engine password is missing: --password or LIFEBOAT_ENGINE_PASSWORD");
-  let caPem: string | undefined;
-  if (flags.cafile) {
-    try {
-      caPem = readFileSync(userPath(flags.cafile), "utf8");
-    } catch {
-      throw new UsageError(`cannot read --cafile ${flags.cafile}`);
-    }
-  }
   const { EngineClient } = await import("@lifeboat/ovirt-core");
   let engine: EngineClient;
   try {
@@ -90,27 +81,7 @@ export function cliHooks(label: string): FlowHooks & { dispose(): void } {
   };
 }
 
-/** Opens the repository at DIR, creating it when the folder holds none (key from LIFEBOAT_REPOSITORY_KEY). */
-async function openOrCreateRepository(dir: string): Promise<Repository> {
-  const { parseKey32 } = await import("@lifeboat/config");
-  const { openRepository } = await import("@lifeboat/repository");
-  const raw = process.env.LIFEBOAT_REPOSITORY_KEY;
-  let key: Buffer | undefined;
-  if (raw !== undefined && raw.trim() !== "") {
-    try {
-      key = parseKey32(raw, "LIFEBOAT_REPOSITORY_KEY");
-    } catch (e) {
-      throw new UsageError(e instanceof Error ? e.message : String(e));
-    }
-  }
-  return openRepository(userPath(dir), {
-    key,
-    create: true,
-    onWarning: (m) => process.stderr.write(`lifeboat: warning: ${m}\n`),
-  });
-}
-
-export function register(program: Command): void {
+export function register(program: Command, kit: CliKit): void {
   withEngineOptions(program.command("backup"))
     .description("back up a VM (OVF and disk snapshot chains) into a repository; prints the restore point id")
     .requiredOption("--vm <name>", "the VM to back up")
@@ -128,7 +99,7 @@ export function register(program: Command): void {
       "print the result as JSON on the last line (restorePointId, mode, per disk mode, bytes, checkpoint)",
     )
     .action(
-      action(
+      kit.action(
         async (
           flags: EngineFlags & {
             vm: string;
@@ -144,10 +115,10 @@ export function register(program: Command): void {
             throw new UsageError(
               `--mode must be auto, full, incremental or snapshot-chain, not "${flags.mode}"`,
             );
-          const { engine, imageio } = await connectEngine(flags);
+          const { engine, imageio } = await connectEngine(kit, flags);
           const hooks = cliHooks("backup");
           try {
-            const repository = await openOrCreateRepository(flags.repo);
+            const repository = await openCliRepository(kit, flags.repo, { create: true });
             const vm = await engine.vms.findByName(flags.vm, { signal: hooks.signal });
             if (!vm) throw new Error(`no VM named "${flags.vm}" on ${engine.baseUrl}`);
             const { backupCapability, backupVm, backupVmWithBackupApi, previousBackupPoint, storedLayers } =

@@ -1,16 +1,16 @@
 import type { Command } from "commander";
-import { action, userPath } from "../cli-kit";
+import type { CliKit } from "../cli-kit";
 
-export function register(program: Command): void {
+export function register(program: Command, kit: CliKit): void {
   program
     .command("chain")
     .description("order the layer files of one disk base → top by their backing names")
     .argument("<dir>", "folder holding the layer files (qcow2 volumes, optionally a raw base)")
     .option("--json", "print a JSON array of file names, base first")
     .action(
-      action(async (dir: string, opts: { json?: boolean }) => {
+      kit.action(async (dir: string, opts: { json?: boolean }) => {
         const { composeChainFromFolder } = await import("@lifeboat/disk-image");
-        const layers = await composeChainFromFolder(userPath(dir));
+        const layers = await composeChainFromFolder(kit.path(dir));
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(layers.map((l) => l.name))}\n`);
           return;

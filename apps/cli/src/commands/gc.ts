@@ -1,6 +1,6 @@
 import type { GcReport } from "@lifeboat/repository";
 import type { Command } from "commander";
-import { action, intOption } from "../cli-kit";
+import { type CliKit, intOption } from "../cli-kit";
 import { bytesText, openCliRepository, progressPrinter } from "./verify";
 
 function reportLines(r: GcReport): string[] {
@@ -20,7 +20,7 @@ function reportLines(r: GcReport): string[] {
   return lines;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, kit: CliKit): void {
   program
     .command("gc")
     .description("delete chunks and layer manifests that no restore point references")
@@ -34,8 +34,8 @@ export function register(program: Command): void {
     .option("--dry-run", "report what would be deleted; delete nothing")
     .option("--json", "print the report as JSON")
     .action(
-      action(async (opts: { repo: string; graceMinutes: number; dryRun?: boolean; json?: boolean }) => {
-        const repo = await openCliRepository(opts.repo);
+      kit.action(async (opts: { repo: string; graceMinutes: number; dryRun?: boolean; json?: boolean }) => {
+        const repo = await openCliRepository(kit, opts.repo);
         const progress = progressPrinter("gc");
         const report = await repo.gc({
           graceMs: opts.graceMinutes * 60_000,

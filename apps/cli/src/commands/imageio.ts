@@ -1,7 +1,7 @@
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import type { ImageioExtent as Extent, ImageioTicket, TransferProgress } from "@lifeboat/ovirt-core";
 import type { Command } from "commander";
-import { action, intOption, UsageError, userPath } from "../cli-kit";
+import { type CliKit, caFileOption, intOption, UsageError } from "../cli-kit";
 
 interface TlsFlags {
   cafile?: string;
@@ -13,7 +13,7 @@ interface TransferFlags extends TlsFlags {
 }
 
 /** `lifeboat imageio info|download|upload`: talk to an ovirt-imageio ticket URL directly. */
-export function register(program: Command): void {
+export function register(program: Command, kit: CliKit): void {
   const imageio = program
     .command("imageio")
     .description(
@@ -24,8 +24,8 @@ export function register(program: Command): void {
     .description("OPTIONS of the ticket and a summary of its extents")
     .option("--json", "print JSON")
     .action(
-      action(async (url: string, flags: TlsFlags & { json?: boolean }) => {
-        await withTicket(url, flags, {}, async (ticket) => {
+      kit.action(async (url: string, flags: TlsFlags & { json?: boolean }) => {
+        await withTicket(kit, url, flags, {}, async (ticket) => {
           const extents = await ticket.extents();
           const summary = summarize(extents);
           const o = ticket.options;
@@ -68,10 +68,11 @@ export function register(program: Command): void {
       intOption("--workers", 1, 16),
     )
     .action(
-      action(async (url: string, out: string, flags: TransferFlags) => {
-        const target = userPath(out);
+      kit.action(async (url: string, out: string, flags: TransferFlags) => {
+        const target = kit.path(out);
         const progress = progressPrinter("download");
         await withTicket(
+          kit,
           url,
           flags,
           { workers: flags.workers, onProgress: progress.update },
@@ -97,8 +98,8 @@ export function register(program: Command): void {
       intOption("--workers", 1, 16),
     )
     .action(
-      action(async (file: string, url: string, flags: TransferFlags) => {
-        const source = userPath(file);
+      kit.action(async (file: string, url: string, flags: TransferFlags) => {
+        const source = kit.path(file);
         let isFile = false;
         try {
           isFile = statSync(source).isFile();
@@ -108,6 +109,7 @@ export function register(program: Command): void {
         if (!isFile) throw new Error(`${file}: not a regular file`);
         const progress = progressPrinter("upload");
         await withTicket(
+          kit,
           url,
           flags,
           { workers: flags.workers, onProgress: progress.update },
@@ -131,21 +133,14 @@ function withTls(cmd: Command): Command {
 
 /** Opens the ticket (usage errors for bad flags), runs `fn`, closes it; Ctrl-C aborts and closes connections. */
 async function withTicket(
+  kit: CliKit,
   url: string,
   flags: TransferFlags,
   extra: { workers?: number; onProgress?: (p: TransferProgress) => void },
   fn: (ticket: ImageioTicket, signal: AbortSignal) => Promise<void>,
 ): Promise<void> {
   if (!/^https?:\/\/[^/]+\/.+/i.test(url)) throw new UsageError(`not a ticket URL: ${url}`);
-  if (flags.cafile && flags.insecure) throw new UsageError("--cafile and --insecure exclude each other");
-  let caPem: string | undefined;
-  if (flags.cafile) {
-    try {
-      caPem = readFileSync(userPath(flags.cafile), "utf8");
-    } catch {
-      throw new UsageError(`cannot read --cafile ${flags.cafile}`);
-    }
-  }
+  const caPem = caFileOption(kit, flags);
   const ac = new AbortController();
   const onSignal = () => ac.abort(new Error("interrupted"));
   process.once("SIGINT", onSignal);

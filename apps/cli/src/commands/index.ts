@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import type { CliKit } from "../cli-kit";
 import * as admin from "./admin";
 import * as backup from "./backup";
 import * as chain from "./chain";
@@ -13,9 +14,9 @@ import * as verify from "./verify";
 
 /**
  * Every command of the CLI, in the order `lifeboat --help` lists them. Add a command by writing
- * commands/<name>.ts exporting `register(program)` and listing it here.
+ * commands/<name>.ts exporting `register(program, kit)` and listing it here.
  */
-export const commands: Array<(program: Command) => void> = [
+export const commands: Array<(program: Command, kit: CliKit) => void> = [
   start.register,
   admin.register,
   qcow2.register,

@@ -1,8 +1,8 @@
 import { readFile, stat } from "node:fs/promises";
 import type { Command } from "commander";
-import { action, userPath } from "../cli-kit";
+import type { CliKit } from "../cli-kit";
 
-export function register(program: Command): void {
+export function register(program: Command, kit: CliKit): void {
   const ovf = program.command("ovf").description("read engine OVF documents");
 
   ovf
@@ -13,9 +13,9 @@ export function register(program: Command): void {
     .argument("<file>", "OVF file (as the engine returns it in initialization.configuration.data)")
     .option("--json", "print JSON")
     .action(
-      action(async (file: string, opts: { json?: boolean }) => {
+      kit.action(async (file: string, opts: { json?: boolean }) => {
         const { MAX_OVF_BYTES, OvfError, parseOvf } = await import("@lifeboat/ovirt-core");
-        const p = userPath(file);
+        const p = kit.path(file);
         if ((await stat(p)).size > MAX_OVF_BYTES)
           throw new OvfError(`${file} is larger than ${MAX_OVF_BYTES} bytes`);
         const info = parseOvf(await readFile(p));

@@ -2,7 +2,7 @@ import { realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import type { QemuImgInfoJson } from "@lifeboat/disk-image";
 import type { Command } from "commander";
-import { action, userPath } from "../cli-kit";
+import type { CliKit } from "../cli-kit";
 
 function humanSize(bytes: number): string {
   const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -38,7 +38,7 @@ function infoLines(info: QemuImgInfoJson): string[] {
   return lines;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, kit: CliKit): void {
   const qcow2 = program.command("qcow2").description("inspect and convert qcow2 / raw disk images");
 
   qcow2
@@ -47,12 +47,12 @@ export function register(program: Command): void {
     .argument("<file>", "image file")
     .option("--json", "print JSON")
     .action(
-      action(async (file: string, opts: { json?: boolean }) => {
+      kit.action(async (file: string, opts: { json?: boolean }) => {
         // Loaded on use so that `lifeboat --help` and unrelated commands start fast.
         const { openFileSource, qemuInfo } = await import("@lifeboat/disk-image");
-        const src = await openFileSource(userPath(file));
+        const src = await openFileSource(kit.path(file));
         try {
-          const st = await stat(userPath(file));
+          const st = await stat(kit.path(file));
           // Names are reported as typed, like qemu-img; full-backing-filename is relative to that.
           const info = await qemuInfo(src, { filename: file, actualSize: Number(st.blocks) * 512 });
           process.stdout.write(
@@ -70,12 +70,12 @@ export function register(program: Command): void {
     .argument("<file>", "image file (qcow2 with backing files, or raw)")
     .argument("<out>", "raw image to write")
     .action(
-      action(async (file: string, out: string) => {
+      kit.action(async (file: string, out: string) => {
         const { convertChainToRaw, openImageChainFromFile, resolveBackingChain } = await import(
           "@lifeboat/disk-image"
         );
-        const input = userPath(file);
-        const output = userPath(out);
+        const input = kit.path(file);
+        const output = kit.path(out);
         const chainFiles = await resolveBackingChain(input);
         const outReal = await realpath(output).catch(() => path.resolve(output));
         for (const f of chainFiles)

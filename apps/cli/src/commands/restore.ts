@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { action, UsageError } from "../cli-kit";
+import { type CliKit, UsageError } from "../cli-kit";
 import { cliHooks, connectEngine, type EngineFlags, withEngineOptions } from "./backup";
 import { openCliRepository } from "./verify";
 
@@ -11,7 +11,7 @@ function ref(v: string | undefined): { id: string } | { name: string } | undefin
   return UUID.test(v) ? { id: v } : { name: v };
 }
 
-export function register(program: Command): void {
+export function register(program: Command, kit: CliKit): void {
   withEngineOptions(program.command("restore"))
     .description("restore a restore point as a new VM; prints the new VM's id")
     .requiredOption("--repo <dir>", "repository folder")
@@ -29,7 +29,7 @@ export function register(program: Command): void {
     )
     .option("--no-verify", "skip re-reading the restore point's chunks before touching the engine")
     .action(
-      action(
+      kit.action(
         async (
           flags: EngineFlags & {
             repo: string;
@@ -44,9 +44,9 @@ export function register(program: Command): void {
           if (!["auto", "new", "original"].includes(flags.identity))
             throw new UsageError("--identity must be auto, new or original");
           if (flags.name.trim() === "") throw new UsageError("--name must not be empty");
-          const repository = await openCliRepository(flags.repo);
+          const repository = await openCliRepository(kit, flags.repo);
           const restorePoint = await repository.readRestorePoint(flags.point);
-          const { engine, imageio } = await connectEngine(flags);
+          const { engine, imageio } = await connectEngine(kit, flags);
           const hooks = cliHooks("restore");
           try {
             const { restoreVm } = await import("@lifeboat/ovirt-core");

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { action, intOption, UsageError, userPath } from "../cli-kit";
+import { type CliKit, intOption, UsageError } from "../cli-kit";
 
 interface SimOpts {
   data?: string;
@@ -11,12 +11,12 @@ interface SimOpts {
   seedScale: string;
 }
 
-function dataDir(opts: { data?: string }): string {
+function dataDir(kit: CliKit, opts: { data?: string }): string {
   if (!opts.data) throw new UsageError("--data <dir> is required");
-  return userPath(opts.data);
+  return kit.path(opts.data);
 }
 
-export function register(program: Command) {
+export function register(program: Command, kit: CliKit) {
   const sim = program
     .command("sim")
     .description("run the simulated oVirt engine and imageio daemon (demo VMs) until interrupted")
@@ -38,8 +38,8 @@ export function register(program: Command) {
     .option("--http", "plain HTTP instead of HTTPS")
     .option("--seed-scale <scale>", "size of the demo VMs seeded on first start: demo or small", "demo")
     .action(
-      action(async (opts: SimOpts) => {
-        const dir = dataDir(opts);
+      kit.action(async (opts: SimOpts) => {
+        const dir = dataDir(kit, opts);
         if (opts.seedScale !== "demo" && opts.seedScale !== "small")
           throw new UsageError("--seed-scale must be demo or small");
         const { startSimulator } = await import("@lifeboat/ovirt-sim");
@@ -83,8 +83,8 @@ export function register(program: Command) {
     .requiredOption("--mib <n>", "MiB to write", intOption("--mib", 1, 1024 * 1024))
     .option("--seed <n>", "seed of the placement (for repeatable runs)", intOption("--seed", 0))
     .action(
-      action(async (vm: string, opts: { mib: number; seed?: number }, cmd: Command) => {
-        const dir = dataDir(cmd.optsWithGlobals<{ data?: string }>());
+      kit.action(async (vm: string, opts: { mib: number; seed?: number }, cmd: Command) => {
+        const dir = dataDir(kit, cmd.optsWithGlobals<{ data?: string }>());
         const { writeGuestData } = await import("@lifeboat/ovirt-sim");
         const r = await writeGuestData({ dataDir: dir, vmName: vm, mib: opts.mib, seed: opts.seed });
         for (const d of r.disks)

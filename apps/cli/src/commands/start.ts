@@ -1,14 +1,14 @@
 import type { Command } from "commander";
-import { action } from "../cli-kit";
+import type { CliKit } from "../cli-kit";
 
-export function register(program: Command) {
+export function register(program: Command, kit: CliKit) {
   program
     .command("start")
     .description(
       "run Lifeboat on this machine: database, simulated engine if none is configured, worker, web",
     )
     .action(
-      action(async () => {
+      kit.action(async () => {
         // Listen from the very start: a signal during start-up waits for it to finish, then stops in order.
         // A second SIGINT/SIGTERM (e.g. sent to the whole process group) must not kill the launcher half-way.
         const stopRequested = new Promise<void>((resolve) => {
@@ -25,7 +25,7 @@ export function register(program: Command) {
         const started = Date.now();
         // Loaded on use: the launcher pulls in the database and web stack, which other commands do not need.
         const { startLifeboat } = await import("../launcher/start");
-        const lifeboat = await startLifeboat();
+        const lifeboat = await startLifeboat(kit.env.vars);
         const secs = ((Date.now() - started) / 1000).toFixed(1);
         const { admin } = lifeboat;
         const login = admin.generatedPassword

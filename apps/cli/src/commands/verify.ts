@@ -1,6 +1,6 @@
 import type { Repository, VerifyReport } from "@lifeboat/repository";
 import type { Command } from "commander";
-import { action, UsageError, userPath } from "../cli-kit";
+import { type CliKit, UsageError } from "../cli-kit";
 
 /** Bytes for people (binary units). */
 export function bytesText(n: number): string {
@@ -15,23 +15,28 @@ export function bytesText(n: number): string {
 }
 
 /**
- * Opens the repository at DIR (as typed by the user) with the key from LIFEBOAT_REPOSITORY_KEY when set.
- * Shared by the repository commands (verify, gc).
+ * Opens the repository at DIR (as typed by the user) with the key from LIFEBOAT_REPOSITORY_KEY when set;
+ * `create`: makes one when the folder holds none (backup). Shared by the repository commands.
  */
-export async function openCliRepository(dir: string): Promise<Repository> {
+export async function openCliRepository(
+  kit: CliKit,
+  dir: string,
+  opts: { create?: boolean } = {},
+): Promise<Repository> {
   const { parseKey32 } = await import("@lifeboat/config");
   const { openRepository } = await import("@lifeboat/repository");
-  const raw = process.env.LIFEBOAT_REPOSITORY_KEY;
+  const raw = kit.env.repositoryKey;
   let key: Buffer | undefined;
-  if (raw !== undefined && raw.trim() !== "") {
+  if (raw !== undefined) {
     try {
       key = parseKey32(raw, "LIFEBOAT_REPOSITORY_KEY");
     } catch (e) {
       throw new UsageError(e instanceof Error ? e.message : String(e));
     }
   }
-  return openRepository(userPath(dir), {
+  return openRepository(kit.path(dir), {
     key,
+    ...(opts.create ? { create: true } : {}),
     onWarning: (m) => process.stderr.write(`lifeboat: warning: ${m}\n`),
   });
 }
@@ -66,7 +71,7 @@ function reportLines(r: VerifyReport): string[] {
   return lines;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, kit: CliKit): void {
   program
     .command("verify")
     .description("re-read and re-hash every chunk of a restore point (or of the whole repository)")
@@ -74,8 +79,8 @@ export function register(program: Command): void {
     .option("--point <id>", "only this restore point")
     .option("--json", "print the report as JSON")
     .action(
-      action(async (opts: { repo: string; point?: string; json?: boolean }) => {
-        const repo = await openCliRepository(opts.repo);
+      kit.action(async (opts: { repo: string; point?: string; json?: boolean }) => {
+        const repo = await openCliRepository(kit, opts.repo);
         const progress = progressPrinter("verify");
         const report = await repo.verify({
           pointId: opts.point,

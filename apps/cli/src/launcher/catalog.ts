@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { serverEnv } from "@lifeboat/config";
+import type { ServerEnv } from "@lifeboat/config";
 import { type Db, disconnectAll, getDb } from "@lifeboat/db";
 import { startEmbeddedPostgres } from "@lifeboat/db/embedded";
 import { migrateDeploy } from "@lifeboat/db/migrate";
@@ -10,8 +10,7 @@ import pg from "pg";
  * Runs `fn` against the catalog of this installation: DATABASE_URL when set, else the embedded PostgreSQL of
  * the data dir — the running one if `lifeboat start` is up, or a briefly started one.
  */
-export async function withCatalog<T>(fn: (db: Db, url: string) => Promise<T>): Promise<T> {
-  const env = serverEnv();
+export async function withCatalog<T>(env: ServerEnv, fn: (db: Db, url: string) => Promise<T>): Promise<T> {
   let url = env.DATABASE_URL;
   let stopEmbedded: (() => Promise<void>) | undefined;
   if (!url) {

@@ -13,7 +13,7 @@ export interface LocalSecrets {
  */
 export function loadOrCreateLocalSecrets(
   dataDir: string,
-  env: NodeJS.ProcessEnv = process.env,
+  env: { BETTER_AUTH_SECRET?: string; LIFEBOAT_ENCRYPTION_KEY?: string },
 ): LocalSecrets {
   const file = path.join(dataDir, "secrets.json");
   let stored: Partial<LocalSecrets> = {};

@@ -34,10 +34,11 @@ type Log = (line: string) => void;
  * simulated engine when no real one is configured, one worker and the web server.
  */
 export async function startLifeboat(
+  vars: NodeJS.ProcessEnv,
   log: Log = (l) => process.stderr.write(`${l}\n`),
 ): Promise<RunningLifeboat> {
   const root = findWorkspaceRoot();
-  const env = serverEnv();
+  const env = serverEnv(vars);
   fs.mkdirSync(env.dataDir, { recursive: true });
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
@@ -56,7 +57,7 @@ export async function startLifeboat(
     stops.push(() => supervisor.stop());
   };
   try {
-    const secrets = loadOrCreateLocalSecrets(env.dataDir);
+    const secrets = loadOrCreateLocalSecrets(env.dataDir, env);
     let databaseUrl = env.DATABASE_URL;
     if (!databaseUrl) {
       const pgOptions = { dataDir: path.join(env.dataDir, "pg"), port: env.LIFEBOAT_EMBEDDED_PG_PORT };
@@ -73,7 +74,7 @@ export async function startLifeboat(
     if (!databaseUrl) throw new Error("no database");
     await migrateDeploy(databaseUrl);
     const childEnv: NodeJS.ProcessEnv = {
-      ...process.env,
+      ...vars,
       ...secrets,
       DATABASE_URL: databaseUrl,
       LIFEBOAT_DATA_DIR: env.dataDir,

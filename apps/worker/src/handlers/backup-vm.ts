@@ -33,7 +33,7 @@ export const backupVm: JobHandler<"backup.vm"> = async (raw) => {
   if (!job.vmId) throw new JobFailure("This backup job names no VM.");
   const vm = await db.vm.findUnique({ where: { id: job.vmId } });
   if (!vm) throw new JobFailure("The VM of this backup is no longer in the catalog.");
-  const repository = await catalogRepository(ctx.settings.repository);
+  const repository = await catalogRepository(ctx.settings.config.repository);
   if (run.attempt > 1) await dropUnrecordedPoints(db, run, repository);
   return withEngineJob(ctx, vm.engineId, async ({ engine, imageio, row }) => {
     const restorePointId = randomUUID();

@@ -20,7 +20,7 @@ export const repositoryGc: JobHandler<"repository.gc"> = async ({
     const jobId = await queue.enqueue("repository.gc", input, {});
     return { queued: jobId };
   }
-  const repository = await catalogRepository(settings?.repository);
+  const repository = await catalogRepository(settings.config.repository);
   run.setPhase("collecting garbage");
   const report = await repository.gc({
     graceMs: input.graceMinutes !== undefined ? input.graceMinutes * 60_000 : DEFAULT_GC_GRACE_MS,

@@ -2,8 +2,9 @@ import { refreshAllInventories } from "@lifeboat/domain";
 import type { JobHandler } from "../job-context";
 
 /** Reads the VM lists of the enabled engines into the inventory (one failing engine does not stop the others). */
-export const inventoryRefresh: JobHandler<"inventory.refresh"> = async ({ db, input, signal }) => {
+export const inventoryRefresh: JobHandler<"inventory.refresh"> = async ({ db, input, signal, settings }) => {
   const results = await refreshAllInventories(db, {
+    encryptionKey: settings.config.encryptionKey,
     signal,
     ...(input.engineId ? { engineIds: [input.engineId] } : {}),
   });

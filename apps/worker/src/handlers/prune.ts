@@ -3,7 +3,12 @@ import type { JobHandler } from "../job-context";
 
 /** Applies a policy's retention to one VM: deletes the restore points it no longer keeps (never pinned ones). */
 export const pruneVmHandler: JobHandler<"prune.vm"> = async ({ db, input, settings, jobId }) => {
-  const result = await pruneVm(db, await catalogRepository(settings?.repository), input.policyId, input.vmId);
+  const result = await pruneVm(
+    db,
+    await catalogRepository(settings.config.repository),
+    input.policyId,
+    input.vmId,
+  );
   if (result.deleted.length > 0) {
     const policy = await db.policy.findUnique({
       where: { id: input.policyId },
@@ -32,7 +37,7 @@ export const pruneVmHandler: JobHandler<"prune.vm"> = async ({ db, input, settin
 export const restorePointDelete: JobHandler<"restore-point.delete"> = async ({ db, input, settings }) => {
   const outcome = await deleteRestorePoint(
     db,
-    await catalogRepository(settings?.repository),
+    await catalogRepository(settings.config.repository),
     input.restorePointId,
   );
   if (outcome === "pinned")

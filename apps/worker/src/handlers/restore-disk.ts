@@ -12,7 +12,7 @@ export const restoreDisk: JobHandler<"restore.disk"> = async (raw) => {
   const ctx = durable(raw);
   const { run, input } = ctx;
   const rp = await restorePointOf(ctx);
-  const repository = await catalogRepository(ctx.settings.repository);
+  const repository = await catalogRepository(ctx.settings.config.repository);
   // The engine chosen for the restore; jobs queued before restores could cross engines name none.
   const engineId = input.engineId ?? rp.engineId;
   return withEngineJob(ctx, engineId, async ({ engine, imageio }) => {

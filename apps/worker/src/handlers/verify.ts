@@ -9,7 +9,7 @@ import { throwIfDamaged, verificationResult, verifyAndRecord } from "../jobs/ver
  */
 export const verify: JobHandler<"verify"> = async (raw) => {
   const ctx = durable(raw);
-  const repository = await catalogRepository(ctx.settings.repository);
+  const repository = await catalogRepository(ctx.settings.config.repository);
   const outcome = await verifyAndRecord(ctx.db, ctx.run, repository, ctx.run.job.restorePointId ?? undefined);
   throwIfDamaged(outcome);
   ctx.run.event("info", "verify", `${outcome.report.checked.chunks} chunks verified, no damage`);

@@ -31,7 +31,10 @@ export async function withEngineJob<T extends JobType, R>(
   try {
     if (waited)
       run.event("info", "slot", `got slot ${slot.index + 1} of ${settings.engineConcurrency} on ${row.name}`);
-    const conn = engineConnection(row, { logger: (line) => run.event("warn", "engine", line) });
+    const conn = engineConnection(row, {
+      encryptionKey: settings.config.encryptionKey,
+      logger: (line) => run.event("warn", "engine", line),
+    });
     try {
       if (mustClean) await cleanUpEarlierAttempts(run, conn.engine, engineId);
       run.signal.throwIfAborted();

@@ -1,5 +1,4 @@
-import { serverEnv } from "@lifeboat/config";
-import { type RepositorySettings, repositorySettingsFromEnv } from "@lifeboat/domain";
+import type { DomainConfig } from "@lifeboat/domain";
 
 /** How a worker runs durable jobs. Every worker of an installation should use the same values. */
 export interface WorkerSettings {
@@ -19,23 +18,24 @@ export interface WorkerSettings {
   engineConcurrency: number;
   /** Durable jobs of each type this worker runs at once (more workers = more throughput). */
   jobsPerType: number;
-  repository: RepositorySettings;
+  /** The process's configuration (sealing key, repository, notifications), built at its edge. */
+  config: DomainConfig;
 }
 
 export interface WorkerSettingsInput {
   databaseUrl: string;
-  /** Default: LIFEBOAT_JOB_LEASE_SECONDS (60). */
+  config: DomainConfig;
+  /** LIFEBOAT_JOB_LEASE_SECONDS; default 60. */
   leaseSeconds?: number;
   maxAttempts?: number;
+  /** LIFEBOAT_ENGINE_CONCURRENCY; default 2. */
   engineConcurrency?: number;
   /** Default 2. */
   jobsPerType?: number;
-  repository?: RepositorySettings;
 }
 
 export function workerSettings(input: WorkerSettingsInput): WorkerSettings {
-  const env = serverEnv();
-  const leaseSeconds = input.leaseSeconds ?? env.LIFEBOAT_JOB_LEASE_SECONDS;
+  const leaseSeconds = input.leaseSeconds ?? 60;
   const leaseMs = Math.max(3000, Math.round(leaseSeconds * 1000));
   return {
     databaseUrl: input.databaseUrl,
@@ -43,8 +43,8 @@ export function workerSettings(input: WorkerSettingsInput): WorkerSettings {
     heartbeatMs: 1000,
     sweepMs: Math.min(15_000, Math.max(1000, Math.round(leaseMs / 3))),
     maxAttempts: input.maxAttempts ?? 3,
-    engineConcurrency: input.engineConcurrency ?? env.LIFEBOAT_ENGINE_CONCURRENCY,
+    engineConcurrency: input.engineConcurrency ?? 2,
     jobsPerType: Math.max(1, input.jobsPerType ?? 2),
-    repository: input.repository ?? repositorySettingsFromEnv(),
+    config: input.config,
   };
 }

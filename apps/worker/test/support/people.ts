@@ -1,7 +1,26 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import type { Db } from "@lifeboat/db";
-import { type Actor, actorFor, type Permission, type Person, type ServiceContext } from "@lifeboat/domain";
+import {
+  type Actor,
+  actorFor,
+  type DomainConfig,
+  type Permission,
+  type Person,
+  type ServiceContext,
+} from "@lifeboat/domain";
 import type { JobQueue } from "@lifeboat/jobs";
+
+/** The key that seals engine passwords in these tests (hex, as LIFEBOAT_ENCRYPTION_KEY takes it). */
+export const ENCRYPTION_KEY = randomBytes(32).toString("hex");
+
+/** What a test's processes are configured with: the tests' key, in-app notifications only. */
+export function testConfig(repositoryDir = "/nonexistent/lifeboat-test-repository"): DomainConfig {
+  return {
+    encryptionKey: Buffer.from(ENCRYPTION_KEY, "hex"),
+    repository: { dir: repositoryDir },
+    notify: { publicUrl: "http://localhost:3000" },
+  };
+}
 
 /** What a domain operation gets when `person` calls it: the actor with its scope for the permission. */
 export type Acting = ServiceContext & { actor: Actor };
@@ -25,7 +44,8 @@ export async function acting(
   queue: JobQueue,
   person: Person,
   permission: Permission,
+  config: DomainConfig = testConfig(),
 ): Promise<Acting> {
   const actor = await actorFor(db, person, permission);
-  return { db, queue, actor, audit: {}, ip: null, userAgent: "vitest" };
+  return { db, queue, actor, audit: {}, ip: null, userAgent: "vitest", config };
 }

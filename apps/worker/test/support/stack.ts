@@ -1,8 +1,8 @@
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { resetServerEnvCache, sealSecret } from "@lifeboat/config";
+import { sealSecret } from "@lifeboat/config";
 import type { Job } from "@lifeboat/db";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
 import type { Permission, Person } from "@lifeboat/domain";
@@ -12,13 +12,10 @@ import { FAST_SIM } from "@lifeboat/ovirt-sim/testing";
 import { openRepository, type Repository } from "@lifeboat/repository";
 import { inject } from "vitest";
 import { startWorker, type Worker } from "../../src/worker";
-import { type Acting, acting, createPerson } from "./people";
+import { type Acting, acting, createPerson, ENCRYPTION_KEY, testConfig } from "./people";
 
 export { activeVolumePath, FAST_SIM, qemuSame, simLeftovers } from "@lifeboat/ovirt-sim/testing";
-export { type Acting, acting, createPerson } from "./people";
-
-/** The key that seals engine passwords in these tests (the worker reads it from the environment). */
-export const ENCRYPTION_KEY = randomBytes(32).toString("hex");
+export { type Acting, acting, createPerson, ENCRYPTION_KEY, testConfig } from "./people";
 
 /**
  * Everything a worker test needs, all real: a migrated PostgreSQL database, the simulated engine registered as
@@ -68,8 +65,6 @@ export async function registerEngine(t: TestDatabase, sim: Simulator, name: stri
 }
 
 export async function startStack(opts: { sim?: Partial<SimulatorOptions> } = {}): Promise<Stack> {
-  process.env.LIFEBOAT_ENCRYPTION_KEY = ENCRYPTION_KEY;
-  resetServerEnvCache();
   const dir = await mkdtemp(path.join(os.tmpdir(), "lifeboat-worker-"));
   const repoDir = path.join(dir, "repository");
   const t = await createTestDatabase(inject("testDatabase"));
@@ -103,7 +98,8 @@ export async function startStack(opts: { sim?: Partial<SimulatorOptions> } = {})
     admin,
     operator,
     member,
-    run: async (person, permission, op) => op(await acting(t.db, queue, person, permission)),
+    run: async (person, permission, op) =>
+      op(await acting(t.db, queue, person, permission, testConfig(repoDir))),
     teamId,
     workers,
     async startWorker(w = {}) {
@@ -112,7 +108,7 @@ export async function startStack(opts: { sim?: Partial<SimulatorOptions> } = {})
         pollingIntervalSeconds: 0.5,
         leaseSeconds: w.leaseSeconds ?? 5,
         engineConcurrency: w.engineConcurrency ?? 2,
-        repository: { dir: repoDir },
+        config: testConfig(repoDir),
       });
       workers.push(worker);
       return worker;

@@ -1,6 +1,6 @@
 import type { Auth } from "@lifeboat/auth";
 import type { Db } from "@lifeboat/db";
-import type { NotifyConfig } from "@lifeboat/domain";
+import type { DomainConfig } from "@lifeboat/domain";
 import type { JobQueue } from "@lifeboat/jobs";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { createContext } from "../context";
@@ -11,7 +11,7 @@ export interface TrpcHttpOptions {
   db: Db;
   auth: Auth;
   queue: JobQueue;
-  notify?: NotifyConfig;
+  config: DomainConfig;
   /** Origins whose pages may call mutations (see `trustedOrigins`). */
   allowedOrigins: readonly string[];
 }

@@ -80,7 +80,7 @@ async function decide(
   if (!comment) throw new AppError("BAD_REQUEST", "Add a comment: every decision needs one.");
   const now = new Date();
   if (row.state === "pending" && row.expiresAt <= now) {
-    await expireApprovals(ctx.db, { now, notify: ctx.notify });
+    await expireApprovals(ctx.db, { now, notify: ctx.config.notify });
     throw alreadyClosed({ ...row, state: "expired" });
   }
   if (row.state !== "pending") throw alreadyClosed(row);
@@ -119,7 +119,7 @@ async function decide(
   let decided = await ctx.db.approvalRequest.findUniqueOrThrow({ where: { id: row.id } });
   if (input.decision === "approve" && registration)
     decided = await execute(ctx, actor, decided, registration);
-  await notifyOutcome(ctx.db, ctx.notify, decided);
+  await notifyOutcome(ctx.db, ctx.config.notify, decided);
   return decided;
 }
 
@@ -197,7 +197,7 @@ async function withdraw(ctx: ServiceContext, actor: Actor, id: string): Promise<
     data: { state: "cancelled" },
   });
   if (won.count !== 1) {
-    await expireApprovals(ctx.db, { notify: ctx.notify });
+    await expireApprovals(ctx.db, { notify: ctx.config.notify });
     throw alreadyClosed(await ctx.db.approvalRequest.findUniqueOrThrow({ where: { id: row.id } }));
   }
   return ctx.db.approvalRequest.findUniqueOrThrow({ where: { id: row.id } });

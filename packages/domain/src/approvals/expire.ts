@@ -19,7 +19,7 @@ export interface ExpireResult {
  */
 export async function expireApprovals(
   db: Db,
-  opts: { now?: Date; notify?: NotifyConfig } = {},
+  opts: { now?: Date; notify: NotifyConfig },
 ): Promise<ExpireResult> {
   const now = opts.now ?? new Date();
   const expired = await db.$queryRaw<ApprovalRequest[]>`

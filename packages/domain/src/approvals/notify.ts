@@ -1,5 +1,5 @@
 import type { ApprovalRequest, Db } from "@lifeboat/db";
-import { type NotifyConfig, notify, notifyConfigFromEnv, type Recipient } from "../notify";
+import { type NotifyConfig, notify, type Recipient } from "../notify";
 import { rolesGranting } from "../permissions";
 
 /** The members who decide the team's requests (approver or admin role), not disabled. */
@@ -36,11 +36,11 @@ function facts(r: ApprovalRequest): Record<string, unknown> {
 }
 
 /** Tells the team's approvers (except the requester) that a request waits for them. */
-export async function notifyRequested(db: Db, config: NotifyConfig | undefined, r: ApprovalRequest) {
+export async function notifyRequested(db: Db, config: NotifyConfig, r: ApprovalRequest) {
   const approvers = (await teamApprovers(db, r.teamId)).filter((a) => a.id !== r.requestedById);
   await notify(
     db,
-    config ?? notifyConfigFromEnv(),
+    config,
     {
       type: "approval.requested",
       teamId: r.teamId,
@@ -56,7 +56,7 @@ export async function notifyRequested(db: Db, config: NotifyConfig | undefined, 
 }
 
 /** Tells the requester what became of their request (approved, rejected, expired, or failed to run). */
-export async function notifyOutcome(db: Db, config: NotifyConfig | undefined, r: ApprovalRequest) {
+export async function notifyOutcome(db: Db, config: NotifyConfig, r: ApprovalRequest) {
   const by = r.decidedByEmail ? `${r.decidedByName} <${r.decidedByEmail}>` : "Nobody";
   const words: Record<string, [string, string]> = {
     approved: [`Approved: ${r.summary}`, `${by} approved it.\nComment: ${r.decisionComment ?? ""}`],
@@ -77,7 +77,7 @@ export async function notifyOutcome(db: Db, config: NotifyConfig | undefined, r:
   if (!w) return;
   await notify(
     db,
-    config ?? notifyConfigFromEnv(),
+    config,
     { type: `approval.${r.state}`, teamId: r.teamId, title: w[0], body: w[1], link: link(r), data: facts(r) },
     [requester(r)],
   );

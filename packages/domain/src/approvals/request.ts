@@ -96,6 +96,6 @@ export async function requestApproval(
       ...(input.target ? { target: input.target } : {}),
     },
   });
-  await notifyRequested(ctx.db, ctx.notify, row);
+  await notifyRequested(ctx.db, ctx.config.notify, row);
   return { id: row.id, state: "pending", expiresAt };
 }

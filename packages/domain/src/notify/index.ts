@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { serverEnv } from "@lifeboat/config";
+import type { ServerEnv } from "@lifeboat/config";
 import type { Db, Prisma } from "@lifeboat/db";
 import { type SmtpConfig, sendEmail } from "./email";
 import { postWebhook, type WebhookConfig } from "./webhook";
@@ -19,8 +19,7 @@ export interface NotifyConfig {
   smtp?: SmtpConfig;
 }
 
-export function notifyConfigFromEnv(): NotifyConfig {
-  const env = serverEnv();
+export function notifyConfigFrom(env: ServerEnv): NotifyConfig {
   return {
     publicUrl: env.BETTER_AUTH_URL ?? `http://localhost:${env.PORT}`,
     webhook:

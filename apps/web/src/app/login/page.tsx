@@ -1,9 +1,8 @@
-import { oidcFromEnv } from "@lifeboat/api";
 import type { Metadata } from "next";
 import { headers } from "next/headers";
 import { redirect } from "next/navigation";
 import { Logo } from "@/components/logo";
-import { currentSession } from "@/server/app";
+import { currentSession, oidcSignIn } from "@/server/app";
 import { LoginForm } from "./login-form";
 
 export const metadata: Metadata = { title: "Sign in" };
@@ -20,7 +19,7 @@ const SSO_ERRORS: Record<string, string> = {
 export default async function LoginPage({ searchParams }: { searchParams: Promise<{ error?: string }> }) {
   if (await currentSession(await headers())) redirect("/");
   const { error } = await searchParams;
-  const oidc = oidcFromEnv();
+  const oidc = oidcSignIn();
   const ssoError = error ? (SSO_ERRORS[error] ?? "Single sign-on did not complete. Try again.") : null;
   return (
     <main className="flex min-h-screen items-center justify-center px-4">

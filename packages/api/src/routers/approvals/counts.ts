@@ -15,7 +15,7 @@ export const counts = procedure
   .output(approvalsCountsOutput)
   .query(async ({ ctx }) => {
     const actor = requireActor(ctx);
-    await expireApprovals(ctx.db, { notify: ctx.notify });
+    await expireApprovals(ctx.db, { notify: ctx.config.notify });
     const deciding = await decidingTeamIds(ctx.db, actor.userId);
     const [awaitingMyDecision, myPending] = await Promise.all([
       ctx.db.approvalRequest.count({

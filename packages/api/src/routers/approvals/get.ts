@@ -19,7 +19,7 @@ export const get = procedure
   .output(approvalView)
   .query(async ({ ctx, input }) => {
     const actor = requireActor(ctx);
-    await expireApprovals(ctx.db, { notify: ctx.notify });
+    await expireApprovals(ctx.db, { notify: ctx.config.notify });
     const row = await ctx.db.approvalRequest.findUnique({
       where: { id: input.id },
       include: { team: { select: { name: true } } },

@@ -33,7 +33,7 @@ export const list = procedure
   .output(approvalsListOutput)
   .query(async ({ ctx, input }) => {
     const actor = requireActor(ctx);
-    await expireApprovals(ctx.db, { notify: ctx.notify });
+    await expireApprovals(ctx.db, { notify: ctx.config.notify });
     const deciding = await decidingTeamIds(ctx.db, actor.userId);
     const byView: Record<typeof input.view, Prisma.ApprovalRequestWhereInput> = {
       inbox: { state: "pending", teamId: { in: deciding }, requestedById: { not: actor.userId } },

@@ -9,7 +9,7 @@ export const create = procedure
   .mutation(async ({ ctx, input }) => {
     ctx.audit.targetType = "engine";
     ctx.audit.details = { name: input.name, apiUrl: input.apiUrl, insecure: input.insecure };
-    const engine = await createEngine(ctx.db, input);
+    const engine = await createEngine(ctx.db, ctx.config.encryptionKey, input);
     ctx.audit.targetId = engine.id;
     await publishEvent(ctx.db, { kind: "engine", id: engine.id, teams: null });
     return engine;

@@ -15,4 +15,4 @@ export const restoreTargets = procedure
   .meta({ permission: "restore:request" })
   .input(restoreTargetsQuery)
   .output(restoreTargetsView)
-  .query(({ ctx, input }) => restoreTargetsOf(ctx.db, requireActor(ctx), input));
+  .query(({ ctx, input }) => restoreTargetsOf(ctx.db, ctx.config.encryptionKey, requireActor(ctx), input));

@@ -32,7 +32,7 @@ export const testConnection = procedure
     ctx.audit.targetId = row?.id;
     let password = input.password;
     if (!password && row) {
-      const key = sealingKey();
+      const key = sealingKey(ctx.config.encryptionKey);
       try {
         password = openSecret(row.secretSealed, key);
       } catch {

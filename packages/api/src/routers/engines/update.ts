@@ -19,7 +19,7 @@ export const update = procedure
         .map(([k]) => k),
       ...(patch.insecure !== undefined ? { insecure: patch.insecure } : {}),
     };
-    const engine = await updateEngine(ctx.db, id, patch);
+    const engine = await updateEngine(ctx.db, ctx.config.encryptionKey, id, patch);
     await publishEvent(ctx.db, { kind: "engine", id, teams: null });
     return engine;
   });

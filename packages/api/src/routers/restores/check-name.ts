@@ -19,4 +19,4 @@ export const checkName = procedure
   .meta({ permission: "restore:request" })
   .input(restoresCheckNameInput)
   .output(restoresCheckNameOutput)
-  .query(({ ctx, input }) => checkRestoreName(ctx.db, requireActor(ctx), input));
+  .query(({ ctx, input }) => checkRestoreName(ctx.db, ctx.config.encryptionKey, requireActor(ctx), input));

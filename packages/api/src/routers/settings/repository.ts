@@ -1,4 +1,4 @@
-import { AppError, catalogRepository, measureRepository, repositorySettingsFromEnv } from "@lifeboat/domain";
+import { AppError, catalogRepository, measureRepository } from "@lifeboat/domain";
 import { z } from "zod";
 import { procedure } from "../../trpc";
 
@@ -59,7 +59,7 @@ export const repository = procedure
   .meta({ permission: "site:diagnostics" })
   .output(settingsRepositoryOutput)
   .query(async ({ ctx }) => {
-    const settings = repositorySettingsFromEnv();
+    const settings = ctx.config.repository;
     const since = new Date(Date.now() - 90 * 24 * 3600_000);
     const total = await ctx.db.repositoryUsage.count({ where: { at: { gte: since } } });
     const step = Math.max(1, Math.ceil(total / 500));
@@ -140,7 +140,7 @@ export const measureRepositoryNow = procedure
   .mutation(async ({ ctx }) => {
     let repo: Awaited<ReturnType<typeof catalogRepository>>;
     try {
-      repo = await catalogRepository();
+      repo = await catalogRepository(ctx.config.repository);
     } catch (e) {
       throw new AppError(
         "PRECONDITION_FAILED",

@@ -39,6 +39,7 @@ export const refresh = procedure
     const now = Date.now();
     const due = engines.filter((e) => !e.lastCheckAt || now - e.lastCheckAt.getTime() >= MIN_INTERVAL_MS);
     const results = await refreshAllInventories(ctx.db, {
+      encryptionKey: ctx.config.encryptionKey,
       engineIds: due.map((e) => e.id),
       interactive: true,
     });

@@ -1,5 +1,3 @@
-import { randomBytes } from "node:crypto";
-import { resetServerEnvCache } from "@lifeboat/config";
 import type { Db } from "@lifeboat/db";
 import { afterAll } from "vitest";
 import { catalogRestorePoint, registerSimEngine, type SimEngine, worldVm } from "../../jobs-fixtures";
@@ -15,13 +13,6 @@ afterAll(async () => {
   await (await engine)?.stop();
 });
 
-function encryptionKey() {
-  if (!process.env.LIFEBOAT_ENCRYPTION_KEY) {
-    process.env.LIFEBOAT_ENCRYPTION_KEY = randomBytes(32).toString("hex");
-    resetServerEnvCache();
-  }
-}
-
 const SITE = ["site-admin"] as const;
 
 export default cases([
@@ -31,7 +22,6 @@ export default cases([
     allow: SITE,
     target: "global",
     call: ({ caller, w }) => {
-      encryptionKey();
       return caller.engines.create({
         name: w.unique("engine"),
         apiUrl: "https://engine.authz.test",

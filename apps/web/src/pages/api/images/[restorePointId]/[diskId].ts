@@ -31,6 +31,6 @@ export default async function handler(req: NextApiRequest, res: NextApiResponse)
     restorePointId: one(req.query.restorePointId) ?? "",
     diskId: one(req.query.diskId) ?? "",
     format: one(req.query.format),
-    repository: () => catalogRepository(),
+    repository: () => catalogRepository(ctx.config.repository),
   });
 }
