@@ -219,6 +219,66 @@ function when(d: Date): string {
   return d.toISOString().replace("T", " ").slice(0, 16);
 }
 
+/** Who restores `rp` (the acting team, its settings) and to which engine, noted in the audit row. */
+async function restoreScope(
+  ctx: ServiceContext,
+  actor: Actor,
+  rp: PointWithVm,
+  input: { teamId?: string; engineId?: string },
+  details: Record<string, unknown>,
+) {
+  const teamId = await actingTeamForVm(ctx.db, actor, rp.vmId, input.teamId);
+  const team = teamId ? await ctx.db.team.findUnique({ where: { id: teamId } }) : null;
+  ctx.audit.teamId = teamId ?? undefined;
+  ctx.audit.targetType = "restore_point";
+  ctx.audit.targetId = rp.id;
+  const engine = await restoreEngine(ctx.db, rp, input.engineId);
+  ctx.audit.details = { vmName: rp.vmName, ...details, ...otherEngine(rp, engine) };
+  return { teamId, team, engine };
+}
+
+/** Files the restore for approval when `approval` says why, else queues it; the job id joins the audit row. */
+async function requestOrQueueRestore<T extends "restore.vm" | "restore.disk">(
+  ctx: ServiceContext,
+  actor: Actor,
+  rp: PointWithVm,
+  teamId: string | null,
+  type: T,
+  job: JobInput<T>,
+  approval: { summary: string; reason: string; why: string[] } | null,
+): Promise<RestoreStarted> {
+  if (approval) {
+    if (!teamId)
+      throw new AppError(
+        "PRECONDITION_FAILED",
+        "This restore needs an approval, but no team owns the VM: give the VM to a team first.",
+      );
+    const requested = await requestApproval(ctx, {
+      teamId,
+      kind: type,
+      payload: { restorePointId: rp.id, job },
+      summary: approval.summary,
+      reason: approval.reason,
+      target: { type: "restore_point", id: rp.id },
+    });
+    return {
+      status: "pending-approval",
+      approvalRequestId: requested.id,
+      expiresAt: requested.expiresAt,
+      why: approval.why,
+    };
+  }
+  const jobId = await ctx.queue.enqueue(type, job, {
+    createdBy: actor.userId,
+    teamId,
+    vmId: rp.vmId,
+    engineId: job.engineId,
+    restorePointId: rp.id,
+  });
+  ctx.audit.details = { ...ctx.audit.details, jobId };
+  return { status: "queued", jobId };
+}
+
 /**
  * Starts a restore as a new VM, or files it for approval. A restore over an existing VM (its name taken, or
  * the original identity while the original exists) is refused unless `replaceExisting`, and then always waits
@@ -231,18 +291,10 @@ export async function startRestoreVm(
 ): Promise<RestoreStarted> {
   const input = restoreVmRequest.parse(raw);
   const rp = await pointForRestore(ctx.db, actor, input.restorePointId);
-  const teamId = await actingTeamForVm(ctx.db, actor, rp.vmId, input.teamId);
-  const team = teamId ? await ctx.db.team.findUnique({ where: { id: teamId } }) : null;
-  ctx.audit.teamId = teamId ?? undefined;
-  ctx.audit.targetType = "restore_point";
-  ctx.audit.targetId = rp.id;
-  const engine = await restoreEngine(ctx.db, rp, input.engineId);
-  ctx.audit.details = {
-    vmName: rp.vmName,
+  const { teamId, team, engine } = await restoreScope(ctx, actor, rp, input, {
     name: input.name,
     identity: input.identity,
-    ...otherEngine(rp, engine),
-  };
+  });
   const check = await checkRestoreTarget(
     ctx.db,
     rp,
@@ -265,39 +317,18 @@ export async function startRestoreVm(
     identity: input.identity,
     ...(check.replaces ? { replaceVm: check.replaces } : {}),
   };
-  if (check.approvalRequired) {
-    if (!teamId)
-      throw new AppError(
-        "PRECONDITION_FAILED",
-        "This restore needs an approval, but no team owns the VM: give the VM to a team first.",
-      );
-    const summary = check.replaces
-      ? `Restore ${rp.vmName} (restore point of ${when(rp.createdAt)}) as "${input.name}" on ${engine.name}, REPLACING the existing VM "${check.replaces.name}"`
-      : `Restore ${rp.vmName} (restore point of ${when(rp.createdAt)}) as a new VM "${input.name}" on ${engine.name}`;
-    const requested = await requestApproval(ctx, {
-      teamId,
-      kind: "restore.vm",
-      payload: { restorePointId: rp.id, job },
-      summary,
-      reason: input.reason ?? "",
-      target: { type: "restore_point", id: rp.id },
-    });
-    return {
-      status: "pending-approval",
-      approvalRequestId: requested.id,
-      expiresAt: requested.expiresAt,
-      why: check.why,
-    };
-  }
-  const jobId = await ctx.queue.enqueue("restore.vm", job, {
-    createdBy: actor.userId,
+  const summary = check.replaces
+    ? `Restore ${rp.vmName} (restore point of ${when(rp.createdAt)}) as "${input.name}" on ${engine.name}, REPLACING the existing VM "${check.replaces.name}"`
+    : `Restore ${rp.vmName} (restore point of ${when(rp.createdAt)}) as a new VM "${input.name}" on ${engine.name}`;
+  return requestOrQueueRestore(
+    ctx,
+    actor,
+    rp,
     teamId,
-    vmId: rp.vmId,
-    engineId: engine.id,
-    restorePointId: rp.id,
-  });
-  ctx.audit.details = { ...ctx.audit.details, jobId };
-  return { status: "queued", jobId };
+    "restore.vm",
+    job,
+    check.approvalRequired ? { summary, reason: input.reason ?? "", why: check.why } : null,
+  );
 }
 
 /** Starts a restore of one disk as a new floating disk (or files it when the team approves every restore). */
@@ -310,18 +341,10 @@ export async function startRestoreDisk(
   const rp = await pointForRestore(ctx.db, actor, input.restorePointId);
   const disk = rp.disks.find((d) => d.diskId === input.diskId || d.id === input.diskId);
   if (!disk) throw new AppError("NOT_FOUND", "The restore point has no such disk.");
-  const teamId = await actingTeamForVm(ctx.db, actor, rp.vmId, input.teamId);
-  const team = teamId ? await ctx.db.team.findUnique({ where: { id: teamId } }) : null;
-  ctx.audit.teamId = teamId ?? undefined;
-  ctx.audit.targetType = "restore_point";
-  ctx.audit.targetId = rp.id;
-  const engine = await restoreEngine(ctx.db, rp, input.engineId);
-  ctx.audit.details = {
-    vmName: rp.vmName,
+  const { teamId, team, engine } = await restoreScope(ctx, actor, rp, input, {
     disk: disk.alias,
     alias: input.alias,
-    ...otherEngine(rp, engine),
-  };
+  });
   const job: JobInput<"restore.disk"> = {
     engineId: engine.id,
     diskId: disk.diskId,
@@ -329,31 +352,15 @@ export async function startRestoreDisk(
     storageDomain: input.storageDomain,
     format: input.format,
   };
-  if (team && teamId && approvalRequired(team, "restore.disk")) {
-    const requested = await requestApproval(ctx, {
-      teamId,
-      kind: "restore.disk",
-      payload: { restorePointId: rp.id, job },
-      summary: `Restore disk ${disk.alias} of ${rp.vmName} (restore point of ${when(rp.createdAt)}) as a new disk "${input.alias}" on ${engine.name}`,
-      reason: input.reason ?? "",
-      target: { type: "restore_point", id: rp.id },
-    });
-    return {
-      status: "pending-approval",
-      approvalRequestId: requested.id,
-      expiresAt: requested.expiresAt,
-      why: ["the team asks for an approval of every restore"],
-    };
-  }
-  const jobId = await ctx.queue.enqueue("restore.disk", job, {
-    createdBy: actor.userId,
-    teamId,
-    vmId: rp.vmId,
-    engineId: engine.id,
-    restorePointId: rp.id,
-  });
-  ctx.audit.details = { ...ctx.audit.details, jobId };
-  return { status: "queued", jobId };
+  const approval =
+    team && teamId && approvalRequired(team, "restore.disk")
+      ? {
+          summary: `Restore disk ${disk.alias} of ${rp.vmName} (restore point of ${when(rp.createdAt)}) as a new disk "${input.alias}" on ${engine.name}`,
+          reason: input.reason ?? "",
+          why: ["the team asks for an approval of every restore"],
+        }
+      : null;
+  return requestOrQueueRestore(ctx, actor, rp, teamId, "restore.disk", job, approval);
 }
 
 /** The restore point of an approved request, checked again now: it exists, is restorable, and the team owns it. */
