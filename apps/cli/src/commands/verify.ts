@@ -15,10 +15,10 @@ export function bytesText(n: number): string {
 }
 
 /**
- * Opens the repository at DIR (as typed by the user) with the key from LIFEBOAT_REPOSITORY_KEY when set.
- * Shared by the repository commands (verify, gc).
+ * Opens the repository at DIR (as typed by the user) with the key from LIFEBOAT_REPOSITORY_KEY when set;
+ * `create` makes one where the folder holds none (backup). Shared by the repository commands.
  */
-export async function openCliRepository(dir: string): Promise<Repository> {
+export async function openCliRepository(dir: string, opts: { create?: boolean } = {}): Promise<Repository> {
   const { parseKey32 } = await import("@lifeboat/config");
   const { openRepository } = await import("@lifeboat/repository");
   const raw = process.env.LIFEBOAT_REPOSITORY_KEY;
@@ -32,6 +32,7 @@ export async function openCliRepository(dir: string): Promise<Repository> {
   }
   return openRepository(userPath(dir), {
     key,
+    create: opts.create,
     onWarning: (m) => process.stderr.write(`lifeboat: warning: ${m}\n`),
   });
 }
