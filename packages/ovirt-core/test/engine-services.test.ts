@@ -422,10 +422,16 @@ describe("disks, attachments, disk snapshots", () => {
     expect(last().query.get("include_active")).toBe("true");
     const recs = sim.state.volumes(diskId);
     expect(recs.length).toBeGreaterThanOrEqual(3);
-    expect(recs.some((v) => v.format === "raw") || recs.some((v) => v.format === "cow")).toBe(true);
     expect(vols.map((v) => [v.id, v.parent?.id, v.format])).toEqual(
       recs.map((v) => [v.id, v.parentId ?? undefined, v.format]),
     );
+    // A disk with a raw base (the overlays of snapshots are cow).
+    const raw = sim.state.disks().find((d) => d.alias === "db01_Disk2")?.id as string;
+    const rawVols = await engine.diskSnapshots.listForDisk(raw);
+    expect(rawVols.map((v) => [v.id, v.parent?.id, v.format])).toEqual(
+      sim.state.volumes(raw).map((v) => [v.id, v.parentId ?? undefined, v.format]),
+    );
+    expect(rawVols[0]?.format).toBe("raw");
   });
 
   it("falls back to the storage domain's disk snapshots on engines without the per-disk path", async () => {
