@@ -1,10 +1,9 @@
 import { statSync } from "node:fs";
 import path from "node:path";
-import { qemuImg, tempDir } from "@lifeboat/disk-image/testing";
+import { makeSparseImage, qemuImg, sameBytes, tempDir } from "@lifeboat/disk-image/testing";
 import { type Simulator, startSimulator } from "@lifeboat/ovirt-sim";
 import { expireTicket, makeUnrelatedCa, type ServedImage, serveImage } from "@lifeboat/ovirt-sim/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeSparseImage, sameBytes } from "./support/images";
 import { lifeboat } from "./support/run-cli";
 
 /**

@@ -24,7 +24,8 @@ import type { Db } from "@lifeboat/db";
 import { createTestDatabase, startTestDatabaseServer } from "@lifeboat/db/testing";
 import { startBackup } from "@lifeboat/domain";
 import { createJobQueue, stopBosses } from "@lifeboat/jobs";
-import { backupVm, EngineClient } from "@lifeboat/ovirt-core";
+import { backupVm } from "@lifeboat/ovirt-core";
+import { benchEngineClient, type BenchSimInfo as SimInfo } from "@lifeboat/ovirt-core/bench-support";
 import { openRepository } from "@lifeboat/repository";
 import { acting, createPerson } from "../test/support/people";
 
@@ -32,16 +33,6 @@ const MiB = 1024 * 1024;
 const here = import.meta.dirname;
 const root = path.resolve(here, "../../..");
 const tmpRoot = process.env.BENCH_TMP ?? (existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir());
-
-interface SimInfo {
-  engineUrl: string;
-  caPem: string;
-  user: string;
-  password: string;
-  vmId: string;
-  diskId: string;
-  writtenBytes: number;
-}
 
 function startChild(args: string[], env: NodeJS.ProcessEnv, cwd = root): ChildProcess {
   return spawn(process.execPath, ["--import", "tsx", ...args], {
@@ -100,13 +91,7 @@ async function main() {
     const info = JSON.parse(await firstLine(sim, (l) => l.startsWith("{"))) as SimInfo;
 
     // Baseline: the flow alone, in this process, into its own repository.
-    const engine = new EngineClient({
-      url: info.engineUrl,
-      username: info.user,
-      password: info.password,
-      caPem: info.caPem,
-      pollIntervalMs: 100,
-    });
+    const engine = benchEngineClient(info);
     // Run before and after the job path, each into a fresh repository; the faster counts.
     const flowRuns: Array<{ seconds: number; transferredBytes: number }> = [];
     const runFlow = async () => {

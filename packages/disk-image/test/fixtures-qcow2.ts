@@ -1,11 +1,12 @@
 /**
- * qcow2 fixtures made by the real qemu-img / qemu-io (Debian qemu-utils) in temp folders at test time.
- * Layer file names are bare UUIDs and backing names are the parent's bare UUID, as on oVirt storage.
+ * qcow2 fixtures made by the real qemu-img / qemu-io (Debian qemu-utils) in temp folders at test time, and the
+ * raw images tests build them from. Layer file names are bare UUIDs and backing names are the parent's bare
+ * UUID, as on oVirt storage.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomFillSync, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -142,4 +143,63 @@ export async function writeMixedRaw(file: string, bytes: number, seed = 1): Prom
     buf.write(`block ${i} at ${off}`, off);
   }
   await writeFile(file, buf);
+}
+
+/**
+ * Writes a sparse raw image: holes everywhere except the given regions, filled with random bytes (or with
+ * `fill`: 0 for allocated zero blocks, 0xa5 garbage a zeroing client must overwrite).
+ */
+export async function makeSparseImage(
+  file: string,
+  size: number,
+  regions: Array<{ offset: number; length: number; fill?: number }>,
+): Promise<void> {
+  const fh = await open(file, "w");
+  try {
+    await fh.truncate(size);
+    for (const r of regions) {
+      const chunk = 1024 * 1024;
+      for (let pos = 0; pos < r.length; pos += chunk) {
+        const buf = Buffer.allocUnsafe(Math.min(chunk, r.length - pos));
+        if (r.fill === undefined) randomFillSync(buf);
+        else buf.fill(r.fill);
+        await fh.write(buf, 0, buf.length, r.offset + pos);
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A file of `size` bytes holding garbage everywhere (to prove zeroing really zeroes). */
+export async function makeGarbageFile(file: string, size: number): Promise<void> {
+  await makeSparseImage(file, size, [{ offset: 0, length: size, fill: 0xa5 }]);
+}
+
+export async function makeEmptyFile(file: string, size: number): Promise<void> {
+  await makeSparseImage(file, size, []);
+}
+
+export async function sameBytes(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([readFile(a), readFile(b)]);
+  return x.equals(y);
+}
+
+/**
+ * A qcow2 copy of a raw image with 4 KiB clusters, so that an NBD view reports the raw image's data and zero
+ * extents exactly (as qemu-nbd reports a raw file's data and holes); `allocatedZero` ranges (zeroes written
+ * into the raw file) are written again as allocated zero data, as they are in the raw file.
+ */
+export async function qcow2Of(
+  raw: string,
+  out: string,
+  allocatedZero: Array<{ offset: number; length: number }> = [],
+): Promise<string> {
+  await qemuImg(["convert", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", raw, out]);
+  if (allocatedZero.length > 0)
+    await qemuIo(
+      out,
+      allocatedZero.map((z) => `write -P 0 ${z.offset} ${z.length}`),
+    );
+  return out;
 }

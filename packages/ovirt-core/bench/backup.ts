@@ -24,23 +24,13 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { openRepository } from "@lifeboat/repository";
-import { EngineClient } from "../src/engine";
 import { type BackupResult, backupVm, type FlowEvent, type FlowProgress } from "../src/flows";
 import { ImageioTicket } from "../src/imageio";
+import { benchEngineClient, type BenchSimInfo as SimInfo } from "./support/bench-sim";
 
 const MiB = 1024 * 1024;
 const here = import.meta.dirname;
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
-
-interface SimInfo {
-  engineUrl: string;
-  caPem: string;
-  user: string;
-  password: string;
-  vmId: string;
-  diskId: string;
-  writtenBytes: number;
-}
 
 async function startSim(dir: string): Promise<{ child: ChildProcess; info: SimInfo }> {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "backup-sim.ts"), dir], {
@@ -90,13 +80,7 @@ async function main() {
     const started = await startSim(path.join(dir, "sim"));
     sim = started.child;
     const { info } = started;
-    const engine = new EngineClient({
-      url: info.engineUrl,
-      username: info.user,
-      password: info.password,
-      caPem: info.caPem,
-      pollIntervalMs: 100,
-    });
+    const engine = benchEngineClient(info);
     const imageio = { caPem: info.caPem, workers: WORKERS };
     const repository = await openRepository(path.join(dir, "repo"), { create: true });
     const knownLayers = new Map<

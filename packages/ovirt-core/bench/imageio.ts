@@ -18,7 +18,8 @@ import { open } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
-import { sameBytes, tempDir } from "../test/support/images";
+import { sameBytes } from "@lifeboat/disk-image/testing";
+import { tempDir } from "../test/support/images";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;

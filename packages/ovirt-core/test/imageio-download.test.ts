@@ -1,4 +1,5 @@
 import { createServer } from "node:net";
+import { makeSparseImage, qcow2Of, sameBytes } from "@lifeboat/disk-image/testing";
 import { type Simulator, startSimulator } from "@lifeboat/ovirt-sim";
 import {
   expireTicket,
@@ -18,7 +19,7 @@ import {
   type ImageSegment,
   type TransferProgress,
 } from "../src/imageio";
-import { makeSparseImage, qcow2Of, sameBytes, tempDir } from "./support/images";
+import { tempDir } from "./support/images";
 import { makePki, type TestPki } from "./support/pki";
 import { ScriptedServer } from "./support/scripted-server";
 

@@ -1,4 +1,11 @@
 import { readFile } from "node:fs/promises";
+import {
+  makeEmptyFile,
+  makeGarbageFile,
+  makeSparseImage,
+  qcow2Of,
+  sameBytes,
+} from "@lifeboat/disk-image/testing";
 import { type Simulator, startSimulator } from "@lifeboat/ovirt-sim";
 import {
   expireTicket,
@@ -17,14 +24,7 @@ import {
   type ImageSegment,
 } from "../src/imageio";
 import { zeroRuns } from "../src/imageio/upload";
-import {
-  makeEmptyFile,
-  makeGarbageFile,
-  makeSparseImage,
-  qcow2Of,
-  sameBytes,
-  tempDir,
-} from "./support/images";
+import { tempDir } from "./support/images";
 
 /**
  * The imageio client's uploads against the simulated daemon, over write tickets served straight from target

@@ -6,9 +6,13 @@ import { z } from "zod";
  * operations, e.g. `vms.get`, `snapshots.add`, `snapshots.remove`, `imagetransfers.add`,
  * `imagetransfers.finalize`, `sso.token`, `images.get`, `images.put`, `images.patch`, `images.options`,
  * `images.extents`, `backups.add`, `backups.finalize`, `checkpoints.remove`; and the asynchronous steps
- * `snapshots.add.async` (creation fails, the snapshot vanishes), `disks.add.async` (the new disk ends
- * illegal), `imagetransfers.verify` (upload verification fails at finalize) and `backups.snapshot.remove`
- * (a hybrid backup's snapshot is not removed at finalize and stays behind).
+ * `snapshots.add.async` (creation fails, the snapshot vanishes), `snapshots.remove.async` (the merge fails,
+ * the snapshot is `ok` again), `disks.add.async` (the new disk ends illegal), `vms.add.async` (an
+ * asynchronous, pre-4.5.1 OVF import fails and the VM vanishes), `imagetransfers.init` (preparing the image
+ * on the host fails: `finished_failure`), `imagetransfers.ticket` (the host refuses the ticket: upload
+ * `paused_system`, download `cancelled_system`), `imagetransfers.verify` (upload verification fails at
+ * finalize), `imagetransfers.finalize.async` (finalizing fails: `paused_system`, the disk left illegal)
+ * and `backups.snapshot.remove` (a hybrid backup's snapshot is not removed at finalize and stays behind).
  */
 export const faultSpecSchema = z.discriminatedUnion("kind", [
   z.object({
@@ -41,6 +45,11 @@ export const faultSpecSchema = z.discriminatedUnion("kind", [
     transferId: z.string().optional(),
     /** Holds a VM backup instead of a transfer; `"*"` = any backup. */
     backupId: z.string().optional(),
+    /**
+     * Holds a snapshot instead (phase `locked`): its creation or removal does not end, as with many or big
+     * disks; `"*"` = any snapshot.
+     */
+    snapshotId: z.string().optional(),
   }),
   z.object({
     kind: z.literal("checkpoint"),
@@ -134,6 +143,11 @@ export class FaultInjector {
     return this.add({ kind: "hold", phase: opts.phase, backupId: opts.backupId ?? "*" });
   }
 
+  /** A snapshot stays `locked` (creation or removal not ending) until the fault is removed. */
+  holdSnapshot(opts: { snapshotId?: string } = {}): FaultHandle {
+    return this.add({ kind: "hold", phase: "locked", snapshotId: opts.snapshotId ?? "*" });
+  }
+
   /** Checkpoint damage as the field sees it (field-failures row 6); see the `checkpoint` fault kind. */
   damageCheckpoint(opts: {
     effect: "invalid" | "bitmap_lost" | "host_crash";
@@ -216,7 +230,7 @@ export class FaultInjector {
 
   isHeld(transferId: string, phase: ImageTransferPhase): boolean {
     for (const f of this.faults.values()) {
-      if (f.kind !== "hold" || f.backupId !== undefined) continue;
+      if (f.kind !== "hold" || f.backupId !== undefined || f.snapshotId !== undefined) continue;
       if (f.phase === phase && (!f.transferId || f.transferId === transferId)) return true;
     }
     return false;
@@ -227,6 +241,12 @@ export class FaultInjector {
       if (f.kind !== "hold" || f.backupId === undefined) continue;
       if (f.phase === phase && (f.backupId === "*" || f.backupId === backupId)) return true;
     }
+    return false;
+  }
+
+  isSnapshotHeld(snapshotId: string): boolean {
+    for (const f of this.faults.values())
+      if (f.kind === "hold" && (f.snapshotId === "*" || f.snapshotId === snapshotId)) return true;
     return false;
   }
 

@@ -7,7 +7,7 @@ import net from "node:net";
 import path from "node:path";
 import { ADMIN_PREFIX, createAdminHandler } from "./admin";
 import { AuthService } from "./engine/auth";
-import { Engine, type GuestWriteResult } from "./engine/engine";
+import { DEFAULT_ENGINE_VERSION, Engine, type GuestWriteResult, versionAtLeast } from "./engine/engine";
 import { EngineRecorder } from "./engine/recorder";
 import { createEngineHandler } from "./engine/server";
 import { FaultInjector } from "./faults";
@@ -58,6 +58,12 @@ export interface SimulatorOptions {
   asyncDelayMs?: number;
   /** SSO token lifetime without use, ms (default 30 min). */
   tokenTtlMs?: number;
+  /**
+   * The engine version it answers as (default 4.5.5). Older versions behave as those engines did: before
+   * 4.4.3 no `/disks/{id}/disksnapshots`; before 4.4.7 finished transfers and backups vanish (404, unless
+   * the two `legacy…` options say otherwise); before 4.5.1 OVF imports answer 202 and run on image_locked.
+   */
+  engineVersion?: string;
   /** How long finished transfers stay visible, ms (default 5 min, 4.4.7+ behaviour). */
   finishedTransferTtlMs?: number;
   /** Pre-4.4.7: finished transfers disappear at once (404). */
@@ -213,12 +219,14 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     let imageioPort = 0;
     let proxyPort = 0;
     let unreachablePort = 0;
+    const engineVersion = opts.engineVersion ?? DEFAULT_ENGINE_VERSION;
     const engine = new Engine(store, clock, faults, tickets, {
       asyncDelayMs: opts.asyncDelayMs ?? 1000,
       transferPollMs: opts.transferPollMs ?? 1000,
       finishedTransferTtlMs: opts.finishedTransferTtlMs ?? 5 * 60_000,
-      legacyTransferRemoval: opts.legacyTransferRemoval ?? false,
-      legacyBackupRemoval: opts.legacyBackupRemoval ?? false,
+      legacyTransferRemoval: opts.legacyTransferRemoval ?? !versionAtLeast(engineVersion, "4.4.7"),
+      legacyBackupRemoval: opts.legacyBackupRemoval ?? !versionAtLeast(engineVersion, "4.4.7"),
+      engineVersion,
       autoFinalizeDownloads: opts.autoFinalizeDownloads ?? false,
       ticketTimeoutS: opts.ticketTimeoutS ?? 300,
       imageioUrl: () => `${scheme}://${hostInUrl}:${imageioPort}`,

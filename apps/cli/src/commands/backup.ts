@@ -81,6 +81,36 @@ export function cliHooks(label: string): FlowHooks & { dispose(): void } {
   };
 }
 
+/** What a backup did, for its summary: one line on stderr, the leftovers, the result on stdout. */
+interface BackupSummary {
+  /** The stderr line after `backup: <vm>: `. */
+  text: string;
+  leftovers: ReadonlyArray<{ kind: string; id: string; description: string; error: string }>;
+  restorePointId: string;
+  mode: string;
+  checkpointId: string | null;
+  transferredBytes: number;
+  disks: Array<{
+    diskId: string;
+    alias: string;
+    mode: string;
+    transferredBytes: number | null;
+    changedBytes?: number;
+    checkpointId: string | null;
+  }>;
+}
+
+/** Prints a backup's summary: stderr for people; stdout the restore point id, or with --json the result. */
+function printBackupSummary(vmName: string, json: boolean | undefined, s: BackupSummary): void {
+  process.stderr.write(`backup: ${vmName}: ${s.text}\n`);
+  for (const l of s.leftovers)
+    process.stderr.write(
+      `backup: warning: left on the engine: ${l.kind} ${l.id} (${l.description}): ${l.error}\n`,
+    );
+  const { text: _text, leftovers: _leftovers, ...result } = s;
+  process.stdout.write(json ? `${JSON.stringify(result)}\n` : `${s.restorePointId}\n`);
+}
+
 export function register(program: Command, kit: CliKit): void {
   withEngineOptions(program.command("backup"))
     .description("back up a VM (OVF and disk snapshot chains) into a repository; prints the restore point id")
@@ -124,6 +154,18 @@ export function register(program: Command, kit: CliKit): void {
             const { backupCapability, backupVm, backupVmWithBackupApi, previousBackupPoint, storedLayers } =
               await import("@lifeboat/ovirt-core");
             const restorePointId = randomUUID();
+            // What both flows take.
+            const common = {
+              ...hooks,
+              engine,
+              imageio,
+              vmId: vm.id,
+              repository,
+              restorePointId,
+              description: flags.description,
+              tags: flags.tag,
+              jobRef: `cli ${restorePointId.slice(0, 8)}`,
+            };
             let method = flags.mode === "snapshot-chain" ? "snapshot-chain" : "backup-api";
             if (flags.mode === "auto" && flags.keepSnapshot) {
               // Only the snapshot chain has a temporary snapshot to keep.
@@ -141,83 +183,46 @@ export function register(program: Command, kit: CliKit): void {
                 throw new Error(
                   `no earlier backup-API restore point of ${vm.name} in ${flags.repo}: take a full one first`,
                 );
-              const r = await backupVmWithBackupApi({
-                ...hooks,
-                engine,
-                imageio,
-                vmId: vm.id,
-                repository,
-                restorePointId,
-                previous,
-                description: flags.description,
-                tags: flags.tag,
-                jobRef: `cli ${restorePointId.slice(0, 8)}`,
+              const r = await backupVmWithBackupApi({ ...common, previous });
+              printBackupSummary(vm.name, flags.json, {
+                text: `${r.mode} backup of ${r.disks.length} disk(s) (${r.disks.map((d) => `${d.alias} ${d.mode}`).join(", ")}), ${bytesText(r.transferredBytes)} transferred, repository grew by ${bytesText(r.newStoredBytes)}`,
+                leftovers: r.leftovers,
+                restorePointId: r.restorePoint.id,
+                mode: r.mode,
+                checkpointId: r.checkpointId ?? null,
+                transferredBytes: r.transferredBytes,
+                disks: r.disks.map((d) => ({
+                  diskId: d.diskId,
+                  alias: d.alias,
+                  mode: d.mode,
+                  transferredBytes: d.transferredBytes,
+                  changedBytes: d.changedBytes,
+                  checkpointId: r.checkpointId ?? null,
+                })),
               });
-              process.stderr.write(
-                `backup: ${vm.name}: ${r.mode} backup of ${r.disks.length} disk(s) (${r.disks.map((d) => `${d.alias} ${d.mode}`).join(", ")}), ${bytesText(r.transferredBytes)} transferred, repository grew by ${bytesText(r.newStoredBytes)}\n`,
-              );
-              for (const l of r.leftovers)
-                process.stderr.write(
-                  `backup: warning: left on the engine: ${l.kind} ${l.id} (${l.description}): ${l.error}\n`,
-                );
-              process.stdout.write(
-                flags.json
-                  ? `${JSON.stringify({
-                      restorePointId: r.restorePoint.id,
-                      mode: r.mode,
-                      checkpointId: r.checkpointId ?? null,
-                      transferredBytes: r.transferredBytes,
-                      disks: r.disks.map((d) => ({
-                        diskId: d.diskId,
-                        alias: d.alias,
-                        mode: d.mode,
-                        transferredBytes: d.transferredBytes,
-                        changedBytes: d.changedBytes,
-                        checkpointId: r.checkpointId ?? null,
-                      })),
-                    })}\n`
-                  : `${r.restorePoint.id}\n`,
-              );
               return;
             }
             const result = await backupVm({
-              ...hooks,
-              engine,
-              imageio,
-              vmId: vm.id,
-              repository,
-              restorePointId,
+              ...common,
               knownLayer: storedLayers(repository, vm.id),
               keepSnapshot: flags.keepSnapshot,
-              description: flags.description,
-              tags: flags.tag,
-              jobRef: `cli ${restorePointId.slice(0, 8)}`,
             });
             const layers = result.disks.flatMap((d) => d.layers);
-            process.stderr.write(
-              `backup: ${vm.name}: ${result.disks.length} disk(s), ${layers.length} layer(s) (${layers.filter((l) => l.reused).length} unchanged), ${bytesText(result.transferredBytes)} transferred, repository grew by ${bytesText(result.newStoredBytes)}\n`,
-            );
-            for (const l of result.leftovers)
-              process.stderr.write(
-                `backup: warning: left on the engine: ${l.kind} ${l.id} (${l.description}): ${l.error}\n`,
-              );
-            process.stdout.write(
-              flags.json
-                ? `${JSON.stringify({
-                    restorePointId: result.restorePoint.id,
-                    mode: "snapshot-chain",
-                    checkpointId: null,
-                    transferredBytes: result.transferredBytes,
-                    disks: result.disks.map((d) => ({
-                      diskId: d.diskId,
-                      alias: d.alias,
-                      mode: "snapshot-chain",
-                      transferredBytes: null,
-                      checkpointId: null,
-                    })),
-                  })}\n`
-                : `${result.restorePoint.id}\n`,
-            );
+            printBackupSummary(vm.name, flags.json, {
+              text: `${result.disks.length} disk(s), ${layers.length} layer(s) (${layers.filter((l) => l.reused).length} unchanged), ${bytesText(result.transferredBytes)} transferred, repository grew by ${bytesText(result.newStoredBytes)}`,
+              leftovers: result.leftovers,
+              restorePointId: result.restorePoint.id,
+              mode: "snapshot-chain",
+              checkpointId: null,
+              transferredBytes: result.transferredBytes,
+              disks: result.disks.map((d) => ({
+                diskId: d.diskId,
+                alias: d.alias,
+                mode: "snapshot-chain",
+                transferredBytes: null,
+                checkpointId: null,
+              })),
+            });
           } finally {
             hooks.dispose();
             await engine.close();

@@ -21,38 +21,6 @@ export const ids = {
 
 const link = (kind: string, id: string) => ({ id, href: `${API}/${kind}/${id}` });
 
-export function vmJson(over: Record<string, unknown> = {}) {
-  return {
-    id: ids.vm,
-    href: `${API}/vms/${ids.vm}`,
-    name: "db01",
-    description: "",
-    status: "up",
-    memory: "4294967296",
-    stateless: "false",
-    delete_protected: "false",
-    type: "server",
-    creation_time: 1714554000000,
-    cpu: { topology: { sockets: "2", cores: "1", threads: "1" } },
-    os: { type: "rhel_8x64", boot: { devices: { device: ["hd"] } } },
-    cluster: link("clusters", ids.cluster),
-    template: link("templates", "00000000-0000-0000-0000-000000000000"),
-    actions: { link: [{ href: `${API}/vms/${ids.vm}/shutdown`, rel: "shutdown" }] },
-    link: [
-      { href: `${API}/vms/${ids.vm}/diskattachments`, rel: "diskattachments" },
-      { href: `${API}/vms/${ids.vm}/snapshots`, rel: "snapshots" },
-    ],
-    ...over,
-  };
-}
-
-export const OVF =
-  "<?xml version='1.0' encoding='UTF-8'?>\n<ovf:Envelope xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1/\"><Content/></ovf:Envelope>";
-
-export function vmWithOvf(over: Record<string, unknown> = {}) {
-  return vmJson({ initialization: { configuration: { type: "ovf", data: OVF } }, ...over });
-}
-
 export function snapshotJson(over: Record<string, unknown> = {}) {
   return {
     id: ids.snap,
@@ -93,100 +61,6 @@ export function diskJson(over: Record<string, unknown> = {}) {
     disk_profile: link("diskprofiles", "dp000000-0000-4000-8000-000000000001"),
     actions: { link: [{ href: `${API}/disks/${ids.disk}/copy`, rel: "copy" }] },
     link: [{ href: `${API}/disks/${ids.disk}/disksnapshots`, rel: "disksnapshots" }],
-    ...over,
-  };
-}
-
-export function diskSnapshotJson(id: string, over: Record<string, unknown> = {}) {
-  return {
-    id,
-    href: `${API}/storagedomains/${ids.sd}/disksnapshots/${id}`,
-    alias: "db01_Disk1",
-    format: "cow",
-    sparse: "true",
-    status: "ok",
-    actual_size: "1073741824",
-    provisioned_size: "21474836480",
-    content_type: "data",
-    disk: link("disks", ids.disk),
-    storage_domains: { storage_domain: [{ id: ids.sd }] },
-    ...over,
-  };
-}
-
-export function attachmentJson(over: Record<string, unknown> = {}) {
-  return {
-    id: ids.disk,
-    href: `${API}/vms/${ids.vm}/diskattachments/${ids.disk}`,
-    active: "true",
-    bootable: "true",
-    interface: "virtio_scsi",
-    pass_discard: "false",
-    read_only: "false",
-    uses_scsi_reservation: "false",
-    disk: link("disks", ids.disk),
-    vm: link("vms", ids.vm),
-    ...over,
-  };
-}
-
-export function storageDomainJson(over: Record<string, unknown> = {}) {
-  return {
-    id: ids.sd,
-    href: `${API}/storagedomains/${ids.sd}`,
-    name: "data1",
-    type: "data",
-    external_status: "ok",
-    master: "true",
-    storage_format: "v5",
-    available: "812354748416",
-    used: "261993005056",
-    committed: "343597383680",
-    block_size: "512",
-    backup: "false",
-    storage: { type: "nfs", address: "nas.example.com", path: "/exports/data1" },
-    data_centers: { data_center: [link("datacenters", ids.dc)] },
-    ...over,
-  };
-}
-
-export function clusterJson(over: Record<string, unknown> = {}) {
-  return {
-    id: ids.cluster,
-    href: `${API}/clusters/${ids.cluster}`,
-    name: "Default",
-    description: "The default server cluster",
-    cpu: { architecture: "x86_64", type: "Intel Nehalem Family" },
-    version: { major: "4", minor: "7" },
-    data_center: link("datacenters", ids.dc),
-    ...over,
-  };
-}
-
-export function transferJson(phase: string, over: Record<string, unknown> = {}) {
-  return {
-    id: ids.transfer,
-    href: `${API}/imagetransfers/${ids.transfer}`,
-    active: "false",
-    direction: "download",
-    format: "raw",
-    inactivity_timeout: "120",
-    phase,
-    shallow: "true",
-    timeout_policy: "cancel",
-    transferred: "0",
-    transfer_url: `https://host1.example.com:54322/images/${ids.ticket}`,
-    proxy_url: `https://engine.example.com:54323/images/${ids.ticket}`,
-    snapshot: { id: ids.vol2 },
-    disk: link("disks", ids.disk),
-    host: link("hosts", ids.host),
-    image: { id: ids.disk },
-    actions: {
-      link: [
-        { href: `${API}/imagetransfers/${ids.transfer}/cancel`, rel: "cancel" },
-        { href: `${API}/imagetransfers/${ids.transfer}/finalize`, rel: "finalize" },
-      ],
-    },
     ...over,
   };
 }

@@ -13,10 +13,6 @@ import type { TestPki } from "./pki";
  *   OAuth-shaped SSO errors, a nested fault in a 200, a proxy's HTML 502 page, connection resets, integers
  *   beyond 2^53 as strings and as JSON numbers, `{}` collections and "TRUE" booleans, an entity without an
  *   id). The rest of the engine client's tests run on the simulator (engine-client.test.ts).
- * - engine-services.test.ts: not yet ported (each test scripts the engine's JSON from the reference and
- *   asserts the exact query, body and header the service sends, including old engines' ways: no per-disk
- *   snapshots path, finished transfers deleted (404), VMs vanishing while image_locked); many could move
- *   onto the simulator with `recordEngine`, one by one against its seeded VMs.
  * - imageio-download.test.ts, "fails at once on 416 when the extents reach past the ticket" and "refuses
  *   malformed extents": extents no daemon sends (past the ticket size, with a gap), on purpose.
  *

@@ -57,6 +57,8 @@ export interface EngineOptions {
   autoFinalizeDownloads: boolean;
   /** Lifetime of daemon tickets the engine creates (renewed while transferring), seconds. */
   ticketTimeoutS: number;
+  /** The engine version it answers as (`4.5.5`); older ones lack later features (ref version table). */
+  engineVersion?: string;
   /** Base URLs of the daemon and the proxy, e.g. https://127.0.0.1:54322 */
   imageioUrl(): string;
   proxyUrl(): string;
@@ -71,6 +73,20 @@ const BLOCK_COW_DEFAULT = GiB;
 const LV_EXTENT = 128 * MiB;
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
+
+/** The simulated engine's version when none is asked for. */
+export const DEFAULT_ENGINE_VERSION = "4.5.5";
+
+/** `a` is at least version `b` (dotted numbers, e.g. `4.4.3`). */
+export function versionAtLeast(a: string, b: string): boolean {
+  const x = a.split(/[.-]/).map((n) => Number.parseInt(n, 10) || 0);
+  const y = b.split(/[.-]/).map((n) => Number.parseInt(n, 10) || 0);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d = (x[i] ?? 0) - (y[i] ?? 0);
+    if (d !== 0) return d > 0;
+  }
+  return true;
+}
 
 export interface GuestWriteResult {
   vm: string;
@@ -113,6 +129,15 @@ export class Engine {
 
   now(): number {
     return this.clock.now();
+  }
+
+  get version(): string {
+    return this.opts.engineVersion ?? DEFAULT_ENGINE_VERSION;
+  }
+
+  /** The simulated engine is at least this version. */
+  atLeast(version: string): boolean {
+    return versionAtLeast(this.version, version);
   }
 
   /** Runs `fn` after `ms`, tracked so that stop() can wait for it; failures become error events. */
@@ -739,19 +764,45 @@ export class Engine {
       });
       for (const v of disk.volumes) if (v.snapshotId === "") v.snapshotId = active.id;
     }
-    this.endJob(job.id, "finished");
-    this.event("normal", 9600, `VM ${name} has been successfully imported from the given configuration.`, {
-      vmId: vm.id,
-      correlationId,
-    });
-    if (failed.length > 0)
-      this.event(
-        "warning",
-        9601,
-        `VM ${name} has been imported from the given configuration but the following disk(s) failed to attach: ${failed.join(", ")}.`,
-        { vmId: vm.id, correlationId },
-      );
-    this.save();
+    const finish = () => {
+      this.endJob(job.id, "finished");
+      this.event("normal", 9600, `VM ${name} has been successfully imported from the given configuration.`, {
+        vmId: vm.id,
+        correlationId,
+      });
+      if (failed.length > 0)
+        this.event(
+          "warning",
+          9601,
+          `VM ${name} has been imported from the given configuration but the following disk(s) failed to attach: ${failed.join(", ")}.`,
+          { vmId: vm.id, correlationId },
+        );
+      this.save();
+    };
+    // Before 4.5.1 the import runs on after the answer (202): the VM is image_locked until it ends, and a
+    // failed import rolls back, the VM vanishes (ref §4.4).
+    if (!this.atLeast("4.5.1")) {
+      this.lockVm(vm);
+      this.save();
+      this.later(this.opts.asyncDelayMs, `Importing VM ${name}`, () => {
+        if (this.faults.takeFailure("vms.add.async")) {
+          this.data.vms = this.data.vms.filter((v) => v !== vm);
+          this.data.snapshots = this.data.snapshots.filter((s) => s.vmId !== vm.id);
+          for (const d of this.data.disks)
+            for (const v of d.volumes) if (v.snapshotId === active.id) v.snapshotId = "";
+          this.endJob(job.id, "failed");
+          this.event("error", 9603, `Failed to import VM ${name} from the given configuration.`, {
+            correlationId,
+          });
+          this.save();
+          return;
+        }
+        this.unlockVm(vm);
+        finish();
+      });
+      return vm;
+    }
+    finish();
     return vm;
   }
 
@@ -941,6 +992,12 @@ export class Engine {
   private async completeSnapshotCreate(snap: SnapshotRec): Promise<void> {
     const p = snap.pending;
     if (p?.kind !== "create") return;
+    if (this.faults.isSnapshotHeld(snap.id)) {
+      this.later(this.opts.asyncDelayMs, `Creating snapshot ${snap.description}`, () =>
+        this.completeSnapshotCreate(snap),
+      );
+      return;
+    }
     const vm = this.vm(snap.vmId);
     if (this.faults.takeFailure("snapshots.add.async")) {
       // Roll back: the snapshot vanishes (polling clients see 404); the volumes it would have owned stay
@@ -1047,8 +1104,27 @@ export class Engine {
   private async completeSnapshotRemove(snap: SnapshotRec): Promise<void> {
     const p = snap.pending;
     if (p?.kind !== "remove") return;
+    if (this.faults.isSnapshotHeld(snap.id)) {
+      this.later(this.opts.asyncDelayMs, `Removing snapshot ${snap.description}`, () =>
+        this.completeSnapshotRemove(snap),
+      );
+      return;
+    }
     const vm = this.vm(snap.vmId);
     const disks = this.data.disks.filter((d) => d.volumes.some((v) => v.snapshotId === snap.id));
+    if (this.faults.takeFailure("snapshots.remove.async")) {
+      // A failed merge: the engine unlocks everything and the snapshot is `ok` again, its volumes unmerged.
+      for (const d of disks) this.unlockDisk(d);
+      snap.status = "ok";
+      delete snap.pending;
+      this.endJob(p.jobId, "failed");
+      this.event("error", 357, `Failed to delete snapshot '${snap.description}' for VM '${vm.name}'.`, {
+        vmId: vm.id,
+        correlationId: p.correlationId,
+      });
+      this.save();
+      return;
+    }
     for (const disk of disks) {
       await this.diskMutex.run(disk.id, () => this.mergeVolume(disk, snap.id));
     }

@@ -8,6 +8,8 @@ export interface EngineRequestRecord {
   /** Below the API base for `api` (`/vms`), else the full path. */
   path: string;
   query: URLSearchParams;
+  /** The query string as sent (`?a=b`, "" without one): how it was encoded. */
+  rawQuery: string;
   headers: Record<string, string | string[] | undefined>;
   /** The body as sent, once the engine read it ("" when it did not: 401, 404, 405 …). */
   body: string;
@@ -42,6 +44,7 @@ export class EngineRecorder {
       method: (req.method ?? "GET").toUpperCase(),
       path: prefix ? p.slice(prefix.length) || "/" : p,
       query: url.searchParams,
+      rawQuery: url.search,
       headers: { ...req.headers },
       body: "",
     };

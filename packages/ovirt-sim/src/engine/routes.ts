@@ -1,7 +1,7 @@
 import type { DiskRec, StorageDomainRec, TransferRec, VmRec } from "../model";
 import { EMPTY_GUID } from "../util/ids";
 import type { Engine } from "./engine";
-import { badRequest, inBool, inInt, notFound, obj } from "./faults";
+import { badRequest, EngineFault, inBool, inInt, notFound, obj } from "./faults";
 import {
   API,
   attachmentJson,
@@ -151,6 +151,12 @@ function diskSnapshots(e: Engine, disks: DiskRec[], ctx: RouteCtx, base: (d: Dis
   return max !== undefined ? out.slice(0, max) : out;
 }
 
+/** `product_info.version` of an engine version `4.5.5`. */
+function productVersion(v: string): Record<string, string> {
+  const [major = "4", minor = "0", build = "0"] = v.split(".");
+  return { build, full_version: `${v}-1.el8`, major, minor, revision: "0" };
+}
+
 function transferById(e: Engine, id: string): TransferRec {
   return e.transfers.get(id);
 }
@@ -167,7 +173,7 @@ export const routes: Route[] = [
           instance_id: e.data.dataCenter.id,
           name: "oVirt Engine",
           vendor: "ovirt.org",
-          version: { build: "5", full_version: "4.5.5-1.el8", major: "4", minor: "5", revision: "5" },
+          version: productVersion(e.version),
         },
         special_objects: { blank_template: ref("templates", EMPTY_GUID), root_tag: ref("tags", EMPTY_GUID) },
         summary: {
@@ -383,6 +389,9 @@ export const routes: Route[] = [
     op: "vms.add",
     handler: (e, ctx) => {
       const vm = e.addVm(ctx.body, ctx.correlationId);
+      // An import still running (engines before 4.5.1) is accepted, not done.
+      if (vm.status === "image_locked")
+        return { status: 202, body: vmJson(e, vm), location: `${API}/vms/${vm.id}` };
       return created(vmJson(e, vm), `${API}/vms/${vm.id}`);
     },
   },
@@ -667,6 +676,9 @@ export const routes: Route[] = [
     path: "disks/:id/disksnapshots",
     op: "disksnapshots.list",
     handler: (e, ctx) => {
+      // The per-disk path came with 4.4.3; an older engine has no such resource.
+      if (!e.atLeast("4.4.3"))
+        throw new EngineFault(404, "Not Found", `No resource at ${API}/disks/${ctx.params.id}/disksnapshots`);
       const d = e.disk(ctx.params.id as string);
       return ok(
         collection(

@@ -212,9 +212,12 @@ export class TransferManager {
     // The command ends: downloads and good uploads free the disk; a failed upload leaves it illegal (and
     // the next poll removes it).
     const disk = this.engine.data.disks.find((d) => d.id === t.diskId);
-    if (!disk || disk.lock?.transferId !== t.id) return;
-    if (phase === "finished_success" || t.direction === "download") this.engine.unlockDisk(disk);
-    else disk.status = "illegal";
+    if (disk && disk.lock?.transferId === t.id) {
+      if (phase === "finished_success" || t.direction === "download") this.engine.unlockDisk(disk);
+      else disk.status = "illegal";
+    }
+    // Engines before 4.4.7 delete the entity as the command ends: no client ever reads a finished phase.
+    if (this.engine.opts.legacyTransferRemoval) this.afterFinish(t);
   }
 
   finalize(id: string): void {
@@ -257,6 +260,8 @@ export class TransferManager {
 
   private addTicket(t: TransferRec): void {
     const e = this.engine;
+    if (e.faults.takeFailure("imagetransfers.ticket"))
+      throw new Error("the host could not add the image ticket");
     const found = e.findVolume(t.volumeId);
     if (!found) throw new Error(`volume ${t.volumeId} is gone`);
     if (t.backupId) {
@@ -346,7 +351,10 @@ export class TransferManager {
     switch (t.phase) {
       case "initializing":
       case "resuming": {
-        if (!e.findVolume(t.volumeId)) {
+        if (
+          !e.findVolume(t.volumeId) ||
+          (t.phase === "initializing" && e.faults.takeFailure("imagetransfers.init"))
+        ) {
           this.setPhase(t, "finished_failure");
           return;
         }
@@ -435,6 +443,16 @@ export class TransferManager {
     const e = this.engine;
     if (!(await e.tickets.remove(t.ticketId))) return; // requests still in flight: the next poll retries
     const found = e.findVolume(t.volumeId);
+    if (found && e.faults.takeFailure("imagetransfers.finalize.async")) {
+      // The engine could not finalize (e.g. tearing the image down on the host failed): the transfer pauses
+      // and the disk is left illegal, not removed; someone must clean it up (ref §4.6).
+      t.failureReason = "finalizing the image on the host failed";
+      delete found.disk.lock;
+      found.disk.status = "illegal";
+      this.setPhase(t, "paused_system");
+      e.save();
+      return;
+    }
     if (!found) {
       this.setPhase(t, "finished_failure");
       e.save();
@@ -511,7 +529,7 @@ export class TransferManager {
       e.dropDisk(disk);
       e.event("normal", 2014, `Disk ${disk.alias} was removed after a failed upload.`, { diskId: disk.id });
       e.save();
-      return;
+      if (!e.opts.legacyTransferRemoval) return;
     }
     const age = e.now() - t.phaseTime;
     if (e.opts.legacyTransferRemoval || age >= e.opts.finishedTransferTtlMs) {
