@@ -7,6 +7,7 @@ import {
   type EventBus,
   eventBusFor,
   type LiveEvent,
+  liveEvents,
   publishEvent,
   recomputeVmTeams,
   registerEventSource,
@@ -37,18 +38,23 @@ const memberOfB: Actor = { userId: "b", name: "B", email: "b@x", siteAdmin: fals
 const siteAdmin: Actor = { userId: "s", name: "S", email: "s@x", siteAdmin: true, teamIds: [] };
 
 /** Collects the events an actor receives until `until` says stop (or the timeout). */
-function listen(actor: Actor) {
+function listen(
+  actor: Actor,
+  open: (a: Actor, signal: AbortSignal) => AsyncIterable<LiveEvent> = (a, signal) => bus.subscribe(a, signal),
+) {
   const ac = new AbortController();
   const got: LiveEvent[] = [];
   const waiters: Array<() => void> = [];
   const done = (async () => {
-    for await (const ev of bus.subscribe(actor, ac.signal)) {
+    for await (const ev of open(actor, ac.signal)) {
       got.push(ev);
       for (const w of waiters.splice(0)) w();
     }
   })();
   return {
     got,
+    /** Settles when the stream ends (aborted, or ended by the server). */
+    done,
     async until(pred: (evs: LiveEvent[]) => boolean, ms = 5000): Promise<LiveEvent[]> {
       const end = Date.now() + ms;
       while (!pred(got)) {
@@ -219,6 +225,66 @@ describe("the event bus", () => {
     const job = await t.db.job.create({ data: { type: "backup.vm", teamId: teamA } });
     await a.until(seen(job.id));
     await a.stop();
+  });
+});
+
+describe("the live stream re-checks its subscriber while it runs", () => {
+  async function person(email: string, teams: string[]): Promise<Actor> {
+    const user = await t.db.user.create({ data: { id: randomUUID(), name: email, email } });
+    for (const teamId of teams)
+      await t.db.membership.create({ data: { id: randomUUID(), teamId, userId: user.id, role: "viewer" } });
+    return { userId: user.id, name: user.name, email, siteAdmin: false, teamIds: teams };
+  }
+  // Re-check before every event: the default interval would only make the test wait.
+  const everyEvent = (a: Actor, signal: AbortSignal) => liveEvents(t.db, a, signal, { rescopeMs: 0 });
+
+  it("stops sending a team's events once the subscriber is no longer its member", async () => {
+    const actor = await person("leaver@events.test", [teamA, teamB]);
+    const l = listen(actor, everyEvent);
+    await l.attached();
+    const before = await t.db.job.create({ data: { type: "backup.vm", teamId: teamA } });
+    await l.until(seen(before.id));
+    await t.db.membership.deleteMany({ where: { userId: actor.userId, teamId: teamA } });
+    const afterA = await t.db.job.create({ data: { type: "backup.vm", teamId: teamA } });
+    const afterB = await t.db.job.create({ data: { type: "backup.vm", teamId: teamB } });
+    const mark = await barrier();
+    await l.until(seen(mark));
+    expect(l.got.some((e) => e.id === afterA.id)).toBe(false);
+    expect(l.got.some((e) => e.id === afterB.id)).toBe(true);
+    await l.stop();
+  });
+
+  it("ends the stream of an account disabled meanwhile, and of one left in no team", async () => {
+    const banned = await person("banned@events.test", [teamA]);
+    const alone = await person("alone@events.test", [teamB]);
+    const lb = listen(banned, everyEvent);
+    const la = listen(alone, everyEvent);
+    await Promise.all([lb.attached(), la.attached()]);
+    await t.db.user.update({ where: { id: banned.userId }, data: { banned: true } });
+    await t.db.membership.deleteMany({ where: { userId: alone.userId } });
+    const job = await t.db.job.create({ data: { type: "backup.vm", teamId: teamA } });
+    await barrier();
+    await Promise.all([lb.done, la.done]);
+    expect(lb.got.some((e) => e.id === job.id)).toBe(false);
+  });
+
+  it("re-checks at most once per interval, not on every event", async () => {
+    const actor = await person("cached@events.test", [teamA]);
+    let checks = 0;
+    const l = listen(actor, (a, signal) =>
+      bus.subscribe(a, signal, {
+        rescope: async () => {
+          checks++;
+          return a;
+        },
+        rescopeMs: 60_000,
+      }),
+    );
+    await l.attached();
+    for (let i = 0; i < 3; i++) await t.db.job.create({ data: { type: "backup.vm", teamId: teamA } });
+    await l.until(seen(await barrier()));
+    expect(checks).toBe(0);
+    await l.stop();
   });
 });
 
