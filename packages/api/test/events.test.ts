@@ -7,6 +7,7 @@ import {
   type EventBus,
   eventBusFor,
   type LiveEvent,
+  liveEvents,
   publishEvent,
   recomputeVmTeams,
   registerEventSource,
@@ -37,18 +38,23 @@ const memberOfB: Actor = { userId: "b", name: "B", email: "b@x", siteAdmin: fals
 const siteAdmin: Actor = { userId: "s", name: "S", email: "s@x", siteAdmin: true, teamIds: [] };
 
 /** Collects the events an actor receives until `until` says stop (or the timeout). */
-function listen(actor: Actor) {
+function listen(
+  actor: Actor,
+  open: (a: Actor, signal: AbortSignal) => AsyncIterable<LiveEvent> = (a, signal) => bus.subscribe(a, signal),
+) {
   const ac = new AbortController();
   const got: LiveEvent[] = [];
   const waiters: Array<() => void> = [];
   const done = (async () => {
-    for await (const ev of bus.subscribe(actor, ac.signal)) {
+    for await (const ev of open(actor, ac.signal)) {
       got.push(ev);
       for (const w of waiters.splice(0)) w();
     }
   })();
   return {
     got,
+    /** Settles when the stream ends (aborted, or ended by the server). */
+    done,
     async until(pred: (evs: LiveEvent[]) => boolean, ms = 5000): Promise<LiveEvent[]> {
       const end = Date.now() + ms;
       while (!pred(got)) {
@@ -222,12 +228,71 @@ describe("the event bus", () => {
   });
 });
 
+describe("the live stream re-checks its subscriber while it runs", () => {
+  async function person(email: string, teams: string[]): Promise<Actor> {
+    const user = await t.db.user.create({ data: { id: randomUUID(), name: email, email } });
+    for (const teamId of teams)
+      await t.db.membership.create({ data: { id: randomUUID(), teamId, userId: user.id, role: "viewer" } });
+    return { userId: user.id, name: user.name, email, siteAdmin: false, teamIds: teams };
+  }
+  // Re-check before every event: the default interval would only make the test wait.
+  const everyEvent = (a: Actor, signal: AbortSignal) => liveEvents(t.db, a, signal, { rescopeMs: 0 });
+
+  it("stops sending a team's events once the subscriber is no longer its member", async () => {
+    const actor = await person("leaver@events.test", [teamA, teamB]);
+    const l = listen(actor, everyEvent);
+    await l.attached();
+    const before = await t.db.job.create({ data: { type: "backup.vm", teamId: teamA } });
+    await l.until(seen(before.id));
+    await t.db.membership.deleteMany({ where: { userId: actor.userId, teamId: teamA } });
+    const afterA = await t.db.job.create({ data: { type: "backup.vm", teamId: teamA } });
+    const afterB = await t.db.job.create({ data: { type: "backup.vm", teamId: teamB } });
+    const mark = await barrier();
+    await l.until(seen(mark));
+    expect(l.got.some((e) => e.id === afterA.id)).toBe(false);
+    expect(l.got.some((e) => e.id === afterB.id)).toBe(true);
+    await l.stop();
+  });
+
+  it("ends the stream of an account disabled meanwhile, and of one left in no team", async () => {
+    const banned = await person("banned@events.test", [teamA]);
+    const alone = await person("alone@events.test", [teamB]);
+    const lb = listen(banned, everyEvent);
+    const la = listen(alone, everyEvent);
+    await Promise.all([lb.attached(), la.attached()]);
+    await t.db.user.update({ where: { id: banned.userId }, data: { banned: true } });
+    await t.db.membership.deleteMany({ where: { userId: alone.userId } });
+    const job = await t.db.job.create({ data: { type: "backup.vm", teamId: teamA } });
+    await barrier();
+    const ended = Promise.all([lb.done, la.done]).then(() => true);
+    const timeout = new Promise<false>((r) => setTimeout(() => r(false), 10_000).unref());
+    expect(await Promise.race([ended, timeout])).toBe(true);
+    expect(lb.got.some((e) => e.id === job.id)).toBe(false);
+  });
+
+  it("re-checks at most once per interval, not on every event", async () => {
+    const actor = await person("cached@events.test", [teamA]);
+    let checks = 0;
+    const l = listen(actor, (a, signal) =>
+      bus.subscribe(a, signal, {
+        rescope: async () => {
+          checks++;
+          return a;
+        },
+        rescopeMs: 60_000,
+      }),
+    );
+    await l.attached();
+    for (let i = 0; i < 3; i++) await t.db.job.create({ data: { type: "backup.vm", teamId: teamA } });
+    await l.until(seen(await barrier()));
+    expect(checks).toBe(0);
+    await l.stop();
+  });
+});
+
 describe("events.subscribe over HTTP (server-sent events)", () => {
-  it("streams the caller's teams' changes, and refuses anonymous callers", async () => {
-    const api = createTestApi(t.db, t.url);
-    const u = await api.createUser({ email: "member@events.test" });
-    await t.db.membership.create({ data: { id: randomUUID(), teamId: teamA, userId: u.id, role: "viewer" } });
-    const cookie = (await api.signIn(u.email, u.password)).get("cookie") ?? "";
+  /** The API over real HTTP, as the web server runs it. */
+  async function serve(api: ReturnType<typeof createTestApi>) {
     const server = createHTTPServer({
       router: appRouter,
       createContext: ({ req }) =>
@@ -240,36 +305,85 @@ describe("events.subscribe over HTTP (server-sent events)", () => {
         }),
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return {
+      base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      // Streams a failed test left open would keep close() waiting.
+      close: () =>
+        new Promise((r) => {
+          server.close(r);
+          server.closeAllConnections();
+        }),
+    };
+  }
+
+  /** Opens the stream with a session cookie; `readUntil` reads it until `needle` arrives. */
+  async function openStream(base: string, cookie: string) {
+    const ac = new AbortController();
+    const res = await fetch(`${base}/events.subscribe`, { headers: { cookie }, signal: ac.signal });
+    expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
+    const reader = res.body?.getReader();
+    if (!reader) throw new Error("no body");
+    const stream = {
+      text: "",
+      async readUntil(needle: string) {
+        const end = Date.now() + 10_000;
+        while (!stream.text.includes(needle)) {
+          if (Date.now() > end) throw new Error(`no ${needle} in ${stream.text}`);
+          const { value, done } = await reader.read();
+          if (done) throw new Error("stream ended");
+          stream.text += new TextDecoder().decode(value);
+        }
+      },
+      abort: () => ac.abort(),
+    };
+    // The subscription is live once the server answered; give its LISTEN a moment to attach.
+    await new Promise((r) => setTimeout(r, 300));
+    return stream;
+  }
+
+  it("streams the caller's teams' changes, and refuses anonymous callers", async () => {
+    const api = createTestApi(t.db, t.url);
+    const u = await api.createUser({ email: "member@events.test" });
+    await t.db.membership.create({ data: { id: randomUUID(), teamId: teamA, userId: u.id, role: "viewer" } });
+    const cookie = (await api.signIn(u.email, u.password)).get("cookie") ?? "";
+    const server = await serve(api);
     try {
-      const anonymous = await fetch(`${base}/events.subscribe`);
+      const anonymous = await fetch(`${server.base}/events.subscribe`);
       const anonymousBody = await anonymous.text();
       expect(anonymousBody).toMatch(/UNAUTHORIZED|Sign in/);
 
-      const ac = new AbortController();
-      const res = await fetch(`${base}/events.subscribe`, { headers: { cookie }, signal: ac.signal });
-      expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
-      const reader = res.body?.getReader();
-      if (!reader) throw new Error("no body");
-      let text = "";
-      const readUntil = async (needle: string) => {
-        const end = Date.now() + 10_000;
-        while (!text.includes(needle)) {
-          if (Date.now() > end) throw new Error(`no ${needle} in ${text}`);
-          const { value, done } = await reader.read();
-          if (done) throw new Error("stream ended");
-          text += new TextDecoder().decode(value);
-        }
-      };
-      // The subscription is live once the server answered; give its LISTEN a moment to attach.
-      await new Promise((r) => setTimeout(r, 300));
+      const stream = await openStream(server.base, cookie);
       const other = await t.db.job.create({ data: { type: "backup.vm", teamId: teamB } });
       const mine = await t.db.job.create({ data: { type: "backup.vm", teamId: teamA } });
-      await readUntil(mine.id);
-      expect(text).not.toContain(other.id);
-      ac.abort();
+      await stream.readUntil(mine.id);
+      expect(stream.text).not.toContain(other.id);
+      stream.abort();
     } finally {
-      await new Promise((r) => server.close(r));
+      await server.close();
+    }
+  });
+
+  it("stops sending a team's changes once the caller left the team", async () => {
+    const api = createTestApi(t.db, t.url);
+    const u = await api.createUser({ email: "leaver-http@events.test" });
+    for (const teamId of [teamA, teamB])
+      await t.db.membership.create({ data: { id: randomUUID(), teamId, userId: u.id, role: "viewer" } });
+    const cookie = (await api.signIn(u.email, u.password)).get("cookie") ?? "";
+    const server = await serve(api);
+    try {
+      const stream = await openStream(server.base, cookie);
+      const before = await t.db.job.create({ data: { type: "backup.vm", teamId: teamA } });
+      await stream.readUntil(before.id);
+      await t.db.membership.deleteMany({ where: { userId: u.id, teamId: teamA } });
+      // The stream re-checks its scope at most every 5 s: wait past that.
+      await new Promise((r) => setTimeout(r, 5_200));
+      const left = await t.db.job.create({ data: { type: "backup.vm", teamId: teamA } });
+      const still = await t.db.job.create({ data: { type: "backup.vm", teamId: teamB } });
+      await stream.readUntil(still.id);
+      expect(stream.text).not.toContain(left.id);
+      stream.abort();
+    } finally {
+      await server.close();
     }
   });
 });

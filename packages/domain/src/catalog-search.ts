@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { Actor } from "./context";
 import { AppError } from "./errors";
 import { likeEscape } from "./inventory";
-import { vmInScopeSql } from "./vm-ownership";
+import { vmInScopeSql, vmWhere } from "./vm-ownership";
 
 /**
  * The restore-point catalog search: one text box over `searchText` (VM name, disk aliases, description, tags,
@@ -385,5 +385,42 @@ export async function searchCatalog(
       jobId: r.jobId,
     })),
     nextCursor: rows.length > opts.limit && last ? encodeCursor(cursorOf(last, opts.sort)) : null,
+  };
+}
+
+export const catalogFacets = z.object({
+  engines: z.array(z.object({ id: z.string(), name: z.string() })),
+  /** VMs with restore points (the VM filter's choices), by name. */
+  vms: z.array(z.object({ id: z.string(), name: z.string(), engineName: z.string() })),
+  /** Backup tags of the latest restore points. */
+  tags: z.array(z.string()),
+});
+export type CatalogFacets = z.infer<typeof catalogFacets>;
+
+const FACET_MAX_VMS = 2000;
+/** Tags are read from this many newest restore points (a distinct over the whole catalog would scan it). */
+const FACET_TAG_SAMPLE = 2000;
+
+/** The choices of the catalog's filters, within the actor's scope. */
+export async function catalogFacetsFor(db: Db, actor: Actor): Promise<CatalogFacets> {
+  const vms = await db.vm.findMany({
+    where: { AND: [vmWhere(actor), { restorePoints: { some: {} } }] },
+    select: { id: true, name: true, engine: { select: { id: true, name: true } } },
+    orderBy: [{ name: "asc" }, { id: "asc" }],
+    take: FACET_MAX_VMS,
+  });
+  const engines = new Map<string, string>();
+  for (const v of vms) engines.set(v.engine.id, v.engine.name);
+  if (actor.siteAdmin)
+    for (const e of await db.engine.findMany({ select: { id: true, name: true } })) engines.set(e.id, e.name);
+  const tags = await db.$queryRaw<Array<{ tag: string }>>`
+    SELECT DISTINCT unnest(s.tags) AS tag FROM (
+      SELECT rp.tags FROM restore_point rp WHERE ${vmInScopeSql(actor, Prisma.raw('rp."vmId"'))}
+      ORDER BY rp."createdAt" DESC LIMIT ${FACET_TAG_SAMPLE}) s
+    ORDER BY tag LIMIT 200`;
+  return {
+    engines: [...engines].map(([id, name]) => ({ id, name })).sort((a, b) => a.name.localeCompare(b.name)),
+    vms: vms.map((v) => ({ id: v.id, name: v.name, engineName: v.engine.name })),
+    tags: tags.map((t) => t.tag),
   };
 }

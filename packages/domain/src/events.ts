@@ -3,7 +3,9 @@ import { serverEnv } from "@lifeboat/config";
 import type { Db } from "@lifeboat/db";
 import pg from "pg";
 import { z } from "zod";
+import { actorFor } from "./actors";
 import type { Actor } from "./context";
+import type { TeamPermission } from "./permissions";
 
 /**
  * Live updates: PostgreSQL LISTEN/NOTIFY on one channel. Triggers (migration `live_events`) notify on job,
@@ -76,6 +78,18 @@ interface BusMessage {
   event: LiveEvent;
   teams: WireEvent["t"];
 }
+
+export interface SubscribeOptions {
+  /**
+   * The subscriber's scope as it is now: a stream outlives the guard's check, so memberships removed and accounts
+   * disabled meanwhile must count. Null ends the stream.
+   */
+  rescope?: () => Promise<Actor | null>;
+  /** Re-resolve the scope at most this often, before sending an event (default 5 s). */
+  rescopeMs?: number;
+}
+
+const RESCOPE_MS = 5_000;
 
 /** One LISTEN connection per database URL and process, fanned out to subscribers. */
 export class EventBus extends EventEmitter {
@@ -167,18 +181,26 @@ export class EventBus extends EventEmitter {
   }
 
   /**
-   * The events the actor may see, until `signal` aborts. Backpressure-free: a slow consumer's queue is bounded
-   * (older progress events are dropped first, keeping the latest per object).
+   * The events the actor may see, until `signal` aborts (or `rescope` finds the actor may no longer subscribe).
+   * Backpressure-free: a slow consumer's queue is bounded (older progress events are dropped first, keeping the
+   * latest per object).
    */
-  async *subscribe(actor: Actor, signal: AbortSignal): AsyncGenerator<LiveEvent> {
+  async *subscribe(
+    actor: Actor,
+    signal: AbortSignal,
+    opts: SubscribeOptions = {},
+  ): AsyncGenerator<LiveEvent> {
     await this.ready();
-    const queue = new Map<string, LiveEvent>();
+    let scope = actor;
+    let scopedAt = Date.now();
+    const rescopeMs = opts.rescopeMs ?? RESCOPE_MS;
+    const queue = new Map<string, BusMessage>();
     let wake: (() => void) | null = null;
     const onMessage = (m: BusMessage) => {
-      if (!eventVisibleTo(actor, m.teams)) return;
+      if (!eventVisibleTo(scope, m.teams)) return;
       const key = `${m.event.kind}:${m.event.id}`;
       queue.delete(key);
-      queue.set(key, m.event);
+      queue.set(key, m);
       while (queue.size > 500) queue.delete(queue.keys().next().value as string);
       wake?.();
     };
@@ -194,9 +216,17 @@ export class EventBus extends EventEmitter {
           wake = null;
           continue;
         }
-        const [key, ev] = queue.entries().next().value as [string, LiveEvent];
+        const [key, m] = queue.entries().next().value as [string, BusMessage];
         queue.delete(key);
-        yield ev;
+        if (opts.rescope && Date.now() - scopedAt >= rescopeMs) {
+          const now = await opts.rescope();
+          if (!now) return;
+          scope = now;
+          scopedAt = Date.now();
+        }
+        // Queued under the scope of its arrival: check it against the current one.
+        if (!eventVisibleTo(scope, m.teams)) continue;
+        yield m.event;
       }
     } finally {
       this.off("message", onMessage);
@@ -234,6 +264,46 @@ export function eventBusFor(db: Db): EventBus {
     buses.set(url, bus);
   }
   return bus;
+}
+
+/** What the live stream needs, as the adapter's guard checks it when the stream opens. */
+export const LIVE_EVENTS_PERMISSION = "job:read" satisfies TeamPermission;
+
+/**
+ * The actor's scope for the live stream as it is now, or null when they may no longer have it: the account is
+ * gone or disabled, must change its password, or no longer holds the permission anywhere (the guard's rules).
+ */
+export async function liveEventsScope(db: Db, actor: Actor): Promise<Actor | null> {
+  const user = await db.user.findUnique({
+    where: { id: actor.userId },
+    select: { name: true, email: true, role: true, banned: true, mustChangePassword: true },
+  });
+  if (!user || user.banned || user.mustChangePassword) return null;
+  const person = {
+    userId: actor.userId,
+    name: user.name,
+    email: user.email,
+    siteAdmin: user.role === "admin",
+  };
+  const scope = await actorFor(db, person, LIVE_EVENTS_PERMISSION);
+  return scope.siteAdmin || scope.teamIds.length > 0 ? scope : null;
+}
+
+/**
+ * The live events the actor may see until `signal` aborts, re-checking their scope while the stream runs (at
+ * most every `rescopeMs`, when there is something to send): a team left meanwhile sends nothing more, a
+ * disabled account's stream ends.
+ */
+export function liveEvents(
+  db: Db,
+  actor: Actor,
+  signal: AbortSignal,
+  opts: { rescopeMs?: number } = {},
+): AsyncGenerator<LiveEvent> {
+  return eventBusFor(db).subscribe(actor, signal, {
+    rescope: () => liveEventsScope(db, actor),
+    rescopeMs: opts.rescopeMs,
+  });
 }
 
 /** Closes every bus of this process (tests, shutdown). */

@@ -2,7 +2,7 @@ import type { Db } from "@lifeboat/db";
 import { Prisma } from "@lifeboat/db";
 import { type EngineClient, EngineError } from "@lifeboat/ovirt-core";
 import { z } from "zod";
-import type { Actor } from "./context";
+import type { Actor, ServiceContext } from "./context";
 import { engineAppError, withEngine } from "./engines";
 import { AppError } from "./errors";
 import { publishEvent } from "./events";
@@ -192,6 +192,57 @@ export async function refreshAllInventories(
     }
   }
   return out;
+}
+
+export const inventoryRefreshRequest = z.object({ engineId: z.string().max(100).optional() }).default({});
+export type InventoryRefreshRequest = z.infer<typeof inventoryRefreshRequest>;
+
+export const inventoryRefreshed = z.object({
+  engines: z.array(
+    z.object({
+      engineId: z.string(),
+      engineName: z.string(),
+      seen: z.number().optional(),
+      added: z.number().optional(),
+      gone: z.number().optional(),
+      /** The engine's own words when it could not be read. */
+      error: z.string().optional(),
+    }),
+  ),
+});
+
+/** An engine read (or tried) less than this long ago is not asked again (a page full of impatient users). */
+const MIN_REFRESH_INTERVAL_MS = 15_000;
+
+/**
+ * Reads the VM lists of the engines again now (one engine, or all enabled ones), for any VM reader; engines
+ * refreshed in the last seconds are skipped (listed without counts).
+ */
+export async function refreshInventoriesNow(
+  ctx: ServiceContext,
+  input: InventoryRefreshRequest,
+): Promise<z.infer<typeof inventoryRefreshed>> {
+  const engines = await ctx.db.engine.findMany({
+    where: { enabled: true, ...(input.engineId ? { id: input.engineId } : {}) },
+    select: { id: true, name: true, lastCheckAt: true },
+  });
+  if (input.engineId && engines.length === 0)
+    throw new AppError("NOT_FOUND", "No such engine, or it is disabled in Lifeboat's settings.");
+  const now = Date.now();
+  const due = engines.filter(
+    (e) => !e.lastCheckAt || now - e.lastCheckAt.getTime() >= MIN_REFRESH_INTERVAL_MS,
+  );
+  const results = await refreshAllInventories(ctx.db, {
+    encryptionKey: ctx.config.encryptionKey,
+    engineIds: due.map((e) => e.id),
+    interactive: true,
+  });
+  ctx.audit.targetType = "engine";
+  ctx.audit.details = { engines: results.map((r) => r.engineName) };
+  const skipped = engines
+    .filter((e) => !due.includes(e))
+    .map((e) => ({ engineId: e.id, engineName: e.name }));
+  return { engines: [...results, ...skipped] };
 }
 
 // ---------------------------------------------------------------- protection

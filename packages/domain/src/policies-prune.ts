@@ -1,8 +1,11 @@
 import type { Db, Policy } from "@lifeboat/db";
 import type { Repository } from "@lifeboat/repository";
+import { z } from "zod";
+import type { Actor, ServiceContext } from "./context";
 import { AppError } from "./errors";
 import { protectedVms, retentionOf } from "./policies";
-import { computeRetention, type RetentionDecision } from "./retention";
+import { policyIdInput, requirePolicyInScope } from "./policy-views";
+import { computeRetention, RETENTION_RULES, type RetentionDecision } from "./retention";
 
 /**
  * Prune: a policy's retention applied to the restore points it made of one VM. Restore points made outside the
@@ -60,6 +63,104 @@ export async function pruneTargets(db: Db, policy: Policy): Promise<Array<{ vmId
   return [...byId]
     .map(([vmId, vmName]) => ({ vmId, vmName }))
     .sort((a, b) => a.vmName.localeCompare(b.vmName));
+}
+
+/** Prune one VM of a policy, or every VM it prunes (`pruneTargets`). */
+export const pruneRequest = z.object({ policyId: policyIdInput, vmId: z.string().max(100).optional() });
+export type PruneRequest = z.infer<typeof pruneRequest>;
+
+async function requestedTargets(db: Db, policy: Policy, vmId: string | undefined) {
+  return (await pruneTargets(db, policy)).filter((t) => !vmId || t.vmId === vmId);
+}
+
+const keptBy = z.enum([...RETENTION_RULES, "pinned"]);
+
+export const prunePreviewView = z.object({
+  timeZone: z.string(),
+  vms: z.array(
+    z.object({
+      vmId: z.string(),
+      vmName: z.string(),
+      keep: z.number().int(),
+      remove: z.number().int(),
+      points: z.array(
+        z.object({
+          id: z.string(),
+          createdAt: z.date(),
+          description: z.string(),
+          pinned: z.boolean(),
+          verifyState: z.string(),
+          keep: z.boolean(),
+          /** The rule that keeps it (null when it goes). */
+          rule: keptBy.nullable(),
+          /** The calendar bucket it stands for, e.g. "2026-W13". */
+          bucket: z.string().nullable(),
+          /** For a point that goes: the newer point of the same bucket kept instead. */
+          supersededBy: z
+            .object({ id: z.string(), rule: z.enum(RETENTION_RULES), bucket: z.string().nullable() })
+            .nullable(),
+        }),
+      ),
+    }),
+  ),
+});
+export type PrunePreview = z.infer<typeof prunePreviewView>;
+
+/** Dry run of the policy's retention: per VM, which of its restore points go and which rule keeps each other. */
+export async function previewPrune(db: Db, actor: Actor, input: PruneRequest): Promise<PrunePreview> {
+  const policy = await requirePolicyInScope(db, actor, input.policyId);
+  const targets = await requestedTargets(db, policy, input.vmId);
+  const vms: PrunePreview["vms"] = [];
+  for (const t of targets) {
+    const plan = await planPrune(db, policy, t.vmId);
+    vms.push({
+      vmId: t.vmId,
+      vmName: t.vmName,
+      keep: plan.keep,
+      remove: plan.remove,
+      points: plan.points.map((p) => ({
+        id: p.id,
+        createdAt: p.createdAt,
+        description: p.description,
+        pinned: p.pinned,
+        verifyState: p.verifyState,
+        keep: p.decision.keep,
+        rule: p.decision.rule,
+        bucket: p.decision.bucket,
+        supersededBy: p.decision.keep ? null : p.decision.supersededBy,
+      })),
+    });
+  }
+  return { timeZone: policy.timezone, vms };
+}
+
+/**
+ * Applies the policy's (approved) retention now, to one VM or to every VM it has restore points of: one
+ * prune.vm job per VM. Pinned points stay; GC reclaims the space later.
+ */
+export async function startPrune(
+  ctx: ServiceContext,
+  actor: Actor,
+  input: PruneRequest,
+): Promise<{ jobIds: string[] }> {
+  const policy = await requirePolicyInScope(ctx.db, actor, input.policyId);
+  ctx.audit.teamId = policy.teamId;
+  ctx.audit.targetType = "policy";
+  ctx.audit.targetId = policy.id;
+  const targets = await requestedTargets(ctx.db, policy, input.vmId);
+  if (input.vmId && targets.length === 0)
+    throw new AppError("NOT_FOUND", "This policy protects no such VM and has no restore points of it.");
+  const jobIds: string[] = [];
+  for (const t of targets)
+    jobIds.push(
+      await ctx.queue.enqueue(
+        "prune.vm",
+        { policyId: policy.id, vmId: t.vmId },
+        { createdBy: actor.userId, teamId: policy.teamId, policyId: policy.id, vmId: t.vmId },
+      ),
+    );
+  ctx.audit.details = { policy: policy.name, vms: targets.map((t) => t.vmName), jobIds };
+  return { jobIds };
 }
 
 export type DeleteOutcome = "deleted" | "pinned" | "busy" | "gone";

@@ -1,11 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { Db, Policy, Prisma } from "@lifeboat/db";
 import type { JobQueue } from "@lifeboat/jobs";
+import { z } from "zod";
+import type { Actor, ServiceContext } from "./context";
 import { AppError } from "./errors";
 import { enqueueBackup, enqueueVerify } from "./jobs-start";
 import type { NotifyConfig } from "./notify";
 import { protectedVms } from "./policies";
 import { notifyPolicyJobFailed, notifyPolicyMissed } from "./policies-notify";
+import { policyIdInput, requirePolicyInScope } from "./policy-views";
 import { planTicks } from "./schedules";
 
 /**
@@ -167,6 +170,48 @@ export async function runPolicyNow(
   const state = await startRun(db, queue, policy, kind, runId, now, by);
   const run = await db.policyRun.findUniqueOrThrow({ where: { id: runId } });
   return { runId, state, details: run.details as unknown as RunDetails };
+}
+
+export const runNowRequest = z.object({
+  policyId: policyIdInput,
+  kind: z.enum(["backup", "verify"]).default("backup"),
+});
+export type RunNowRequest = z.infer<typeof runNowRequest>;
+
+export const runNowResult = z.object({
+  runId: z.string(),
+  state: z.enum(["started", "skipped"]),
+  jobIds: z.array(z.string()),
+  skipped: z.array(z.object({ vmName: z.string(), reason: z.string() })),
+});
+export type RunNowResult = z.infer<typeof runNowResult>;
+
+/** "Run now" for the actor (operators and admins of the policy's team): the run's jobs and what it skipped. */
+export async function startPolicyRunNow(
+  ctx: ServiceContext,
+  actor: Actor,
+  input: RunNowRequest,
+): Promise<RunNowResult> {
+  const policy = await requirePolicyInScope(ctx.db, actor, input.policyId);
+  ctx.audit.teamId = policy.teamId;
+  ctx.audit.targetType = "policy";
+  ctx.audit.targetId = policy.id;
+  const run = await runPolicyNow(ctx.db, ctx.queue, policy, input.kind, {
+    userId: actor.userId,
+    name: actor.name,
+  });
+  ctx.audit.details = {
+    policy: policy.name,
+    kind: input.kind,
+    runId: run.runId,
+    jobs: run.details.jobs.length,
+  };
+  return {
+    runId: run.runId,
+    state: run.state,
+    jobIds: run.details.jobs.map((j) => j.jobId),
+    skipped: run.details.skipped.map((s) => ({ vmName: s.vmName, reason: s.reason })),
+  };
 }
 
 async function startRun(

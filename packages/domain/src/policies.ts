@@ -1,9 +1,12 @@
 import type { Db, Policy, Prisma } from "@lifeboat/db";
 import { z } from "zod";
 import { registerApprovalExecutor } from "./approvals/registry";
+import { requestApproval } from "./approvals/request";
+import type { Actor, ServiceContext } from "./context";
 import { AppError } from "./errors";
 import { describeRetention, type RetentionRules } from "./retention";
 import { parseSchedule, scheduleInWords } from "./schedules";
+import { requireTeamScope } from "./vm-ownership";
 
 /**
  * Protection policies: what a team backs up, when, how long it keeps it and how often it checks it. Every change
@@ -213,6 +216,83 @@ export async function validatePolicyChange(db: Db, change: PolicyChange): Promis
   if (diff.length === 0)
     throw new AppError("BAD_REQUEST", "Nothing changes: the policy already is like this.");
   return { summary: `Change policy ${current.name}: ${diff.join("; ")}`.slice(0, 300) };
+}
+
+/** A policy change as the form asks for it (the stored change also carries the base version and name). */
+export const policyChangeRequest = z.object({
+  teamId,
+  change: z.discriminatedUnion("op", [
+    z.object({ op: z.literal("create"), spec: policySpec }),
+    z.object({
+      op: z.literal("update"),
+      policyId,
+      spec: policySpec,
+      /** The policy's updatedAt as the form loaded it: refused if it changed since. */
+      baseUpdatedAt: z.date().optional(),
+    }),
+    z.object({ op: z.literal("delete"), policyId, baseUpdatedAt: z.date().optional() }),
+  ]),
+  /** Why: approvers read it. */
+  reason: z.string().trim().min(1, "Say why: a reason is required.").max(2000),
+});
+export type PolicyChangeRequest = z.infer<typeof policyChangeRequest>;
+
+export const policyChangeRequested = z.object({
+  approvalRequestId: z.string(),
+  summary: z.string(),
+  expiresAt: z.date(),
+});
+
+/**
+ * Files a policy change (create, change, delete) for another approver of the team: validated now against the
+ * policy as the requester saw it, and again on approval.
+ */
+export async function requestPolicyChange(
+  ctx: ServiceContext,
+  actor: Actor,
+  input: PolicyChangeRequest,
+): Promise<z.infer<typeof policyChangeRequested>> {
+  ctx.audit.teamId = input.teamId;
+  requireTeamScope(actor, input.teamId);
+  let change: PolicyChange;
+  if (input.change.op === "create") {
+    change = { op: "create", teamId: input.teamId, spec: input.change.spec };
+  } else {
+    const current = await ctx.db.policy.findUnique({ where: { id: input.change.policyId } });
+    if (!current || current.teamId !== input.teamId)
+      throw new AppError("NOT_FOUND", "No such policy (or it belongs to another team).");
+    const base = input.change.baseUpdatedAt;
+    if (base && base.getTime() !== current.updatedAt.getTime())
+      throw new AppError(
+        "CONFLICT",
+        `The policy ${current.name} changed since you opened it: reload it and make your change again.`,
+      );
+    const baseUpdatedAt = current.updatedAt.toISOString();
+    change =
+      input.change.op === "update"
+        ? {
+            op: "update",
+            teamId: input.teamId,
+            policyId: current.id,
+            baseUpdatedAt,
+            spec: input.change.spec,
+          }
+        : { op: "delete", teamId: input.teamId, policyId: current.id, baseUpdatedAt, name: current.name };
+  }
+  const { summary } = await validatePolicyChange(ctx.db, change);
+  const req = await requestApproval(ctx, {
+    teamId: input.teamId,
+    kind: "policy.change",
+    payload: change,
+    summary,
+    reason: input.reason,
+    target:
+      change.op === "create" ? { type: "team", id: input.teamId } : { type: "policy", id: change.policyId },
+  });
+  ctx.audit.targetType = "approval_request";
+  ctx.audit.targetId = req.id;
+  ctx.audit.details = { ...ctx.audit.details, op: change.op, summary };
+  return { approvalRequestId: req.id, summary, expiresAt: req.expiresAt };
 }
 
 function policyData(spec: PolicySpec) {

@@ -1,5 +1,6 @@
 import { Cron } from "croner";
 import cronstrue from "cronstrue";
+import { z } from "zod";
 import { AppError } from "./errors";
 import { isValidTimeZone } from "./retention";
 
@@ -85,6 +86,29 @@ export function describeSchedule(
 ): ScheduleDescription {
   const cron = parseSchedule(expression, timeZone, now);
   return { words: scheduleInWords(expression, timeZone), nextRuns: cron.nextRuns(count, now) };
+}
+
+export const scheduleQuery = z.object({
+  schedule: z.string().max(200),
+  timezone: z.string().max(64),
+  count: z.number().int().min(1).max(20).default(5),
+});
+export type ScheduleQuery = z.infer<typeof scheduleQuery>;
+
+export const scheduleCheck = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), words: z.string(), nextRuns: z.array(z.date()) }),
+  z.object({ ok: z.literal(false), error: z.string() }),
+]);
+export type ScheduleCheck = z.infer<typeof scheduleCheck>;
+
+/** A schedule as a form types it: in words with its next runs, or why it does not parse (not an error). */
+export function checkSchedule(input: ScheduleQuery, now = new Date()): ScheduleCheck {
+  try {
+    return { ok: true, ...describeSchedule(input.schedule, input.timezone, now, input.count) };
+  } catch (e) {
+    if (!(e instanceof AppError)) throw e;
+    return { ok: false, error: e.message };
+  }
 }
 
 /** The next run after `now`, or null for an invalid schedule (stored schedules were validated on the way in). */

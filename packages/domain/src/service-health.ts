@@ -1,4 +1,5 @@
 import type { Db } from "@lifeboat/db";
+import { z } from "zod";
 
 /** A worker renews its heartbeat every 15 s: three missed beats and it counts as gone. */
 export const WORKER_LIVE_MS = 45_000;
@@ -76,4 +77,15 @@ export async function serviceHealth(db: Db, now = new Date()): Promise<ServiceHe
       problems: ["The database does not answer."],
     };
   }
+}
+
+export const liveness = z.object({ ok: z.boolean(), database: z.boolean() });
+
+/** Liveness for load balancers and the launcher: whether the database answers. */
+export async function livenessOf(db: Db): Promise<z.infer<typeof liveness>> {
+  const database = await db.$queryRaw`select 1`.then(
+    () => true,
+    () => false,
+  );
+  return { ok: database, database };
 }

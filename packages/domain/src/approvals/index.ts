@@ -3,10 +3,19 @@
  * - `approvalRequired(team, kind, opts)` — does this operation need a second person?
  * - `requestApproval(ctx, { teamId, kind, payload, summary, reason, target })` — file it instead of running;
  * - `registerApprovalExecutor(kind, execute, { payload })` — what runs once it is approved (enqueue the job).
- * Deciding, expiring, listing and notifying live here and in routers/approvals.
+ * Deciding, expiring, listing and notifying live here.
  */
 export { cancelApproval, type Decision, decideApproval } from "./decide";
 export { type ExpireResult, expireApprovals } from "./expire";
+export {
+  type ApprovalListQuery,
+  approvalCounts,
+  approvalCountsView,
+  approvalDetail,
+  approvalListPage,
+  approvalListQuery,
+  listApprovals,
+} from "./list";
 export { teamApprovers } from "./notify";
 export {
   APPROVAL_KINDS,

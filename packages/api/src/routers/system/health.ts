@@ -1,16 +1,10 @@
-import { z } from "zod";
+import { liveness, livenessOf } from "@lifeboat/domain";
 import { procedure } from "../../trpc";
 
-export const healthOutput = z.object({ ok: z.boolean(), database: z.boolean() });
+export const healthOutput = liveness;
 
 /** Liveness for load balancers and the launcher: answers without a session. */
 export const health = procedure
   .meta({ permission: "public" })
   .output(healthOutput)
-  .query(async ({ ctx }) => {
-    const database = await ctx.db.$queryRaw`select 1`.then(
-      () => true,
-      () => false,
-    );
-    return { ok: database, database };
-  });
+  .query(({ ctx }) => livenessOf(ctx.db));
