@@ -33,6 +33,7 @@ export * from "./repository";
 export * from "./retention";
 export * from "./schedules";
 export * from "./service-health";
+export * from "./team-members";
 export * from "./teams";
 export * from "./users";
 export * from "./vm-ownership";
