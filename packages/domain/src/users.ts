@@ -220,3 +220,33 @@ export async function resetUserPassword(
   ]);
   return { temporaryPassword: password };
 }
+
+export const meView = z.object({
+  id: z.string(),
+  name: z.string(),
+  email: z.string(),
+  siteAdmin: z.boolean(),
+  mustChangePassword: z.boolean(),
+  teams: z.array(z.object({ id: z.string(), name: z.string(), role: z.enum(TEAM_ROLES) })),
+});
+export type MeView = z.infer<typeof meView>;
+
+/** The caller's own account and team roles (drives the navigation). */
+export async function myAccount(db: Db, actor: Actor): Promise<MeView> {
+  const user = await db.user.findUniqueOrThrow({
+    where: { id: actor.userId },
+    include: { memberships: { include: { team: true }, orderBy: { team: { name: "asc" } } } },
+  });
+  return {
+    id: user.id,
+    name: user.name,
+    email: user.email,
+    siteAdmin: actor.siteAdmin,
+    mustChangePassword: user.mustChangePassword,
+    teams: user.memberships.map((m) => ({
+      id: m.team.id,
+      name: m.team.name,
+      role: z.enum(TEAM_ROLES).parse(m.role),
+    })),
+  };
+}
