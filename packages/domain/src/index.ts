@@ -30,6 +30,7 @@ export * from "./policies-prune";
 export * from "./policies-run";
 export * from "./policy-views";
 export * from "./repository";
+export * from "./repository-status";
 export * from "./retention";
 export * from "./schedules";
 export * from "./service-health";
