@@ -186,6 +186,9 @@ describe("a saved engine's password goes only to its saved URL, CA and TLS setti
         const e = await admin.engines.testConnection(input).catch((err: unknown) => err);
         expect(codeOf(e)).toBe("BAD_REQUEST");
         expect((e as Error).message).toMatch(/enter the engine password again/);
+        const refused = await lastAudit("engines.testConnection");
+        expect(refused.outcome).toBe("failure");
+        expect(refused.details).toMatchObject({ apiUrl: input.apiUrl ?? sim.sim.engineUrl });
       }
       expect(other.connections()).toBe(0);
       // The saved settings given again (as the edit form sends them) still use the saved password.
@@ -235,6 +238,7 @@ describe("a saved engine's password goes only to its saved URL, CA and TLS setti
     expect(await t.db.engine.findUniqueOrThrow({ where: { id: created.id } })).toEqual(before);
     const refused = await lastAudit("engines.update");
     expect(refused.outcome).toBe("failure");
+    expect(refused.details).toMatchObject({ apiUrl: sim.sim.engineUrl });
 
     // The saved settings sent again are no change; with the password, the URL moves.
     await admin.engines.update({ id: created.id, apiUrl: sim.sim.engineUrl, insecure: false });

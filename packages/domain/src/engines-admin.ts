@@ -449,6 +449,8 @@ export async function testEngineConnection(
   const insecure = input.insecure ?? row?.insecure ?? false;
   let password = input.password;
   if (!password && row) {
+    // A refused attempt is audited with the URL it tried.
+    ctx.audit.details = { apiUrl: apiUrl ?? row.apiUrl };
     requirePasswordForMovedEngine(row, { apiUrl: apiUrl ?? row.apiUrl, caPem, insecure });
     try {
       password = openSecret(row.secretSealed, sealingKey());
