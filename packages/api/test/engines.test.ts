@@ -1,4 +1,6 @@
 import { X509Certificate } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { openSecret } from "@lifeboat/config";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
 import { recomputeVmTeams } from "@lifeboat/domain";
@@ -139,6 +141,112 @@ describe("engines", () => {
 
   it("is for site administrators only", async () => {
     expect(codeOf(await operator.engines.list().catch((e: unknown) => e))).toBe("FORBIDDEN");
+  });
+});
+
+/** A stand-in for a URL an administrator might point a saved engine at: it counts connections, keeps bodies. */
+async function listener() {
+  const bodies: string[] = [];
+  let connections = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      bodies.push(Buffer.concat(chunks).toString("utf8"));
+      res.writeHead(404).end();
+    });
+  });
+  server.on("connection", () => {
+    connections += 1;
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/ovirt-engine/api`,
+    bodies,
+    connections: () => connections,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const lastAudit = async (action: string) =>
+  t.db.auditEvent.findFirstOrThrow({ where: { action }, orderBy: { at: "desc" } });
+
+describe("a saved engine's password goes only to its saved URL, CA and TLS setting", () => {
+  it("testConnection with another URL, CA or TLS setting needs the password again; nothing reaches the other URL", async () => {
+    const other = await listener();
+    try {
+      const moved = [
+        { engineId: sim.engineId, apiUrl: other.url, insecure: true },
+        { engineId: sim.engineId, apiUrl: other.url.replace("http:", "https:") },
+        { engineId: sim.engineId, insecure: true },
+        { engineId: sim.engineId, caPem: null },
+      ];
+      for (const input of moved) {
+        const e = await admin.engines.testConnection(input).catch((err: unknown) => err);
+        expect(codeOf(e)).toBe("BAD_REQUEST");
+        expect((e as Error).message).toMatch(/enter the engine password again/);
+        const refused = await lastAudit("engines.testConnection");
+        expect(refused.outcome).toBe("failure");
+        expect(refused.details).toMatchObject({ apiUrl: input.apiUrl ?? sim.sim.engineUrl });
+      }
+      expect(other.connections()).toBe(0);
+      // The saved settings given again (as the edit form sends them) still use the saved password.
+      const same = await admin.engines.testConnection({
+        engineId: sim.engineId,
+        apiUrl: new URL(sim.sim.engineUrl).origin,
+        username: sim.sim.adminUser,
+        insecure: false,
+        caPem: sim.sim.caPem,
+      });
+      expect(same.ok).toBe(true);
+
+      // With the password typed, the other URL is tried with that password, never the saved one.
+      const typed = await admin.engines.testConnection({
+        engineId: sim.engineId,
+        apiUrl: other.url,
+        insecure: true,
+        password: "typed-again",
+      });
+      expect(typed.ok).toBe(false);
+      expect(other.connections()).toBeGreaterThan(0);
+      expect(other.bodies.join("\n")).not.toContain(sim.sim.adminPassword);
+      const audit = await lastAudit("engines.testConnection");
+      expect(audit.outcome).toBe("success");
+      expect(audit.targetId).toBe(sim.engineId);
+      expect(audit.details).toMatchObject({ apiUrl: other.url, ok: false });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("update changing the URL, CA or TLS setting needs the password; the audit row has the URL", async () => {
+    const created = await admin.engines.create({
+      name: "moving",
+      apiUrl: sim.sim.engineUrl,
+      username: sim.sim.adminUser,
+      password: sim.sim.adminPassword,
+      caPem: sim.sim.caPem,
+    });
+    const before = await t.db.engine.findUniqueOrThrow({ where: { id: created.id } });
+    const other = "https://attacker.invalid/ovirt-engine/api";
+    for (const patch of [{ apiUrl: other }, { insecure: true }, { caPem: null }]) {
+      const e = await admin.engines.update({ id: created.id, ...patch }).catch((err: unknown) => err);
+      expect(codeOf(e)).toBe("BAD_REQUEST");
+      expect((e as Error).message).toMatch(/enter the engine password again/);
+    }
+    expect(await t.db.engine.findUniqueOrThrow({ where: { id: created.id } })).toEqual(before);
+    const refused = await lastAudit("engines.update");
+    expect(refused.outcome).toBe("failure");
+    expect(refused.details).toMatchObject({ apiUrl: sim.sim.engineUrl });
+
+    // The saved settings sent again are no change; with the password, the URL moves.
+    await admin.engines.update({ id: created.id, apiUrl: sim.sim.engineUrl, insecure: false });
+    const moved = await admin.engines.update({ id: created.id, apiUrl: other, password: "new-password" });
+    expect(moved.apiUrl).toBe(other);
+    const audit = await lastAudit("engines.update");
+    expect(audit.outcome).toBe("success");
+    expect(audit.details).toMatchObject({ apiUrl: other });
   });
 });
 

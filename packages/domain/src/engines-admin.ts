@@ -1,12 +1,14 @@
 import { X509Certificate } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
-import { sealSecret } from "@lifeboat/config";
+import { openSecret, sealSecret } from "@lifeboat/config";
 import type { Db, Engine } from "@lifeboat/db";
 import { EngineAuthError, EngineClient, EngineError } from "@lifeboat/ovirt-core";
 import { z } from "zod";
+import type { Actor, ServiceContext } from "./context";
 import { sealingKey } from "./engines";
 import { AppError } from "./errors";
+import { publishEvent } from "./events";
 import { isUniqueViolation } from "./jobs-start";
 
 /**
@@ -153,26 +155,37 @@ export const engineInput = z.object({
 });
 export type EngineInput = z.infer<typeof engineInput>;
 
-export async function createEngine(db: Db, key: Buffer | null, input: EngineInput): Promise<EngineView> {
+/** Registers an engine (the password is sealed at once and never shown again). */
+export async function createEngine(
+  ctx: ServiceContext,
+  _actor: Actor,
+  input: EngineInput,
+): Promise<EngineView> {
+  ctx.audit.targetType = "engine";
+  ctx.audit.details = { name: input.name, apiUrl: input.apiUrl, insecure: input.insecure };
   const apiUrl = normalizeApiUrl(input.apiUrl, input.insecure);
   const caPem = checkedCa(input.caPem) ?? null;
+  let engine: EngineView;
   try {
-    const row = await db.engine.create({
+    const row = await ctx.db.engine.create({
       data: {
         name: input.name,
         apiUrl,
         username: input.username,
-        secretSealed: sealSecret(input.password, sealingKey(key)),
+        secretSealed: sealSecret(input.password, sealingKey(ctx.config.encryptionKey)),
         caPem,
         insecure: input.insecure,
       },
     });
-    return toEngineView(row, 0);
+    engine = toEngineView(row, 0);
   } catch (e) {
     if (isUniqueViolation(e))
       throw new AppError("CONFLICT", `An engine named "${input.name}" exists already.`);
     throw e;
   }
+  ctx.audit.targetId = engine.id;
+  await publishEvent(ctx.db, { kind: "engine", id: engine.id, teams: null });
+  return engine;
 }
 
 export const engineUpdate = z.object({
@@ -187,27 +200,71 @@ export const engineUpdate = z.object({
 });
 export type EngineUpdate = z.infer<typeof engineUpdate>;
 
+export const engineUpdateRequest = engineUpdate.extend({ id: z.string().min(1).max(100) });
+export type EngineUpdateRequest = z.infer<typeof engineUpdateRequest>;
+
+/**
+ * The saved password may go only where it was saved for: using it with another URL, CA or TLS setting would
+ * let whoever set them receive it, so such a change needs the password entered again. Both sides are compared
+ * in their normal form (a URL without its /ovirt-engine/api path, a CA without its final newline are the same).
+ */
+function requirePasswordForMovedEngine(
+  row: Engine,
+  next: { apiUrl: string; caPem: string | null | undefined; insecure: boolean },
+): void {
+  const savedForm = <T>(normal: () => T, raw: T): T => {
+    try {
+      return normal();
+    } catch {
+      return raw;
+    }
+  };
+  const moved =
+    normalizeApiUrl(next.apiUrl, next.insecure) !==
+      savedForm(() => normalizeApiUrl(row.apiUrl, true), row.apiUrl) ||
+    (checkedCa(next.caPem) ?? null) !== savedForm(() => checkedCa(row.caPem) ?? null, row.caPem) ||
+    next.insecure !== row.insecure;
+  if (moved)
+    throw new AppError(
+      "BAD_REQUEST",
+      "The engine URL, CA or TLS setting differs from the saved one: enter the engine password again.",
+    );
+}
+
+/** Changes an engine's name, URL, credentials, CA or TLS setting (a password only when a new one is given). */
 export async function updateEngine(
-  db: Db,
-  key: Buffer | null,
-  id: string,
-  patch: EngineUpdate,
+  ctx: ServiceContext,
+  _actor: Actor,
+  input: EngineUpdateRequest,
 ): Promise<EngineView> {
-  const row = await db.engine.findUnique({ where: { id } });
+  const { id, ...patch } = input;
+  ctx.audit.targetType = "engine";
+  ctx.audit.targetId = id;
+  ctx.audit.details = {
+    changed: Object.entries(patch)
+      .filter(([, v]) => v !== undefined)
+      .map(([k]) => k),
+    ...(patch.insecure !== undefined ? { insecure: patch.insecure } : {}),
+  };
+  const row = await ctx.db.engine.findUnique({ where: { id } });
   if (!row) throw new AppError("NOT_FOUND", "No such engine.");
   const insecure = patch.insecure ?? row.insecure;
   const apiUrl = patch.apiUrl !== undefined ? normalizeApiUrl(patch.apiUrl, insecure) : row.apiUrl;
   if (patch.apiUrl === undefined) normalizeApiUrl(row.apiUrl, insecure);
   const caPem = checkedCa(patch.caPem);
+  ctx.audit.details = { ...ctx.audit.details, apiUrl };
+  if (patch.password === undefined)
+    requirePasswordForMovedEngine(row, { apiUrl, caPem: caPem === undefined ? row.caPem : caPem, insecure });
+  let engine: EngineView;
   try {
-    const updated = await db.engine.update({
+    const updated = await ctx.db.engine.update({
       where: { id },
       data: {
         ...(patch.name !== undefined ? { name: patch.name } : {}),
         apiUrl,
         ...(patch.username !== undefined ? { username: patch.username } : {}),
         ...(patch.password !== undefined
-          ? { secretSealed: sealSecret(patch.password, sealingKey(key)) }
+          ? { secretSealed: sealSecret(patch.password, sealingKey(ctx.config.encryptionKey)) }
           : {}),
         ...(caPem !== undefined ? { caPem } : {}),
         insecure,
@@ -215,19 +272,38 @@ export async function updateEngine(
         lastError: null,
       },
     });
-    return toEngineView(updated, await db.vm.count({ where: { engineId: id, goneAt: null } }));
+    engine = toEngineView(updated, await ctx.db.vm.count({ where: { engineId: id, goneAt: null } }));
   } catch (e) {
     if (isUniqueViolation(e))
       throw new AppError("CONFLICT", `An engine named "${patch.name}" exists already.`);
     throw e;
   }
+  await publishEvent(ctx.db, { kind: "engine", id, teams: null });
+  return engine;
 }
 
-export async function setEngineEnabled(db: Db, id: string, enabled: boolean): Promise<EngineView> {
-  const row = await db.engine.findUnique({ where: { id } });
+export const engineEnabledRequest = z.object({ id: z.string().min(1).max(100), enabled: z.boolean() });
+export type EngineEnabledRequest = z.infer<typeof engineEnabledRequest>;
+
+/**
+ * Disables (or enables again) an engine: a disabled engine gets no backups, restores or inventory refreshes;
+ * its VMs and restore points stay in the catalog.
+ */
+export async function setEngineEnabled(
+  ctx: ServiceContext,
+  _actor: Actor,
+  input: EngineEnabledRequest,
+): Promise<EngineView> {
+  const { id, enabled } = input;
+  ctx.audit.targetType = "engine";
+  ctx.audit.targetId = id;
+  ctx.audit.details = { enabled };
+  const row = await ctx.db.engine.findUnique({ where: { id } });
   if (!row) throw new AppError("NOT_FOUND", "No such engine.");
-  const updated = await db.engine.update({ where: { id }, data: { enabled } });
-  return toEngineView(updated, await db.vm.count({ where: { engineId: id, goneAt: null } }));
+  const updated = await ctx.db.engine.update({ where: { id }, data: { enabled } });
+  const engine = toEngineView(updated, await ctx.db.vm.count({ where: { engineId: id, goneAt: null } }));
+  await publishEvent(ctx.db, { kind: "engine", id, teams: null });
+  return engine;
 }
 
 // ---------------------------------------------------------------- test connection
@@ -284,7 +360,7 @@ export function connectionHint(message: string, auth: boolean): string {
  * Logs in and reads the API root (version), clusters, storage domains: whether Lifeboat can work with the
  * engine with these settings. Never throws for the engine's failures — they are the answer.
  */
-export async function testEngineConnection(settings: {
+async function tryEngineConnection(settings: {
   apiUrl: string;
   username: string;
   password: string;
@@ -340,6 +416,74 @@ export async function testEngineConnection(settings: {
   }
 }
 
+export const engineTestRequest = z.object({
+  /** A saved engine: its settings, overridden by the fields given (the saved password when none is given). */
+  engineId: z.string().max(100).optional(),
+  apiUrl: z.string().trim().max(500).optional(),
+  username: z.string().trim().max(200).optional(),
+  password: z.string().max(500).optional(),
+  caPem: z
+    .string()
+    .max(64 * 1024)
+    .nullable()
+    .optional(),
+  insecure: z.boolean().optional(),
+});
+export type EngineTestRequest = z.infer<typeof engineTestRequest>;
+
+/**
+ * Tries the connection: log in, read the API version, clusters and storage domains. For a saved engine tested
+ * as saved, the outcome is also recorded on it (last check, last error). The saved password is used only with
+ * the saved URL, CA and TLS setting.
+ */
+export async function testEngineConnection(
+  ctx: ServiceContext,
+  _actor: Actor,
+  input: EngineTestRequest,
+): Promise<ConnectionTest> {
+  const row = input.engineId ? await ctx.db.engine.findUnique({ where: { id: input.engineId } }) : null;
+  if (input.engineId && !row) throw new AppError("NOT_FOUND", "No such engine.");
+  ctx.audit.targetType = "engine";
+  ctx.audit.targetId = row?.id;
+  const apiUrl = input.apiUrl ?? row?.apiUrl;
+  const username = input.username ?? row?.username;
+  const caPem = input.caPem !== undefined ? input.caPem : (row?.caPem ?? null);
+  const insecure = input.insecure ?? row?.insecure ?? false;
+  let password = input.password;
+  if (!password && row) {
+    // A refused attempt is audited with the URL it tried.
+    ctx.audit.details = { apiUrl: apiUrl ?? row.apiUrl };
+    requirePasswordForMovedEngine(row, { apiUrl: apiUrl ?? row.apiUrl, caPem, insecure });
+    try {
+      password = openSecret(row.secretSealed, sealingKey(ctx.config.encryptionKey));
+    } catch {
+      throw new AppError("PRECONDITION_FAILED", "The saved password cannot be opened: enter it again.");
+    }
+  }
+  if (!apiUrl || !username || !password)
+    throw new AppError("BAD_REQUEST", "Give the engine URL, the user name and the password.");
+  ctx.audit.details = { apiUrl: normalizeApiUrl(apiUrl, insecure) };
+  const result = await tryEngineConnection({ apiUrl, username, password, caPem, insecure });
+  const asSaved =
+    row &&
+    !input.apiUrl &&
+    !input.username &&
+    !input.password &&
+    input.caPem === undefined &&
+    input.insecure === undefined;
+  if (asSaved)
+    await ctx.db.engine.update({
+      where: { id: row.id },
+      data: { lastCheckAt: new Date(), lastError: result.ok ? null : (result.error ?? "failed") },
+    });
+  ctx.audit.details = {
+    ...ctx.audit.details,
+    ok: result.ok,
+    ...(result.error ? { error: result.error } : {}),
+  };
+  return result;
+}
+
 // ---------------------------------------------------------------- fetch the CA
 
 const PKI_PATH = "/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA";
@@ -351,8 +495,17 @@ const MAX_CA_BYTES = 64 * 1024;
  * fingerprint shown with the engine's (`openssl x509 -in /etc/pki/ovirt-engine/ca.pem -noout -fingerprint
  * -sha256` on the engine) before saving it.
  */
-export async function fetchEngineCa(apiUrl: string): Promise<{ pem: string; info: CaInfo; url: string }> {
-  const base = normalizeApiUrl(apiUrl, true);
+export const engineCaRequest = z.object({ apiUrl: z.string().trim().min(1).max(500) });
+export const engineCaView = z.object({ pem: z.string(), info: caInfoView, url: z.string() });
+export type EngineCa = z.infer<typeof engineCaView>;
+
+export async function fetchEngineCa(
+  ctx: ServiceContext,
+  _actor: Actor,
+  input: z.infer<typeof engineCaRequest>,
+): Promise<EngineCa> {
+  ctx.audit.details = { apiUrl: input.apiUrl };
+  const base = normalizeApiUrl(input.apiUrl, true);
   const url = `${new URL(base).origin}${PKI_PATH}`;
   const pem = await new Promise<string>((resolve, reject) => {
     const get = url.startsWith("https:") ? https.get : http.get;
@@ -386,5 +539,6 @@ export async function fetchEngineCa(apiUrl: string): Promise<{ pem: string; info
     );
   });
   const info = caInfo(pem);
+  ctx.audit.details = { ...ctx.audit.details, fingerprint256: info.fingerprint256 };
   return { pem: pem.trim(), info, url };
 }

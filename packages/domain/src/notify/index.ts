@@ -4,6 +4,7 @@ import type { Db, Prisma } from "@lifeboat/db";
 import { type SmtpConfig, sendEmail } from "./email";
 import { postWebhook, type WebhookConfig } from "./webhook";
 
+export * from "./inbox";
 export { signWebhookBody } from "./webhook";
 
 /**

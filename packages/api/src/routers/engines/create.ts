@@ -1,4 +1,4 @@
-import { createEngine, engineInput, engineView, publishEvent } from "@lifeboat/domain";
+import { createEngine, engineInput, engineView, requireActor } from "@lifeboat/domain";
 import { procedure } from "../../trpc";
 
 /** Registers an engine (the password is sealed at once and never shown again). */
@@ -6,11 +6,4 @@ export const create = procedure
   .meta({ permission: "site:engines" })
   .input(engineInput)
   .output(engineView)
-  .mutation(async ({ ctx, input }) => {
-    ctx.audit.targetType = "engine";
-    ctx.audit.details = { name: input.name, apiUrl: input.apiUrl, insecure: input.insecure };
-    const engine = await createEngine(ctx.db, ctx.config.encryptionKey, input);
-    ctx.audit.targetId = engine.id;
-    await publishEvent(ctx.db, { kind: "engine", id: engine.id, teams: null });
-    return engine;
-  });
+  .mutation(({ ctx, input }) => createEngine(ctx, requireActor(ctx), input));

@@ -1,160 +1,22 @@
-import { AppError, catalogRepository, measureRepository } from "@lifeboat/domain";
-import { z } from "zod";
+import {
+  remeasureRepository,
+  repositoryMeasuredView,
+  repositoryStatus,
+  repositoryStatusView,
+  requireActor,
+} from "@lifeboat/domain";
 import { procedure } from "../../trpc";
 
-const jobSummary = z
-  .object({
-    id: z.string(),
-    state: z.string(),
-    createdAt: z.date(),
-    finishedAt: z.date().nullable(),
-    error: z.string().nullable(),
-    result: z.unknown().nullable(),
-  })
-  .nullable();
-
-export const settingsRepositoryOutput = z.object({
-  /** Where the chunks live (local folder). */
-  location: z.string(),
-  encrypted: z.boolean(),
-  latest: z
-    .object({ at: z.date(), storedBytes: z.number(), logicalBytes: z.number(), chunkCount: z.number() })
-    .nullable(),
-  /** Every sample of the last 90 days, oldest first (at most 500, evenly spread). */
-  usage: z.array(z.object({ at: z.date(), storedBytes: z.number(), logicalBytes: z.number() })),
-  restorePoints: z.object({
-    complete: z.number(),
-    /** By verification state (complete restore points). */
-    verify: z.record(z.string(), z.number()),
-    lastVerifiedAt: z.date().nullable(),
-  }),
-  lastVerify: jobSummary,
-  lastGc: jobSummary,
-});
-
-function jobOf(
-  j: {
-    id: string;
-    state: string;
-    createdAt: Date;
-    finishedAt: Date | null;
-    error: string | null;
-    result: unknown;
-  } | null,
-) {
-  return j
-    ? {
-        id: j.id,
-        state: j.state,
-        createdAt: j.createdAt,
-        finishedAt: j.finishedAt,
-        error: j.error,
-        result: j.result ?? null,
-      }
-    : null;
-}
+export const settingsRepositoryOutput = repositoryStatusView;
 
 /** Repository status for site administrators: size over time, verification state, the last verify and gc jobs. */
 export const repository = procedure
   .meta({ permission: "site:diagnostics" })
   .output(settingsRepositoryOutput)
-  .query(async ({ ctx }) => {
-    const settings = ctx.config.repository;
-    const since = new Date(Date.now() - 90 * 24 * 3600_000);
-    const total = await ctx.db.repositoryUsage.count({ where: { at: { gte: since } } });
-    const step = Math.max(1, Math.ceil(total / 500));
-    const samples = await ctx.db.$queryRaw<Array<{ at: Date; stored: bigint; logical: bigint }>>`
-      SELECT at, stored, logical FROM (
-        SELECT at, "storedBytes" AS stored, "logicalBytes" AS logical,
-               row_number() OVER (ORDER BY at DESC, id DESC) AS n
-        FROM repository_usage WHERE at >= ${since}) s
-      WHERE (n - 1) % ${step} = 0 ORDER BY at`;
-    const latest = await ctx.db.repositoryUsage.findFirst({ orderBy: [{ at: "desc" }, { id: "desc" }] });
-    const verify = await ctx.db.restorePoint.groupBy({
-      by: ["verifyState"],
-      where: { state: "complete" },
-      _count: { _all: true },
-    });
-    const lastVerified = await ctx.db.restorePoint.findFirst({
-      where: { verifiedAt: { not: null } },
-      orderBy: { verifiedAt: "desc" },
-      select: { verifiedAt: true },
-    });
-    const select = {
-      id: true,
-      state: true,
-      createdAt: true,
-      finishedAt: true,
-      error: true,
-      result: true,
-    } as const;
-    const lastVerify = await ctx.db.job.findFirst({
-      where: { type: "verify" },
-      orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-      select,
-    });
-    const lastGc = await ctx.db.job.findFirst({
-      where: { type: "repository.gc" },
-      orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-      select,
-    });
-    return {
-      location: settings.dir,
-      encrypted: settings.key !== undefined,
-      latest: latest
-        ? {
-            at: latest.at,
-            storedBytes: Number(latest.storedBytes),
-            logicalBytes: Number(latest.logicalBytes),
-            chunkCount: latest.chunkCount,
-          }
-        : null,
-      usage: samples.map((s) => ({
-        at: s.at,
-        storedBytes: Number(s.stored),
-        logicalBytes: Number(s.logical),
-      })),
-      restorePoints: {
-        complete: verify.reduce((n, v) => n + v._count._all, 0),
-        verify: Object.fromEntries(verify.map((v) => [v.verifyState, v._count._all])),
-        lastVerifiedAt: lastVerified?.verifiedAt ?? null,
-      },
-      lastVerify: jobOf(lastVerify),
-      lastGc: jobOf(lastGc),
-    };
-  });
+  .query(({ ctx }) => repositoryStatus(ctx, requireActor(ctx)));
 
 /** Measures the repository now (lists every chunk) and records an exact usage sample. */
 export const measureRepositoryNow = procedure
   .meta({ permission: "site:diagnostics" })
-  .output(
-    z.object({
-      restorePoints: z.number(),
-      layers: z.number(),
-      chunks: z.number(),
-      storedBytes: z.number(),
-      logicalBytes: z.number(),
-      dedupRatio: z.number().nullable(),
-    }),
-  )
-  .mutation(async ({ ctx }) => {
-    let repo: Awaited<ReturnType<typeof catalogRepository>>;
-    try {
-      repo = await catalogRepository(ctx.config.repository);
-    } catch (e) {
-      throw new AppError(
-        "PRECONDITION_FAILED",
-        `The repository cannot be opened: ${e instanceof Error ? e.message : String(e)}`,
-      );
-    }
-    const stats = await measureRepository(ctx.db, repo);
-    ctx.audit.details = { chunks: stats.chunks, storedBytes: stats.storedBytes };
-    return {
-      restorePoints: stats.restorePoints,
-      layers: stats.layers,
-      chunks: stats.chunks,
-      storedBytes: stats.storedBytes,
-      logicalBytes: stats.logicalBytes,
-      dedupRatio: stats.dedupRatio,
-    };
-  });
+  .output(repositoryMeasuredView)
+  .mutation(({ ctx }) => remeasureRepository(ctx, requireActor(ctx)));

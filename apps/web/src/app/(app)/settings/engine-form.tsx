@@ -99,6 +99,9 @@ export function EngineForm({ initial, onDone }: { initial: EngineFormValues; onD
       });
   };
   const fetched = fetchCa.data;
+  // The server sends the saved password only to the saved URL, CA and TLS setting: a change needs it again.
+  const passwordNeeded =
+    !editing || v.apiUrl.trim() !== initial.apiUrl.trim() || v.insecure !== initial.insecure || caChanged;
   return (
     <form
       className="space-y-4"
@@ -144,15 +147,16 @@ export function EngineForm({ initial, onDone }: { initial: EngineFormValues; onD
           <Input
             id={`${ids}-password`}
             type="password"
-            required={!editing}
+            required={passwordNeeded}
             value={password}
             onChange={(e) => setPassword(e.target.value)}
-            placeholder={editing ? "unchanged" : ""}
+            placeholder={passwordNeeded ? "" : "unchanged"}
             autoComplete="new-password"
             aria-describedby={`${ids}-password-hint`}
           />
           <p id={`${ids}-password-hint`} className="text-xs text-slate-500">
             Stored encrypted; never shown again.
+            {editing && passwordNeeded ? " Enter it again: the URL, CA or TLS setting changed." : ""}
           </p>
         </div>
       </div>
@@ -321,7 +325,7 @@ export function EngineForm({ initial, onDone }: { initial: EngineFormValues; onD
         <Button
           type="button"
           variant="secondary"
-          disabled={test.isPending || !v.apiUrl || !v.username}
+          disabled={test.isPending || !v.apiUrl || !v.username || (passwordNeeded && !password)}
           onClick={runTest}
         >
           {test.isPending ? "Testing…" : "Test connection"}
