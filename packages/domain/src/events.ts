@@ -1,5 +1,4 @@
 import { EventEmitter } from "node:events";
-import { serverEnv } from "@lifeboat/config";
 import type { Db } from "@lifeboat/db";
 import pg from "pg";
 import { z } from "zod";

@@ -1,4 +1,3 @@
-import type { Db } from "@lifeboat/db";
 import { z } from "zod";
 import type { Actor, ServiceContext } from "./context";
 import { AppError } from "./errors";
