@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { startBackup, startRestoreVm } from "@lifeboat/domain";
+import { enqueueBackup, startBackup, startRestoreVm } from "@lifeboat/domain";
 import { EngineClient } from "@lifeboat/ovirt-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventsOf, guestHash, type Stack, simLeftovers, startStack, vmGuestHashes } from "./support/stack";
@@ -30,9 +30,17 @@ interface Summary {
   restorePointId: string;
 }
 
-async function backupJob(name: string) {
+/** A backup job of the VM ("Back up now", auto) or, with `mode`, one queued with that mode; its point. */
+async function backupJob(name: string, mode?: "full" | "incremental") {
   const vm = await s.vmRow(name);
-  const { jobId } = await s.run(s.operator, "backup:create", (c) => startBackup(c, c.actor, { vmId: vm.id }));
+  const jobId = mode
+    ? await enqueueBackup(s.t.db, s.queue, {
+        vm: { ...vm, engineId: s.engineId },
+        teamId: s.teamId,
+        createdBy: null,
+        input: { mode },
+      })
+    : (await s.run(s.operator, "backup:create", (c) => startBackup(c, c.actor, { vmId: vm.id }))).jobId;
   const job = await s.waitJob(jobId, ["succeeded"]);
   const point = await s.t.db.restorePoint.findUniqueOrThrow({
     where: { id: job.restorePointId ?? "" },
@@ -182,5 +190,27 @@ describe("backup.vm through the engine's backup API", () => {
     expectEngineClean(vm.id);
 
     await expectRestoresTo(next.point.id, "db01-after-fallback", want);
+  }, 240_000);
+
+  it("takes a full backup when asked despite a usable checkpoint, then an incremental when asked; an incremental without any checkpoint is a full one, said in an event", async () => {
+    const vm = simVm("web01");
+    const full = await backupJob("web01", "full");
+    expect(full.point).toMatchObject({ backupMode: "full", fromCheckpointId: null });
+    expect(full.point.disks.every((d) => d.backupMode === "full")).toBe(true);
+    const inc = await backupJob("web01", "incremental");
+    expect(inc.point).toMatchObject({
+      backupMode: "incremental",
+      fromCheckpointId: full.point.toCheckpointId,
+    });
+    expectEngineClean(vm.id);
+
+    const app = simVm("app01");
+    const first = await backupJob("app01", "incremental");
+    expect(first.point).toMatchObject({ kind: "incremental", backupMode: "full", fromCheckpointId: null });
+    const messages = (await eventsOf(s, first.jobId)).map((e) => `${e.level} ${e.message}`);
+    expect(messages.join("\n")).toMatch(
+      /warn an incremental backup was asked, but no restore point of app01 has an engine checkpoint to start from: full backup/,
+    );
+    expectEngineClean(app.id);
   }, 240_000);
 });
