@@ -1,5 +1,5 @@
 import type { Db, Prisma, Vm } from "@lifeboat/db";
-import type { BackupResult, KnownLayer } from "@lifeboat/ovirt-core";
+import type { BackupApiResult, BackupResult, KnownLayer, PreviousBackupPoint } from "@lifeboat/ovirt-core";
 import { z } from "zod";
 import type { Actor } from "./context";
 import { AppError } from "./errors";
@@ -63,10 +63,39 @@ export function knownLayerFromCatalog(
   };
 }
 
+/**
+ * What an incremental through the backup API starts from, from the catalog: the VM's newest complete restore
+ * point with a checkpoint (recorded only with its point, so the data it depends on is durable), and per disk its
+ * one guest-data layer. Whether the engine still has the checkpoint is the flow's check.
+ */
+export async function previousBackupPointFromCatalog(
+  db: Db,
+  vmId: string,
+): Promise<PreviousBackupPoint | undefined> {
+  const point = await db.restorePoint.findFirst({
+    where: { vmId, state: "complete", toCheckpointId: { not: null } },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    include: { disks: { include: { layers: true } } },
+  });
+  if (!point?.toCheckpointId) return undefined;
+  return {
+    restorePointId: point.id,
+    checkpointId: point.toCheckpointId,
+    async layer(diskId) {
+      const disk = point.disks.find((d) => d.diskId === diskId);
+      // Only a backup-API disk holds guest data in one layer; a volume chain is no base for dirty extents.
+      const only =
+        disk && disk.backupMode !== "snapshot-chain" && disk.layers.length === 1 ? disk.layers[0] : undefined;
+      return only ? { layerId: only.manifestId, sha256: only.sha256, size: Number(only.size) } : undefined;
+    },
+  };
+}
+
 export interface RecordBackupInput {
   /** The catalog VM the job backed up. */
   vm: Vm;
-  result: BackupResult;
+  /** A snapshot-chain backup (`backupVm`) or one through the engine's backup API (`backupVmWithBackupApi`). */
+  result: BackupResult | BackupApiResult;
   jobId: string;
   policyId?: string | null;
   description: string;
@@ -107,6 +136,8 @@ export async function recordBackup(tx: Prisma.TransactionClient, input: RecordBa
 
   const point = result.restorePoint;
   const layers = result.disks.flatMap((d) => d.layers);
+  const api = "backupId" in result ? result : undefined;
+  const snapshot = "snapshot" in result ? result.snapshot : undefined;
   await tx.restorePoint.create({
     data: {
       id: point.id,
@@ -114,7 +145,11 @@ export async function recordBackup(tx: Prisma.TransactionClient, input: RecordBa
       engineId: vm.engineId,
       vmName: facts.name,
       createdAt: new Date(point.createdAt),
-      kind: "snapshot-chain",
+      kind: api ? "incremental" : "snapshot-chain",
+      backupMode: api ? api.mode : "snapshot-chain",
+      // The checkpoint becomes the next incremental's start only with this row, in the job's success transaction.
+      toCheckpointId: api?.checkpointId ?? null,
+      fromCheckpointId: api?.fromCheckpointId ?? null,
       state: "complete",
       virtualBytes: BigInt(result.disks.reduce((s, d) => s + d.provisionedSize, 0)),
       logicalBytes: BigInt(layers.reduce((s, l) => s + l.size, 0)),
@@ -128,8 +163,8 @@ export async function recordBackup(tx: Prisma.TransactionClient, input: RecordBa
       clusterName: facts.clusterName ?? null,
       description: input.description,
       tags: input.tags,
-      snapshotKept: result.snapshot.kept,
-      snapshotId: result.snapshot.kept ? result.snapshot.id : null,
+      snapshotKept: snapshot?.kept ?? false,
+      snapshotId: snapshot?.kept ? snapshot.id : null,
       manifestId: point.id,
       jobId: input.jobId,
       policyId: input.policyId ?? null,
@@ -144,6 +179,9 @@ export async function recordBackup(tx: Prisma.TransactionClient, input: RecordBa
       }),
       disks: {
         create: result.disks.map((d, position) => ({
+          backupMode: "mode" in d ? d.mode : "snapshot-chain",
+          transferredBytes: "transferredBytes" in d ? BigInt(d.transferredBytes) : null,
+          changedBytes: "changedBytes" in d ? BigInt(d.changedBytes) : null,
           diskId: d.diskId,
           alias: d.alias,
           interface: d.interface ?? null,

@@ -22,11 +22,16 @@ export const jobInputs = {
    * (no catalog row; `vms.refresh` does the same on demand).
    */
   "inventory.refresh": z.object({ engineId: z.string().min(1).max(100).optional() }),
-  /** One backup of the row's VM (snapshot-chain mode) into the repository; one restore point on success. */
+  /** One backup of the row's VM into the repository; one restore point on success. */
   "backup.vm": z.object({
+    /**
+     * auto: the engine's backup API where it offers incremental backups (incremental from the VM's newest point
+     * with a checkpoint, else full), else the snapshot chain; full / incremental: the backup API; snapshot-chain.
+     */
+    mode: z.enum(["auto", "full", "incremental", "snapshot-chain"]).default("auto"),
     description: z.string().max(2000).default(""),
     tags: z.array(z.string().min(1).max(100)).max(50).default([]),
-    /** Keep the temporary snapshot on the engine (default: remove it, merging it back). */
+    /** Keep the temporary snapshot on the engine (default: remove it, merging it back); snapshot chain only. */
     keepSnapshot: z.boolean().default(false),
   }),
   /** The row's restore point as a new VM (or over an existing one, once that was approved). */

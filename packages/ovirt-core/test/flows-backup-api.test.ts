@@ -101,6 +101,8 @@ describe("backup through the backup API", () => {
     expect(d?.transferredBytes).toBeLessThanOrEqual(writes * (100 * 1024 + 2 * KiB64));
     expect(inc.restorePoint).toMatchObject({ mode: "incremental", checkpointId: inc.checkpointId });
     expect(inc.checkpointId).not.toBe(full.checkpointId);
+    expect(full.fromCheckpointId).toBeUndefined();
+    expect(inc.fromCheckpointId).toBe(full.checkpointId);
     expect(inc.restorePoint.disks[0]).toMatchObject({ mode: "incremental" });
     expect(engineLeftovers(h.sim)).toEqual([]);
     expect(h.sim.state.backups(vm.id).filter((b) => b.phase !== "succeeded")).toEqual([]);
@@ -119,6 +121,7 @@ describe("backup through the backup API", () => {
     h.sim.faults.damageCheckpoint({ effect: "invalid", vmId: vm.id });
     const next = await backup("db01", repo);
     expect(next.mode).toBe("full");
+    expect(next.fromCheckpointId).toBeUndefined();
     expect(next.disks.every((x) => x.mode === "full")).toBe(true);
     expect(next.events.map((e) => e.message).join("\n")).toMatch(/checkpoint .* is invalid.*full backup/);
     const diskId = vm.attachments[0]?.diskId as string;

@@ -3,16 +3,21 @@ import type { Db } from "@lifeboat/db";
 import {
   catalogRepository,
   knownLayerFromCatalog,
+  previousBackupPointFromCatalog,
   recordBackup,
   recordUsageAfterBackup,
 } from "@lifeboat/domain";
 import type { JobRun } from "@lifeboat/jobs";
 import { JobFailure } from "@lifeboat/jobs";
 import {
+  type BackupApiResult,
   type BackupResult,
+  backupCapability,
   backupVm as backupVmFlow,
+  backupVmWithBackupApi,
   FlowError,
   firstKnown,
+  type PreviousBackupPoint,
   storedLayers,
 } from "@lifeboat/ovirt-core";
 import type { Repository } from "@lifeboat/repository";
@@ -20,7 +25,9 @@ import { durable, type JobHandler } from "../job-context";
 import { withEngineJob } from "../jobs/engine-job";
 
 /**
- * backup.vm: one backup of the job's VM through ovirt-core's backupVm flow into the repository. The restore
+ * backup.vm: one backup of the job's VM into the repository, in the job's mode: `auto` takes the engine's backup
+ * API (backupVmWithBackupApi: incremental from the VM's newest restore point with a checkpoint, else full) where
+ * backupCapability offers incremental backups, else the snapshot chain (backupVm), as the CLI does. The restore
  * point, its disks and layers and the refreshed VM row are recorded in the same transaction as the job's
  * success — or not at all (then the repository's copy of the restore point is deleted too). A later attempt
  * (after a dead worker) cleans the engine up, drops the earlier attempt's unrecorded restore point, and backs
@@ -42,39 +49,80 @@ export const backupVm: JobHandler<"backup.vm"> = async (raw) => {
       restorePointId,
     });
     run.setPhase(`backing up ${vm.name}`);
-    const fromCatalog = knownLayerFromCatalog(db, vm.engineId);
-    let result: BackupResult;
+    let method: "backup-api" | "snapshot-chain" =
+      input.mode === "snapshot-chain" ? "snapshot-chain" : "backup-api";
+    if (input.mode === "auto" && input.keepSnapshot) {
+      // Only the snapshot chain has a temporary snapshot to keep.
+      method = "snapshot-chain";
+      run.event("info", "mode", "snapshot chain: the temporary snapshot is to be kept");
+    } else if (input.mode === "auto") {
+      const capability = await backupCapability(engine, vm.vmId, { signal: run.signal });
+      method = capability.method;
+      run.event("info", "mode", capability.reason, { method, clusterLevel: capability.clusterLevel });
+    }
+    const common = {
+      ...run.hooks(),
+      engine,
+      imageio,
+      vmId: vm.vmId,
+      repository,
+      restorePointId,
+      description: input.description,
+      tags: input.tags,
+      jobRef: `job ${job.id}`,
+    };
+    let result: BackupResult | BackupApiResult;
     try {
-      result = await backupVmFlow({
-        ...run.hooks(),
-        engine,
-        imageio,
-        vmId: vm.vmId,
-        repository,
-        restorePointId,
-        // A resumed attempt first looks at what the dead one already stored (in the repository, not the catalog).
-        knownLayer:
-          run.attempt > 1 ? firstKnown(storedLayers(repository, vm.vmId), fromCatalog) : fromCatalog,
-        keepSnapshot: input.keepSnapshot,
-        description: input.description,
-        tags: input.tags,
-        jobRef: `job ${job.id}`,
-      });
+      if (method === "backup-api") {
+        let previous: PreviousBackupPoint | undefined;
+        if (input.mode !== "full") {
+          previous = await previousBackupPointFromCatalog(db, vm.id);
+          if (!previous && input.mode === "incremental")
+            run.event(
+              "warn",
+              "mode",
+              `an incremental backup was asked, but no restore point of ${vm.name} has an engine checkpoint to start from: full backup`,
+            );
+          else if (previous)
+            run.event(
+              "info",
+              "mode",
+              `incremental from restore point ${previous.restorePointId} (checkpoint ${previous.checkpointId}) if the engine still has its checkpoint`,
+              { restorePointId: previous.restorePointId, checkpointId: previous.checkpointId },
+            );
+        }
+        result = await backupVmWithBackupApi({ ...common, previous });
+      } else {
+        const fromCatalog = knownLayerFromCatalog(db, vm.engineId);
+        result = await backupVmFlow({
+          ...common,
+          // A resumed attempt first looks at what the dead one already stored (in the repository, not the catalog).
+          knownLayer:
+            run.attempt > 1 ? firstKnown(storedLayers(repository, vm.vmId), fromCatalog) : fromCatalog,
+          keepSnapshot: input.keepSnapshot,
+        });
+      }
     } catch (e) {
       if (e instanceof FlowError) await run.leftovers(vm.engineId, e.leftovers);
       throw e;
     }
     await run.leftovers(vm.engineId, result.leftovers);
     const layers = result.disks.flatMap((d) => d.layers);
+    const api = "backupId" in result ? result : undefined;
     const summary = {
       restorePointId: result.restorePoint.id,
       vmName: result.vm.name,
+      mode: api ? api.mode : "snapshot-chain",
+      fromCheckpointId: api?.fromCheckpointId ?? null,
+      checkpointId: api?.checkpointId ?? null,
       disks: result.disks.length,
       layers: layers.length,
       reusedLayers: layers.filter((l) => l.reused).length,
       transferredBytes: result.transferredBytes,
+      // Backup API: what the engine said changed (the dirty extents; the whole disk for a full), beside what was read.
+      changedBytes: api ? api.disks.reduce((n, d) => n + d.changedBytes, 0) : null,
       newStoredBytes: result.newStoredBytes,
-      snapshotKept: result.snapshot.kept,
+      snapshotKept: "snapshot" in result ? result.snapshot.kept : false,
       leftovers: result.leftovers.map((l) => ({
         kind: l.kind,
         id: l.id,

@@ -39,6 +39,8 @@ export interface BackupApiResult extends Omit<BackupResult, "snapshot" | "disks"
   backupId: string;
   /** The checkpoint this backup made: the next incremental's start. Reported once the restore point is durable. */
   checkpointId?: string;
+  /** The checkpoint the engine's backup started from (undefined for a full, also after a refused incremental). */
+  fromCheckpointId?: string;
 }
 
 /** The engine refused an incremental because the checkpoint is gone or invalid (ref §4.7). */
@@ -226,6 +228,7 @@ export async function backupVmWithBackupApi(opts: BackupApiOptions): Promise<Bac
       disks: done,
       backupId,
       checkpointId: outcome.toCheckpointId,
+      fromCheckpointId: from,
       transferredBytes,
       newStoredBytes,
       leftovers: flow.leftovers,
