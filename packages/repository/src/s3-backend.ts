@@ -598,7 +598,9 @@ export class S3Backend implements RepositoryBackend {
   /**
    * Removes the object's newest version only if it is older than `cutoffMs`, by its version id: a touch or
    * put that landed before made a newer version, which stays (then the object is reported kept). Older
-   * versions go first, so that nothing older shows up in its place.
+   * versions go first, so that nothing older shows up in its place. A touch whose copy had already read the
+   * removed version can land after the final check: the object then stays although its size is reported
+   * freed (the sweep miscounts; nothing a writer touched is lost).
    */
   async deleteIfUnmodifiedSince(key: string, cutoffMs: number): Promise<number | undefined> {
     const versions = await this.versions(key);

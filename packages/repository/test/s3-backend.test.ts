@@ -189,10 +189,11 @@ describe("S3Backend", () => {
     await Promise.all(
       keys.map(async (k) => {
         const [touched, freed] = await Promise.all([b.touch(k), b.deleteIfUnmodifiedSince(k, cutoff)]);
-        // Either the touch came first (the object stays, the delete reports it kept), or the delete did and
-        // the touch says the object is gone (the writer stores it again). Never both "touched" and "gone".
+        // What must never happen is a touch that reports the object alive while it is gone: the writer would
+        // reference a chunk that no longer exists. A touched object is always readable afterwards. (A copy
+        // already in flight when the delete removed its source can still land after the delete's final check:
+        // the delete then reports bytes freed that stayed; that miscounts the sweep and loses nothing.)
         if (touched) {
-          expect(freed).toBeUndefined();
           expect((await b.get(k)).toString()).toBe(k);
         } else {
           expect(freed).toBe(k.length);
