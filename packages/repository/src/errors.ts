@@ -36,8 +36,21 @@ export class RepositoryFullError extends RepositoryError {
     options?: { cause?: unknown },
   ) {
     super(
-      `the repository at ${location} is full (no space left writing ${key}): free space there or run gc, then retry; nothing half-written was kept`,
+      `the repository at ${location} is full (no space left writing ${key}): free space there or run gc (it reclaims what failed backups left, once their writer session is closed or its lease ran out), then retry; nothing half-written was kept`,
       options,
+    );
+  }
+}
+
+/** A writer session lost its lease: gc may have reclaimed what it wrote, so nothing more is recorded under it. */
+export class SessionLostError extends RepositoryError {
+  override name = "SessionLostError";
+  constructor(
+    readonly sessionId: string,
+    readonly detail: string,
+  ) {
+    super(
+      `the repository writer session ${sessionId} lost its lease (${detail}): what it wrote may have been reclaimed, so it records nothing more; run the backup again`,
     );
   }
 }

@@ -1,9 +1,15 @@
 import { forEachConcurrent } from "./concurrent";
 import { ObjectNotFoundError, RepositoryError } from "./errors";
 import { ChunkIdSet } from "./id-set";
+import type { SessionRecord } from "./manifest";
 import { chunkIdOfKey, KEYS, type ObjectStore, SESSION_STALE_MS } from "./store";
 
-export const DEFAULT_GC_GRACE_MS = 60 * 60_000;
+/**
+ * Unreferenced objects younger than this are kept: a margin for clocks and for callers that write a layer and
+ * its restore point under separate sessions. Writers are protected by their sessions, not by this: what a
+ * failed backup left goes at the next gc once its session closed or its lease ran out.
+ */
+export const DEFAULT_GC_GRACE_MS = 5 * 60_000;
 
 // Session start times come from the writer's clock and file times from the kernel's coarse clock:
 // keep a margin so that nothing a session wrote looks older than its start.
@@ -11,12 +17,12 @@ const SESSION_MARGIN_MS = 60_000;
 const SWEEP_CONCURRENCY = 16;
 
 export interface GcOptions {
-  /** Unreferenced objects written or used within this period are kept (default 60 minutes). */
+  /** Unreferenced objects written or used within this period are kept (default DEFAULT_GC_GRACE_MS, 5 minutes). */
   graceMs?: number;
   /** Report what would be deleted; change nothing. */
   dryRun?: boolean;
   signal?: AbortSignal;
-  /** A session without heartbeat for this long is dead (default 10 minutes). */
+  /** A session not renewed for this long is dead; default: its own lease (10 minutes for records without one). */
   sessionStaleMs?: number;
   onProgress?: (phase: "mark" | "sweep", done: number) => void;
 }
@@ -62,27 +68,33 @@ export async function collectGarbage(store: ObjectStore, options: GcOptions = {}
   const graceMs = options.graceMs ?? DEFAULT_GC_GRACE_MS;
   if (!Number.isFinite(graceMs) || graceMs < 0)
     throw new RepositoryError("gc grace period must be 0 or more");
-  const staleMs = options.sessionStaleMs ?? SESSION_STALE_MS;
   const backend = store.backend;
 
   let cutoff = started - graceMs;
   let activeSessions = 0;
-  const staleSessions: string[] = [];
+  let staleSessions = 0;
   for await (const s of store.ids(KEYS.sessions)) {
-    if (s.mtimeMs < started - staleMs) {
-      staleSessions.push(s.id);
-      continue;
-    }
-    let startedAt: number;
+    let record: SessionRecord | undefined;
     try {
-      startedAt = (await store.readSession(s.id)).startedAt;
+      record = await store.readSession(s.id);
     } catch (e) {
       if (e instanceof ObjectNotFoundError) continue; // closed meanwhile
       if (!(e instanceof RepositoryError)) throw e;
-      startedAt = 0; // unreadable: it protects everything, we cannot know since when it writes
+      // unreadable: it protects everything (we cannot know since when it writes) until it is stale
+    }
+    // A session not renewed within its lease (plus the clock margin) is dead: its record goes before anything
+    // is swept, conditionally, so that a writer renewing at this moment keeps it (and then it counts as live).
+    const deadBefore =
+      started - (options.sessionStaleMs ?? record?.leaseMs ?? SESSION_STALE_MS) - SESSION_MARGIN_MS;
+    if (s.mtimeMs < deadBefore) {
+      if (dryRun || (await backend.deleteIfUnmodifiedSince(s.key, deadBefore)) !== undefined) {
+        staleSessions++;
+        continue;
+      }
+      if (!(await backend.has(s.key))) continue; // closed meanwhile
     }
     activeSessions++;
-    cutoff = Math.min(cutoff, startedAt - SESSION_MARGIN_MS);
+    cutoff = Math.min(cutoff, (record?.startedAt ?? 0) - SESSION_MARGIN_MS);
   }
 
   const report: GcReport = {
@@ -91,7 +103,7 @@ export async function collectGarbage(store: ObjectStore, options: GcOptions = {}
     cutoff: new Date(Math.max(0, cutoff)).toISOString(),
     durationMs: 0,
     activeSessions,
-    staleSessions: staleSessions.length,
+    staleSessions,
     restorePoints: 0,
     liveLayers: 0,
     referencedChunks: 0,
@@ -205,7 +217,6 @@ export async function collectGarbage(store: ObjectStore, options: GcOptions = {}
   );
   report.missingChunks = marked.unseen();
 
-  if (!dryRun) for (const id of staleSessions) await backend.delete(KEYS.session(id));
   report.durationMs = Date.now() - started;
   return report;
 }

@@ -8,6 +8,7 @@ export {
   RepositoryError,
   RepositoryFullError,
   RepositoryKeyError,
+  SessionLostError,
 } from "./errors";
 export { DEFAULT_GC_GRACE_MS, type GcOptions, type GcReport } from "./gc";
 export { LocalDirectoryBackend, type LocalDirectoryBackendOptions } from "./local-backend";
@@ -35,7 +36,7 @@ export {
   type S3BackendConfig,
   s3ConfigFromLocation,
 } from "./s3-backend";
-export type { WriterSession } from "./store";
+export { SESSION_LEASE_MS, type SessionOptions, type WriterSession } from "./store";
 export type {
   BadChunk,
   BadLayer,

@@ -161,5 +161,7 @@ export const sessionRecordSchema = z.looseObject({
   pid: z.number().int(),
   /** Writer clock, ms since the epoch: everything the session writes or touches is newer. */
   startedAt: z.number(),
+  /** The session's lease in ms (absent in records older than leases: SESSION_STALE_MS applies). */
+  leaseMs: z.number().int().positive().optional(),
 });
 export type SessionRecord = z.infer<typeof sessionRecordSchema>;

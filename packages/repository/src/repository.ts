@@ -33,7 +33,7 @@ import {
   layerStream,
   type RandomAccessSource,
 } from "./reader";
-import { KEYS, ObjectStore, type WriterSession } from "./store";
+import { KEYS, ObjectStore, type SessionOptions, type WriterSession } from "./store";
 import { type VerifyOptions, type VerifyReport, verifyRepository } from "./verify";
 import { type LayerSegment, type LayerSource, type WriteLayerOptions, writeLayer } from "./writer";
 
@@ -140,8 +140,8 @@ export class Repository {
    * Opens a writer session. Hold one for a whole backup (every writeLayer and reuseLayer, then
    * writeRestorePoint) and close it at the end: gc keeps everything newer than the oldest open session.
    */
-  openSession(label: string): Promise<WriterSession> {
-    return this.store.openSession(label);
+  openSession(label: string, options?: SessionOptions): Promise<WriterSession> {
+    return this.store.openSession(label, options);
   }
 
   /**
@@ -216,9 +216,13 @@ export class Repository {
 
   /**
    * Records a complete restore point. Call it last, after every layer it names was written or reused: it
-   * checks that each layer exists and is the one described (size, SHA-256), and never overwrites.
+   * checks that each layer exists and is the one described (size, SHA-256), and never overwrites. Pass the
+   * backup's session: a session that lost its lease refuses (SessionLostError).
    */
-  async writeRestorePoint(input: RestorePointInput): Promise<RestorePointManifest> {
+  async writeRestorePoint(
+    input: RestorePointInput,
+    options: { session?: WriterSession } = {},
+  ): Promise<RestorePointManifest> {
     const parsed = restorePointInputSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -245,6 +249,8 @@ export class Repository {
           );
       }
     }
+    // The session that wrote the layers must still protect them: a lost one may have seen them reclaimed.
+    options.session?.assertHeld();
     if (!(await this.store.writeRestorePoint(manifest)))
       throw new RepositoryError(`restore point ${manifest.id} already exists in ${this.location}`);
     return manifest;

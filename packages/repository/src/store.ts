@@ -3,7 +3,13 @@ import os from "node:os";
 import type { z } from "zod";
 import { checkObjectId, type RepositoryBackend } from "./backend";
 import { ENVELOPE_OVERHEAD, type ObjectFormat, type ObjectKind } from "./envelope";
-import { ChunkError, CorruptObjectError, ObjectNotFoundError, RepositoryError } from "./errors";
+import {
+  ChunkError,
+  CorruptObjectError,
+  ObjectNotFoundError,
+  RepositoryError,
+  SessionLostError,
+} from "./errors";
 import type { ChunkIdFunction } from "./keyring";
 import {
   checkLayerEntries,
@@ -38,38 +44,77 @@ export function chunkIdOfKey(key: string): string | undefined {
 const MAX_MANIFEST = 512 * 1024 * 1024;
 const MAX_SESSION = 64 * 1024;
 
-/** A session is presumed dead when its heartbeat is older than this. */
+/**
+ * A writer session's lease: gc takes a session that has not been renewed for this long (plus a clock margin)
+ * for dead and reclaims what only it protected. The writer renews four times per lease.
+ */
+export const SESSION_LEASE_MS = 2 * 60_000;
+/** Records written before leases existed (or unreadable ones) count as dead after this long without renewal. */
 export const SESSION_STALE_MS = 10 * 60_000;
-const HEARTBEAT_MS = 30_000;
+
+export interface SessionOptions {
+  /** The lease (default SESSION_LEASE_MS); tests use short ones. */
+  leaseMs?: number;
+}
 
 /**
  * A writer's presence in the repository. Everything written or touched while a session is open is newer
  * than its start, and gc never sweeps anything newer than the oldest live session: hold one session for the
  * whole of a backup (all layers, then the restore point).
+ *
+ * Crash semantics: the session is a lease. A writer that dies stops renewing it; after the lease gc treats the
+ * session as dead, deletes its record, and reclaims what only it protected. A living writer therefore never
+ * trusts a renewal that came late: once it has gone more than half a lease without one, or finds its record
+ * gone, the session is lost for good, and `assertHeld` (called before each layer manifest and restore point is
+ * written) refuses — what it wrote may be gone; the backup must start again. Since gc waits a whole lease plus a
+ * margin, a session that passes `assertHeld` cannot have been reaped.
  */
 export class WriterSession {
   private timer: NodeJS.Timeout | undefined;
+  private renewedAt: number;
+  private lostBecause: string | undefined;
 
   constructor(
     private readonly store: ObjectStore,
     readonly id: string,
     readonly startedAt: number,
-    record: SessionRecord,
+    readonly leaseMs: number,
   ) {
-    this.timer = setInterval(() => {
-      store.backend
-        .touch(KEYS.session(id))
-        // Gone (a gc took this process for dead during a long pause): announce the session again.
-        .then((found) => (found || !this.open ? undefined : store.putSession(record)))
-        .catch(() => {
-          // A missed heartbeat only shortens the protection; the next one retries.
-        });
-    }, HEARTBEAT_MS);
+    this.renewedAt = startedAt;
+    this.timer = setInterval(() => void this.renew(), Math.max(250, Math.floor(leaseMs / 4)));
     this.timer.unref();
   }
 
   get open(): boolean {
     return this.timer !== undefined;
+  }
+
+  /** Renews the lease now (a timer does it four times per lease). */
+  async renew(): Promise<void> {
+    if (!this.open || this.lostBecause !== undefined) return;
+    const asked = Date.now();
+    this.checkGap(asked);
+    if (this.lostBecause !== undefined) return;
+    try {
+      const found = await this.store.backend.touch(KEYS.session(this.id));
+      if (!found) this.lostBecause = "its record is gone (a gc took the writer for dead)";
+      else this.renewedAt = asked;
+    } catch {
+      // A missed renewal only shortens what is left of the lease; the next one retries.
+    }
+  }
+
+  /** Throws SessionLostError unless the session still holds its lease with at least half of it left. */
+  assertHeld(): void {
+    if (!this.open) throw new RepositoryError(`writer session ${this.id} is closed`);
+    this.checkGap(Date.now());
+    if (this.lostBecause !== undefined) throw new SessionLostError(this.id, this.lostBecause);
+  }
+
+  private checkGap(now: number): void {
+    const gap = now - this.renewedAt;
+    if (this.lostBecause === undefined && gap > this.leaseMs / 2)
+      this.lostBecause = `its lease was not renewed for ${Math.round(gap / 1000)} s (lease ${Math.round(this.leaseMs / 1000)} s)`;
   }
 
   async close(): Promise<void> {
@@ -175,12 +220,15 @@ export class ObjectStore {
     }
   }
 
-  async openSession(label: string): Promise<WriterSession> {
+  async openSession(label: string, options: SessionOptions = {}): Promise<WriterSession> {
+    const leaseMs = options.leaseMs ?? SESSION_LEASE_MS;
+    if (!Number.isInteger(leaseMs) || leaseMs < 1000)
+      throw new RepositoryError("a session lease is 1 s or more");
     const id = randomUUID();
     const startedAt = Date.now();
-    const record: SessionRecord = { id, label, host: os.hostname(), pid: process.pid, startedAt };
+    const record: SessionRecord = { id, label, host: os.hostname(), pid: process.pid, startedAt, leaseMs };
     await this.putSession(record);
-    return new WriterSession(this, id, startedAt, record);
+    return new WriterSession(this, id, startedAt, leaseMs);
   }
 
   async putSession(record: SessionRecord): Promise<void> {

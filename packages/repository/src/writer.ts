@@ -472,7 +472,9 @@ export async function writeLayer(
       meta,
       entries,
     };
-    // Chunks are durable (each put fsyncs) before the manifest that names them is written.
+    // Chunks are durable (each put fsyncs) before the manifest that names them is written, and only while the
+    // session still protects them from gc.
+    (options.session ?? ownSession)?.assertHeld();
     await store.writeLayerManifest(manifest);
     return { ...progress, layerId: manifest.id, manifest, holes };
   } finally {

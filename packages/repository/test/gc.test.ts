@@ -1,10 +1,21 @@
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { describe, expect, it } from "vitest";
-import { type LayerSegment, openRepository, type Repository, type RepositoryBackend } from "../src";
+import { once } from "node:events";
+import path from "node:path";
+import readline from "node:readline";
+import { describe, expect, it, vi } from "vitest";
+import {
+  type LayerSegment,
+  LocalDirectoryBackend,
+  openRepository,
+  type Repository,
+  type RepositoryBackend,
+  SessionLostError,
+} from "../src";
 import { ChunkIdSet } from "../src/id-set";
 import { KEYS } from "../src/store";
 import { BACKENDS, chunkKeys } from "./backends";
-import { CS, collect, compressible, fixture, pointInput, storeLayer } from "./helpers";
+import { CS, collect, compressible, fixture, iterate, pointInput, storeLayer } from "./helpers";
 
 const HOUR = 3600_000;
 
@@ -216,3 +227,92 @@ describe.each(BACKENDS)("gc ($name)", (B) => {
     await dead.close();
   });
 });
+
+describe.each(BACKENDS)("writer session leases ($name)", (B) => {
+  it("refuses to record a layer or a restore point once gc took the session for dead", async () => {
+    const backend = await B.fresh();
+    const repo = await openRepository(backend, { create: true, chunkSize: CS });
+    const session = await repo.openSession("backup of web01 (paused)", { leaseMs: 1000 });
+    const layer = await repo.writeLayer(fixtureSegments(), { imageId: "img-1" }, { session });
+    // What a gc does to a session it judged dead: its record goes, then what only it protected.
+    expect(await backend.delete(KEYS.session(session.id))).toBe(true);
+    await session.renew();
+    const point = pointInput(
+      [[{ layerId: layer.layerId, sha256: layer.manifest.sha256, size: layer.manifest.size }]],
+      {
+        id: "p-lost",
+      },
+    );
+    await expect(repo.writeRestorePoint(point, { session })).rejects.toBeInstanceOf(SessionLostError);
+    await expect(repo.writeRestorePoint(point, { session })).rejects.toThrow(
+      /lost its lease \(its record is gone.*run the backup again/,
+    );
+    await expect(repo.writeLayer(fixtureSegments(), { imageId: "img-2" }, { session })).rejects.toThrow(
+      SessionLostError,
+    );
+    expect(await backend.has(KEYS.point("p-lost"))).toBe(false);
+    // the renewal did not bring the record back: the next gc is free to reclaim
+    expect(await backend.has(KEYS.session(session.id))).toBe(false);
+    await session.close();
+  });
+
+  it("takes a session for lost after half a lease without renewal, even if a late renewal succeeds", async () => {
+    const backend = await B.fresh();
+    const repo = await openRepository(backend, { create: true, chunkSize: CS });
+    const session = await repo.openSession("backup of web01 (stalled)", { leaseMs: 60_000 });
+    session.assertHeld();
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + 31_000); // an event loop stalled past half the lease
+      await session.renew(); // the record is still there, but a gc may already be reaping it
+      expect(() => session.assertHeld()).toThrow(/lease was not renewed for 31 s \(lease 60 s\)/);
+    } finally {
+      vi.useRealTimers();
+    }
+    await session.close();
+  });
+});
+
+describe("a killed writer", () => {
+  it("protects nothing once its lease ran out: gc reclaims the chunks only it wrote and removes its record", async () => {
+    const B = BACKENDS.find((b) => b.name === "local");
+    if (!B) throw new Error("no local backend");
+    const backend = await B.fresh();
+    if (!(backend instanceof LocalDirectoryBackend)) throw new Error("not a local backend");
+    const repo = await openRepository(backend, { create: true, chunkSize: CS });
+    const kept = await storeLayer(repo, fixture([{ data: randomBytes(CS) }]), "img-kept");
+    await repo.writeRestorePoint(pointInput([[kept]], { id: "p1" }));
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", path.join(import.meta.dirname, "dying-writer.ts"), backend.root],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    const [line] = (await once(readline.createInterface({ input: child.stdout }), "line")) as [string];
+    const { sessionId, layerId } = JSON.parse(line) as { sessionId: string; layerId: string };
+    child.kill("SIGKILL");
+    await once(child, "exit");
+    const orphans = await ids(repo, layerId);
+    expect(orphans).toHaveLength(2);
+
+    // While its lease may still run, the dead writer's chunks stay (gc cannot tell it from a slow one)…
+    const early = await repo.gc({ graceMs: 0 });
+    expect(early.activeSessions).toBe(1);
+    expect(early.deletedChunks).toBe(0);
+    // …and once its record is older than the lease plus the clock margin, they go, with the record.
+    await B.age(backend, 2 * 60_000, [KEYS.session(sessionId)]);
+    const report = await repo.gc({ graceMs: 0 });
+    expect(report.activeSessions).toBe(0);
+    expect(report.staleSessions).toBe(1);
+    expect(report.deletedLayers).toBe(1);
+    expect(report.deletedChunks).toBe(2);
+    for (const id of orphans) expect(await backend.has(KEYS.chunk(id))).toBe(false);
+    expect(await backend.has(KEYS.session(sessionId))).toBe(false);
+    expect((await repo.verify()).ok).toBe(true);
+  });
+});
+
+function fixtureSegments(): AsyncIterable<LayerSegment> {
+  return iterate(fixture([{ data: randomBytes(CS) }, { data: randomBytes(CS) }]).segments);
+}

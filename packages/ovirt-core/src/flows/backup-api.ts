@@ -208,7 +208,7 @@ export async function backupVmWithBackupApi(opts: BackupApiOptions): Promise<Bac
       checkpointId: outcome.toCheckpointId,
       transferredBytes,
     };
-    const restorePoint = await repository.writeRestorePoint(document);
+    const restorePoint = await repository.writeRestorePoint(document, { session });
     success = true;
     await session.close();
     flow.event("info", "write restore point", `restore point ${restorePoint.id} written (${mode})`, {

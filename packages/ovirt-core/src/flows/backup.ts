@@ -181,7 +181,7 @@ export async function backupVm(opts: BackupOptions): Promise<BackupResult> {
       snapshot: snapshot ? { id: snapshot.id, kept } : null,
       transferredBytes,
     };
-    const restorePoint = await repository.writeRestorePoint(document);
+    const restorePoint = await repository.writeRestorePoint(document, { session });
     flow.event("info", "write restore point", `restore point ${restorePoint.id} written`, {
       transferredBytes,
       newStoredBytes,
