@@ -468,7 +468,7 @@ describe("four eyes cannot be met with a second account", () => {
     ]);
   });
 
-  it("refuses a site admin whose site role the requester gave, for a request only site admins decide", async () => {
+  it("refuses a site admin whose site role the requester gave, and the team roles it gave itself", async () => {
     const owner = await site.teams.create({ name: "Silver owner" });
     const team = await site.teams.create({ name: "Silver" });
     const theirs = await vm(engine2, "silver-1");
@@ -489,5 +489,19 @@ describe("four eyes cannot be met with a second account", () => {
     expect(codeOf(refused)).toBe("FORBIDDEN");
     expect(String(refused.message)).toContain("the requester gave you that role");
     expect(await ownersOf(theirs)).toEqual([owner.id]);
+
+    // Nor does a team role that such a site admin gave themselves.
+    await puppetCaller.teams.addMember({ teamId: team.id, email: puppet.email, role: "approver" });
+    const own = await site.teams.requestVmRuleChange({
+      teamId: team.id,
+      change: { op: "add", rule: { kind: "name-pattern", pattern: "silverx-*" } },
+      reason: "More of Silver's VMs",
+    });
+    expect(own.otherTeams).toEqual([]);
+    const selfMade = await puppetCaller.approvals
+      .approve({ id: own.approvalRequestId, comment: "ok" })
+      .catch((e) => e);
+    expect(codeOf(selfMade)).toBe("FORBIDDEN");
+    expect(String(selfMade.message)).toContain("the requester gave you that role");
   });
 });

@@ -23,11 +23,27 @@ export async function loadDecider(db: Db, actor: Actor): Promise<Decider> {
     where: { id: actor.userId },
     select: { role: true, ...grant, memberships: { select: { teamId: true, role: true, ...grant } } },
   });
+  const siteAdmin = actor.siteAdmin && user?.role === "admin" ? user : null;
+  // A site admin who gave themselves a team role holds it by their site role: it counts only as that one does
+  // (else whoever made a second account a site admin could have it appoint itself).
+  const effective = (m: { teamId: string; role: string } & RoleGrant) =>
+    siteAdmin && m.roleGrantedById === actor.userId
+      ? {
+          ...m,
+          roleGrantedById: siteAdmin.roleGrantedById,
+          roleGrantedAt: latest(m.roleGrantedAt, siteAdmin.roleGrantedAt),
+        }
+      : m;
   return {
     userId: actor.userId,
-    siteAdmin: actor.siteAdmin && user?.role === "admin" ? user : null,
-    memberships: new Map((user?.memberships ?? []).map((m) => [m.teamId, m])),
+    siteAdmin,
+    memberships: new Map((user?.memberships ?? []).map((m) => [m.teamId, effective(m)])),
   };
+}
+
+function latest(a: Date | null, b: Date | null): Date | null {
+  if (a === null || b === null) return a ?? b;
+  return a > b ? a : b;
 }
 
 type Decidable = Pick<ApprovalRequest, "teamId" | "requestedById" | "createdAt" | "otherTeamIds">;
