@@ -400,6 +400,7 @@ describe("a rule matching another team's VMs", () => {
     const theirs = await vm(engine1, "late-1");
     await t.db.teamVmRule.create({ data: { teamId: owner.id, kind: "name-pattern", pattern: "late-*" } });
     await recomputeVmTeams(t.db, { teamId: owner.id });
+    // A membership without grant facts (as before they were kept) counts, though added after the request.
     const approver = await person("late-approver@teams.test");
     await t.db.membership.create({
       data: { id: randomUUID(), teamId: team.id, userId: approver.id, role: "approver" },
