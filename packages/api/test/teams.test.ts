@@ -210,7 +210,8 @@ describe("VM assignment changes need four eyes", () => {
     const admin = await person("radmin@teams.test");
     const approver = await person("rapprover@teams.test");
     const team = await site.teams.create({ name: "Web", adminEmail: admin.email });
-    await admin.caller.teams.addMember({ teamId: team.id, email: approver.email, role: "approver" });
+    // Made approver by the site admin: a role the requester gave would not count for their requests.
+    await site.teams.addMember({ teamId: team.id, email: approver.email, role: "approver" });
     const vmId = await vm(engine1, "shop-frontend-1");
 
     const req = await admin.caller.teams.requestVmRuleChange({
@@ -278,5 +279,230 @@ describe("VM assignment changes need four eyes", () => {
       .catch((e) => e);
     expect(codeOf(steal)).toBe("NOT_FOUND");
     expect(await t.db.approvalRequest.count({ where: { teamId: team.id } })).toBe(0);
+  });
+});
+
+describe("a rule matching another team's VMs", () => {
+  it("is decided by a site admin or that team's admin, never by the requesting team's approver", async () => {
+    const engine3 = (
+      await t.db.engine.create({
+        data: {
+          name: "engine-three",
+          apiUrl: "https://e3/ovirt-engine/api",
+          username: "u",
+          secretSealed: "s",
+        },
+      })
+    ).id;
+    const redAdmin = await person("red-admin@teams.test");
+    const redApprover = await person("red-approver@teams.test");
+    const blueAdmin = await person("blue-admin@teams.test");
+    const blueApprover = await person("blue-approver@teams.test");
+    const red = await site.teams.create({ name: "Red", adminEmail: redAdmin.email });
+    const blue = await site.teams.create({ name: "Blue", adminEmail: blueAdmin.email });
+    await site.teams.addMember({ teamId: red.id, email: redApprover.email, role: "approver" });
+    await site.teams.addMember({ teamId: blue.id, email: blueApprover.email, role: "approver" });
+    const blueDb = await vm(engine3, "blue-db-1");
+    const blueWeb = await vm(engine3, "blue-web-1");
+    const free = await vm(engine3, "unowned-1");
+    await t.db.teamVmRule.create({ data: { teamId: blue.id, kind: "name-pattern", pattern: "blue-*" } });
+    await recomputeVmTeams(t.db, { teamId: blue.id });
+
+    const req = await redAdmin.caller.teams.requestVmRuleChange({
+      teamId: red.id,
+      change: { op: "add", rule: { kind: "name-pattern", pattern: "*", engineId: engine3 } },
+      reason: "We run everything on engine three now",
+    });
+    // The approver is shown which teams and VMs it touches.
+    expect(req.summary).toMatch(
+      /3 VMs in the inventory now, among them 2 VMs of team Blue \(blue-db-1, blue-web-1\)/,
+    );
+    expect(req.otherTeams).toEqual([
+      {
+        teamId: blue.id,
+        teamName: "Blue",
+        vmCount: 2,
+        vms: [
+          { id: blueDb, name: "blue-db-1" },
+          { id: blueWeb, name: "blue-web-1" },
+        ],
+      },
+    ]);
+    const id = req.approvalRequestId;
+    expect(await redApprover.caller.approvals.get({ id })).toMatchObject({
+      canDecide: false,
+      otherTeamIds: [blue.id],
+    });
+    // Neither the requesting team's approver nor the other team's mere approver decides it.
+    for (const p of [redApprover, blueApprover]) {
+      const err = await p.caller.approvals.approve({ id, comment: "fine" }).catch((e) => e);
+      expect(codeOf(err)).toBe("FORBIDDEN");
+      expect(String(err.message)).toContain("touches VMs of Blue");
+    }
+    expect(await ownersOf(blueDb)).toEqual([blue.id]);
+
+    // The other team is told, and its audit log records it.
+    const told = await blueAdmin.caller.notifications.list({ unreadOnly: true });
+    expect(told.items.map((n) => n.kind)).toEqual(["approval.requested"]);
+    expect(told.items[0]?.title).toContain("Another team asks for your team's VMs");
+    const blueLog = async () =>
+      (await blueAdmin.caller.audit.list({ teamId: blue.id })).items.filter((r) => r.targetId === id);
+    expect((await blueLog()).map((r) => r.action)).toEqual(["approval.requested"]);
+    expect((await blueLog())[0]?.details).toMatchObject({ requestingTeam: { id: red.id, name: "Red" } });
+    expect((await blueAdmin.caller.approvals.list({ view: "inbox" })).items.map((r) => r.id)).toContain(id);
+    expect((await redApprover.caller.approvals.list({ view: "inbox" })).items.map((r) => r.id)).not.toContain(
+      id,
+    );
+
+    const decided = await blueAdmin.caller.approvals.approve({ id, comment: "Red takes over engine three" });
+    expect(decided).toMatchObject({ state: "approved", decidedBy: { email: blueAdmin.email } });
+    expect(await ownersOf(blueDb)).toEqual([blue.id, red.id].sort());
+    expect(await ownersOf(free)).toEqual([red.id]);
+    expect((await blueLog()).map((r) => r.action).sort()).toEqual([
+      "approval.executed",
+      "approval.requested",
+    ]);
+    const outcome = await blueAdmin.caller.notifications.list({ unreadOnly: true });
+    expect(outcome.items.map((n) => n.kind)).toContain("approval.approved");
+
+    // A `vm` rule naming another team's VM: a site admin's approval suffices.
+    const blueOnly = await vm(engine3, "blue-only-1");
+    await recomputeVmTeams(t.db, { teamId: blue.id });
+    const one = await t.db.vm.findUniqueOrThrow({ where: { id: blueOnly } });
+    const byVm = await redAdmin.caller.teams.requestVmRuleChange({
+      teamId: red.id,
+      change: { op: "add", rule: { kind: "vm", engineId: engine3, vmId: one.vmId } },
+      reason: "This one too",
+    });
+    expect(byVm.otherTeams.map((o) => o.teamId)).toEqual([blue.id]);
+    expect(
+      codeOf(
+        await redApprover.caller.approvals
+          .approve({ id: byVm.approvalRequestId, comment: "ok" })
+          .catch((e) => e),
+      ),
+    ).toBe("FORBIDDEN");
+    await site.approvals.approve({ id: byVm.approvalRequestId, comment: "Confirmed with Blue" });
+    expect(await ownersOf(blueOnly)).toEqual([blue.id, red.id].sort());
+  });
+
+  it("fails when the rule matches a team its deciders were not shown", async () => {
+    const admin = await person("late-admin@teams.test");
+    const team = await site.teams.create({ name: "Late", adminEmail: admin.email });
+    const owner = await site.teams.create({ name: "Late owner" });
+    const req = await admin.caller.teams.requestVmRuleChange({
+      teamId: team.id,
+      change: { op: "add", rule: { kind: "name-pattern", pattern: "late-*" } },
+      reason: "Our VMs",
+    });
+    expect(req.otherTeams).toEqual([]);
+    // Before the decision, another team comes to own a matching VM.
+    const theirs = await vm(engine1, "late-1");
+    await t.db.teamVmRule.create({ data: { teamId: owner.id, kind: "name-pattern", pattern: "late-*" } });
+    await recomputeVmTeams(t.db, { teamId: owner.id });
+    // A membership without grant facts (as before they were kept) counts, though added after the request.
+    const approver = await person("late-approver@teams.test");
+    await t.db.membership.create({
+      data: { id: randomUUID(), teamId: team.id, userId: approver.id, role: "approver" },
+    });
+    const decided = await approver.caller.approvals.approve({ id: req.approvalRequestId, comment: "ok" });
+    expect(decided.state).toBe("failed");
+    expect(decided.executionError).toContain("team Late owner");
+    expect(await ownersOf(theirs)).toEqual([owner.id]);
+  });
+});
+
+describe("four eyes cannot be met with a second account", () => {
+  it("refuses an approver whose role the requester gave, or gave after the request", async () => {
+    const rootEmail = "root@teams.test";
+    const admin = await person("gold-admin@teams.test");
+    const team = await site.teams.create({ name: "Gold", adminEmail: admin.email });
+    // The site admin files a request, then makes a second account an approver of the team.
+    const req = await site.teams.requestVmRuleChange({
+      teamId: team.id,
+      change: { op: "add", rule: { kind: "name-pattern", pattern: "gold-*" } },
+      reason: "Gold's VMs",
+    });
+    const puppet = await person("gold-puppet@teams.test");
+    await site.teams.addMember({ teamId: team.id, email: puppet.email, role: "approver" });
+    const refused = await puppet.caller.approvals
+      .approve({ id: req.approvalRequestId, comment: "me again" })
+      .catch((e) => e);
+    expect(codeOf(refused)).toBe("FORBIDDEN");
+    expect(String(refused.message)).toContain("the requester gave you that role");
+    expect((await puppet.caller.approvals.get({ id: req.approvalRequestId })).canDecide).toBe(false);
+    expect((await puppet.caller.approvals.counts()).awaitingMyDecision).toBe(0);
+    // Given by someone else, but after the request was filed: it does not count either.
+    const late = await person("gold-late@teams.test");
+    await admin.caller.teams.addMember({ teamId: team.id, email: late.email, role: "approver" });
+    const tooLate = await late.caller.approvals
+      .approve({ id: req.approvalRequestId, comment: "ok" })
+      .catch((e) => e);
+    expect(codeOf(tooLate)).toBe("FORBIDDEN");
+    expect(String(tooLate.message)).toContain("after the request was filed");
+    expect(
+      (await t.db.approvalRequest.findUniqueOrThrow({ where: { id: req.approvalRequestId } })).state,
+    ).toBe("pending");
+    // An approver the team admin appointed before the request decides it.
+    const second = await site.teams.requestVmRuleChange({
+      teamId: team.id,
+      change: { op: "add", rule: { kind: "name-pattern", pattern: "gold2-*" } },
+      reason: "More of Gold's VMs",
+    });
+    expect((await late.caller.approvals.approve({ id: second.approvalRequestId, comment: "ok" })).state).toBe(
+      "approved",
+    );
+
+    // Who gave each role is shown: in the team's members and in the accounts list.
+    const members = (await admin.caller.teams.get({ teamId: team.id })).members;
+    const grantor = (email: string) => members.find((m) => m.email === email)?.grantedBy?.email;
+    expect(grantor(puppet.email)).toBe(rootEmail);
+    expect(grantor(late.email)).toBe(admin.email);
+    expect(grantor(admin.email)).toBe(rootEmail);
+    const [account] = (await site.users.list({ search: puppet.email })).items;
+    expect(account?.teams).toEqual([
+      expect.objectContaining({
+        id: team.id,
+        role: "approver",
+        grantedBy: expect.objectContaining({ email: rootEmail }),
+      }),
+    ]);
+  });
+
+  it("refuses a site admin whose site role the requester gave, and the team roles it gave itself", async () => {
+    const owner = await site.teams.create({ name: "Silver owner" });
+    const team = await site.teams.create({ name: "Silver" });
+    const theirs = await vm(engine2, "silver-1");
+    await t.db.teamVmRule.create({ data: { teamId: owner.id, kind: "name-pattern", pattern: "silver-*" } });
+    await recomputeVmTeams(t.db, { teamId: owner.id });
+    const req = await site.teams.requestVmRuleChange({
+      teamId: team.id,
+      change: { op: "add", rule: { kind: "name-pattern", pattern: "silver-*" } },
+      reason: "Silver's VMs",
+    });
+    const puppet = await person("silver-puppet@teams.test");
+    const promoted = await site.users.update({ userId: puppet.id, siteAdmin: true });
+    expect(promoted.roleGrant.grantedBy?.email).toBe("root@teams.test");
+    const puppetCaller = await api.caller(await api.signIn(puppet.email, puppet.password));
+    const refused = await puppetCaller.approvals
+      .approve({ id: req.approvalRequestId, comment: "ok" })
+      .catch((e) => e);
+    expect(codeOf(refused)).toBe("FORBIDDEN");
+    expect(String(refused.message)).toContain("the requester gave you that role");
+    expect(await ownersOf(theirs)).toEqual([owner.id]);
+
+    // Nor does a team role that such a site admin gave themselves.
+    await puppetCaller.teams.addMember({ teamId: team.id, email: puppet.email, role: "approver" });
+    const own = await site.teams.requestVmRuleChange({
+      teamId: team.id,
+      change: { op: "add", rule: { kind: "name-pattern", pattern: "silverx-*" } },
+      reason: "More of Silver's VMs",
+    });
+    expect(own.otherTeams).toEqual([]);
+    const selfMade = await puppetCaller.approvals
+      .approve({ id: own.approvalRequestId, comment: "ok" })
+      .catch((e) => e);
+    expect(codeOf(selfMade)).toBe("FORBIDDEN");
+    expect(String(selfMade.message)).toContain("the requester gave you that role");
   });
 });

@@ -33,6 +33,7 @@ export * from "./policy-views";
 export * from "./repository";
 export * from "./repository-status";
 export * from "./retention";
+export * from "./role-grants";
 export * from "./schedules";
 export * from "./service-health";
 export * from "./team-members";

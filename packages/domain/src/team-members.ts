@@ -3,17 +3,26 @@ import { z } from "zod";
 import { requestApproval } from "./approvals";
 import type { Actor, ServiceContext } from "./context";
 import { AppError } from "./errors";
+import { grantedBy, roleGrantorInclude, roleGrantView, toRoleGrantView } from "./role-grants";
 import { keepOneAdmin, teamIdInput, teamRole } from "./teams";
-import { requireTeamScope, type VmRuleChange, validateVmRuleChange, vmRuleInput } from "./vm-ownership";
+import {
+  otherTeamVms,
+  requireTeamScope,
+  type VmRuleChange,
+  validateVmRuleChange,
+  vmRuleInput,
+} from "./vm-ownership";
 
 /** A team's members and the VMs its rules give it, as team admins (and site administrators) manage them. */
 
-export const teamMemberView = z.object({
-  userId: z.string(),
-  name: z.string(),
-  email: z.string(),
-  role: teamRole,
-});
+export const teamMemberView = z
+  .object({
+    userId: z.string(),
+    name: z.string(),
+    email: z.string(),
+    role: teamRole,
+  })
+  .extend(roleGrantView.shape);
 export type TeamMemberView = z.infer<typeof teamMemberView>;
 
 export const addMemberRequest = z.object({
@@ -41,10 +50,18 @@ export async function addTeamMember(
     where: { teamId_userId: { teamId: input.teamId, userId: user.id } },
   });
   if (existing) throw new AppError("CONFLICT", `${user.email} is already a member (${existing.role}).`);
+  const grant = grantedBy(actor);
   await ctx.db.membership.create({
-    data: { id: randomUUID(), teamId: input.teamId, userId: user.id, role: input.role },
+    data: { id: randomUUID(), teamId: input.teamId, userId: user.id, role: input.role, ...grant },
   });
-  return { userId: user.id, name: user.name, email: user.email, role: input.role };
+  return {
+    userId: user.id,
+    name: user.name,
+    email: user.email,
+    role: input.role,
+    grantedBy: { id: actor.userId, name: actor.name, email: actor.email },
+    grantedAt: grant.roleGrantedAt,
+  };
 }
 
 export const memberRequest = z.object({ teamId: teamIdInput, userId: z.string().min(1) });
@@ -76,8 +93,19 @@ export async function setTeamMemberRole(
   ctx.audit.details = { email: m.user.email, from: m.role, to: input.role };
   if (m.role === "admin" && input.role !== "admin" && !actor.siteAdmin)
     await keepOneAdmin(ctx.db, input.teamId, input.userId);
-  await ctx.db.membership.update({ where: { id: m.id }, data: { role: input.role } });
-  return { userId: m.userId, name: m.user.name, email: m.user.email, role: input.role };
+  // Setting the same role again keeps its grant facts (who gave it, and since when it is held).
+  const now = await ctx.db.membership.update({
+    where: { id: m.id },
+    data: m.role === input.role ? {} : { role: input.role, ...grantedBy(actor) },
+    include: roleGrantorInclude,
+  });
+  return {
+    userId: m.userId,
+    name: m.user.name,
+    email: m.user.email,
+    role: input.role,
+    ...toRoleGrantView(now),
+  };
 }
 
 /** Removes a member from the team. */
@@ -107,12 +135,16 @@ export const vmRuleChangeRequested = z.object({
   approvalRequestId: z.string(),
   summary: z.string(),
   expiresAt: z.date(),
+  /** Other teams whose VMs an added rule would share (a site administrator or their admin decides). */
+  otherTeams: z.array(otherTeamVms),
 });
 export type VmRuleChangeRequested = z.infer<typeof vmRuleChangeRequested>;
 
 /**
  * Asks for a change of the VMs a team owns (a rule added or removed). It never applies at once: another
- * approver of the team must approve it (four eyes), then the rule changes and ownership is recomputed.
+ * approver of the team must approve it (four eyes), then the rule changes and ownership is recomputed. A rule
+ * that matches VMs other teams own would share them: the request names those teams and VMs, and a site
+ * administrator or an admin of each of those teams decides it (they are told, and their audit logs record it).
  */
 export async function requestTeamVmRuleChange(
   ctx: ServiceContext,
@@ -122,11 +154,12 @@ export async function requestTeamVmRuleChange(
   ctx.audit.teamId = input.teamId;
   requireTeamScope(actor, input.teamId);
   const change: VmRuleChange = { teamId: input.teamId, ...input.change };
-  const { summary } = await validateVmRuleChange(ctx.db, change);
+  const { summary, otherTeams } = await validateVmRuleChange(ctx.db, change);
   const req = await requestApproval(ctx, {
     teamId: input.teamId,
     kind: "team.assignment",
-    payload: change,
+    payload: change.op === "add" && otherTeams.length > 0 ? { ...change, otherTeams } : change,
+    otherTeamIds: otherTeams.map((t) => t.teamId),
     summary,
     reason: input.reason,
     target:
@@ -136,5 +169,5 @@ export async function requestTeamVmRuleChange(
   });
   ctx.audit.targetType = "approval_request";
   ctx.audit.targetId = req.id;
-  return { approvalRequestId: req.id, summary, expiresAt: req.expiresAt };
+  return { approvalRequestId: req.id, summary, expiresAt: req.expiresAt, otherTeams };
 }

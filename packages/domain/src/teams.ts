@@ -5,6 +5,7 @@ import type { Actor, ServiceContext } from "./context";
 import { AppError } from "./errors";
 import { page } from "./pages";
 import { roleGrants, TEAM_ROLES } from "./permissions";
+import { grantedBy, roleGrantorInclude, roleGrantView, toRoleGrantView } from "./role-grants";
 import { describeVmRule, requireTeamScope } from "./vm-ownership";
 
 export const teamRole = z.enum(TEAM_ROLES);
@@ -50,7 +51,7 @@ function slugOf(name: string): string {
 /** Creates a team (site administrators), optionally with its first admin. */
 export async function createTeam(
   ctx: ServiceContext,
-  _actor: Actor,
+  actor: Actor,
   input: TeamCreateRequest,
 ): Promise<TeamSettings> {
   if (await ctx.db.team.findFirst({ where: { name: { equals: input.name, mode: "insensitive" } } }))
@@ -67,7 +68,13 @@ export async function createTeam(
       id: randomUUID(),
       name: input.name,
       slug,
-      ...(admin ? { memberships: { create: { id: randomUUID(), userId: admin.id, role: "admin" } } } : {}),
+      ...(admin
+        ? {
+            memberships: {
+              create: { id: randomUUID(), userId: admin.id, role: "admin", ...grantedBy(actor) },
+            },
+          }
+        : {}),
     },
   });
   ctx.audit.teamId = team.id;
@@ -196,13 +203,16 @@ export const teamDetailView = z.object({
   /** The caller changes the team's settings, renames or deletes it (site admin). */
   canAdminister: z.boolean(),
   members: z.array(
-    z.object({
-      userId: z.string(),
-      name: z.string(),
-      email: z.string(),
-      role: teamRole,
-      disabled: z.boolean(),
-    }),
+    z
+      .object({
+        userId: z.string(),
+        name: z.string(),
+        email: z.string(),
+        role: teamRole,
+        disabled: z.boolean(),
+      })
+      /** Who gave the member their role, and when. */
+      .extend(roleGrantView.shape),
   ),
   rules: z.array(
     z.object({
@@ -229,7 +239,10 @@ export async function teamDetail(db: Db, actor: Actor, input: { teamId: string }
   const team = await db.team.findUnique({
     where: { id: input.teamId },
     include: {
-      memberships: { include: { user: true }, orderBy: { user: { name: "asc" } } },
+      memberships: {
+        include: { user: true, ...roleGrantorInclude },
+        orderBy: { user: { name: "asc" } },
+      },
       vmRules: { orderBy: { createdAt: "asc" } },
       _count: { select: { vmTeams: true } },
     },
@@ -260,6 +273,7 @@ export async function teamDetail(db: Db, actor: Actor, input: { teamId: string }
       email: m.user.email,
       role: teamRole.parse(m.role),
       disabled: m.user.banned === true,
+      ...toRoleGrantView(m),
     })),
     rules: team.vmRules.map((r) => ({
       id: r.id,

@@ -4,6 +4,7 @@ import type { Actor, ServiceContext } from "./context";
 import { AppError } from "./errors";
 import { page } from "./pages";
 import { TEAM_ROLES } from "./permissions";
+import { grantedBy, roleGrantorInclude, roleGrantView, toRoleGrantView } from "./role-grants";
 
 export const userView = z.object({
   id: z.string(),
@@ -17,14 +18,20 @@ export const userView = z.object({
   /** Linked to the OIDC provider. */
   hasOidc: z.boolean(),
   createdAt: z.date(),
-  teams: z.array(z.object({ id: z.string(), name: z.string(), role: z.enum(TEAM_ROLES) })),
+  /** Who set the account's site role last (made it a site administrator or took that away), and when. */
+  roleGrant: roleGrantView,
+  /** Each team role with who gave it. */
+  teams: z.array(
+    z.object({ id: z.string(), name: z.string(), role: z.enum(TEAM_ROLES) }).extend(roleGrantView.shape),
+  ),
 });
 export type UserView = z.infer<typeof userView>;
 
 export const userInclude = {
+  ...roleGrantorInclude,
   accounts: { select: { providerId: true } },
   memberships: {
-    include: { team: { select: { id: true, name: true } } },
+    include: { team: { select: { id: true, name: true } }, ...roleGrantorInclude },
     orderBy: { team: { name: "asc" } },
   },
 } as const;
@@ -37,8 +44,15 @@ export function toUserView(u: {
   banned: boolean | null;
   mustChangePassword: boolean;
   createdAt: Date;
+  roleGrantedAt: Date | null;
+  roleGrantedBy: { id: string; name: string; email: string } | null;
   accounts: Array<{ providerId: string }>;
-  memberships: Array<{ role: string; team: { id: string; name: string } }>;
+  memberships: Array<{
+    role: string;
+    team: { id: string; name: string };
+    roleGrantedAt: Date | null;
+    roleGrantedBy: { id: string; name: string; email: string } | null;
+  }>;
 }): UserView {
   return {
     id: u.id,
@@ -50,10 +64,12 @@ export function toUserView(u: {
     hasPassword: u.accounts.some((a) => a.providerId === "credential"),
     hasOidc: u.accounts.some((a) => a.providerId !== "credential"),
     createdAt: u.createdAt,
+    roleGrant: toRoleGrantView(u),
     teams: u.memberships.map((m) => ({
       id: m.team.id,
       name: m.team.name,
       role: z.enum(TEAM_ROLES).parse(m.role),
+      ...toRoleGrantView(m),
     })),
   };
 }
@@ -121,7 +137,7 @@ export type UserCreated = z.infer<typeof userCreated>;
 /** Creates an account. With a temporary password, the first sign-in must choose a new one. */
 export async function createUserAccount(
   ctx: ServiceContext,
-  _actor: Actor,
+  actor: Actor,
   input: UserCreateRequest,
   auth: AccountAuth,
 ): Promise<UserCreated> {
@@ -133,10 +149,11 @@ export async function createUserAccount(
     role: input.siteAdmin ? "admin" : "user",
   });
   let password: string | null = null;
-  if (input.password === "temporary") {
-    password = await auth.setTemporaryPassword(id);
-    await ctx.db.user.update({ where: { id }, data: { mustChangePassword: true } });
-  }
+  if (input.password === "temporary") password = await auth.setTemporaryPassword(id);
+  await ctx.db.user.update({
+    where: { id },
+    data: { ...grantedBy(actor), ...(password !== null ? { mustChangePassword: true } : {}) },
+  });
   ctx.audit.targetType = "user";
   ctx.audit.targetId = id;
   ctx.audit.details = {
@@ -183,7 +200,7 @@ export async function updateUserAccount(
       where: { id: user.id },
       data: {
         ...(input.name !== undefined ? { name: input.name } : {}),
-        ...(input.siteAdmin !== undefined ? { role: input.siteAdmin ? "admin" : "user" } : {}),
+        ...("siteAdmin" in changes ? { role: input.siteAdmin ? "admin" : "user", ...grantedBy(actor) } : {}),
         ...(input.disabled !== undefined
           ? { banned: input.disabled, banReason: input.disabled ? `disabled by ${actor.email}` : null }
           : {}),

@@ -2,11 +2,11 @@ import type { ApprovalRequest, Prisma } from "@lifeboat/db";
 import { recordAudit } from "../audit";
 import type { Actor, ServiceContext } from "../context";
 import { AppError } from "../errors";
-import { roleGrants } from "../permissions";
+import { decisionRefusal, loadDecider, requestInScope } from "./deciders";
 import { expireApprovals } from "./expire";
 import { notifyOutcome } from "./notify";
 import { approvalExecutorFor } from "./registry";
-import { type ApprovalView, decidingTeamIds, toApprovalView } from "./view";
+import { type ApprovalView, toApprovalView } from "./view";
 
 export type Decision = "approve" | "reject";
 
@@ -17,8 +17,9 @@ async function load(ctx: ServiceContext, actor: Actor, id: string): Promise<Row>
     where: { id },
     include: { team: { select: { name: true } } },
   });
-  // Visible to the team's members in scope and to the requester; everyone else learns nothing.
-  if (!row || !(actor.siteAdmin || actor.teamIds.includes(row.teamId) || row.requestedById === actor.userId))
+  // Visible to the members in scope of its team and of the other teams it touches, and to the requester;
+  // everyone else learns nothing.
+  if (!row || !(requestInScope(actor, row) || row.requestedById === actor.userId))
     throw new AppError("NOT_FOUND", "No such approval request.");
   return row;
 }
@@ -34,9 +35,11 @@ function alreadyClosed(row: ApprovalRequest): AppError {
 }
 
 /**
- * Approves or rejects a pending request, with a comment. The decider must be a DIFFERENT person's account
- * than the requester's and hold the approver role (approver or admin) through a membership of the owning team;
- * being a site admin is not enough. Expired and decided requests are refused. The state change is one
+ * Approves or rejects a pending request, with a comment. Who may decide is `decisionRefusal`'s: a DIFFERENT
+ * person's account than the requester's, holding the approver role (approver or admin) through a membership of
+ * the owning team (being a site admin is not enough) — or, for a request touching other teams' VMs, a site
+ * admin or an admin of each of those teams — with a role held before the request and not given by the
+ * requester. Expired and decided requests are refused. The state change is one
  * conditional UPDATE (pending and not expired → decided), so of two simultaneous decisions exactly one wins and
  * the approved operation runs once. On approval the kind's executor runs (enqueues the job, applies the
  * change); if it fails, the request ends as `failed` and nothing else runs.
@@ -56,7 +59,7 @@ async function viewOf(ctx: ServiceContext, actor: Actor, id: string): Promise<Ap
     where: { id },
     include: { team: { select: { name: true } } },
   });
-  return toApprovalView(row, actor, await decidingTeamIds(ctx.db, actor.userId));
+  return toApprovalView(row, actor, await loadDecider(ctx.db, actor));
 }
 
 async function decide(
@@ -84,19 +87,16 @@ async function decide(
     throw alreadyClosed({ ...row, state: "expired" });
   }
   if (row.state !== "pending") throw alreadyClosed(row);
-  if (row.requestedById === actor.userId)
-    throw new AppError(
-      "FORBIDDEN",
-      "You cannot decide on your own request: another approver of the team must.",
-    );
-  const membership = await ctx.db.membership.findUnique({
-    where: { teamId_userId: { teamId: row.teamId, userId: actor.userId } },
+  const teams = await ctx.db.team.findMany({
+    where: { id: { in: [row.teamId, ...row.otherTeamIds] } },
+    select: { id: true, name: true },
   });
-  if (!membership || !roleGrants(membership.role, "approval:decide"))
-    throw new AppError(
-      "FORBIDDEN",
-      `Only members of the team ${row.team.name} with the approver or admin role decide its requests.`,
-    );
+  const refusal = decisionRefusal(
+    row,
+    await loadDecider(ctx.db, actor),
+    new Map(teams.map((t) => [t.id, t.name])),
+  );
+  if (refusal) throw new AppError("FORBIDDEN", refusal);
   const registration = approvalExecutorFor(row.kind);
   if (input.decision === "approve" && !registration)
     throw new AppError("PRECONDITION_FAILED", `Lifeboat cannot run approved "${row.kind}" requests yet.`);
@@ -158,11 +158,14 @@ async function execute(
         result: (outcome?.result ?? undefined) as Prisma.InputJsonValue | undefined,
       },
     });
-    await recordAudit(ctx.db, {
-      ...audit,
-      outcome: "success",
-      details: { kind: row.kind, summary: row.summary, jobId: done.jobId, ...(outcome?.result ?? {}) },
-    });
+    // The teams whose VMs it touched keep the fact in their own audit logs as well.
+    for (const teamId of [row.teamId, ...row.otherTeamIds])
+      await recordAudit(ctx.db, {
+        ...audit,
+        teamId,
+        outcome: "success",
+        details: { kind: row.kind, summary: row.summary, jobId: done.jobId, ...(outcome?.result ?? {}) },
+      });
     return done;
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
@@ -172,7 +175,13 @@ async function execute(
       where: { id: row.id },
       data: { state: "failed", executionError: message.slice(0, 2000) },
     });
-    await recordAudit(ctx.db, { ...audit, outcome: "failure", details: { kind: row.kind, error: message } });
+    for (const teamId of [row.teamId, ...row.otherTeamIds])
+      await recordAudit(ctx.db, {
+        ...audit,
+        teamId,
+        outcome: "failure",
+        details: { kind: row.kind, error: message },
+      });
     return failed;
   }
 }

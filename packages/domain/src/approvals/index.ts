@@ -6,6 +6,7 @@
  * Deciding, expiring, listing and notifying live here.
  */
 export { cancelApproval, type Decision, decideApproval } from "./decide";
+export { type Decider, decisionRefusal, loadDecider } from "./deciders";
 export { type ExpireResult, expireApprovals } from "./expire";
 export {
   type ApprovalListQuery,
@@ -35,6 +36,5 @@ export {
   type ApprovalState,
   type ApprovalView,
   approvalView,
-  decidingTeamIds,
   toApprovalView,
 } from "./view";

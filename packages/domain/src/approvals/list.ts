@@ -3,9 +3,10 @@ import { z } from "zod";
 import type { Actor, ServiceContext } from "../context";
 import { AppError } from "../errors";
 import { page } from "../pages";
-import { inTeamScope, teamRowWhere } from "../vm-ownership";
+import { teamRowWhere } from "../vm-ownership";
+import { decisionRefusal, loadDecider, mayDecideWhere, requestInScope } from "./deciders";
 import { expireApprovals } from "./expire";
-import { APPROVAL_STATES, type ApprovalView, approvalView, decidingTeamIds, toApprovalView } from "./view";
+import { APPROVAL_STATES, type ApprovalView, approvalView, toApprovalView } from "./view";
 
 /**
  * Reading approval requests. Each read first expires the requests past their deadline (their requesters are told),
@@ -36,11 +37,12 @@ export async function listApprovals(
   input: ApprovalListQuery,
 ): Promise<z.infer<typeof approvalListPage>> {
   await expireApprovals(ctx.db, { notify: ctx.config.notify });
-  const deciding = await decidingTeamIds(ctx.db, actor.userId);
+  const decider = await loadDecider(ctx.db, actor);
   const byView: Record<ApprovalListQuery["view"], Prisma.ApprovalRequestWhereInput> = {
-    inbox: { state: "pending", teamId: { in: deciding }, requestedById: { not: actor.userId } },
+    inbox: mayDecideWhere(decider),
     mine: { requestedById: actor.userId },
-    team: teamRowWhere(actor),
+    // Also the requests of other teams that touch the caller's teams' VMs.
+    team: actor.siteAdmin ? {} : { OR: [teamRowWhere(actor), { otherTeamIds: { hasSome: actor.teamIds } }] },
   };
   const rows = await ctx.db.approvalRequest.findMany({
     where: {
@@ -56,7 +58,10 @@ export async function listApprovals(
     take: input.limit + 1,
   });
   const { items, hasMore } = page(rows, input.limit);
-  return { items: items.map((r) => toApprovalView(r, actor, deciding)), hasMore };
+  // The inbox's query finds requests by role; whether the role counts for each (when, and who gave it) is
+  // decided here, so a page may hold fewer rows than the limit.
+  const shown = input.view === "inbox" ? items.filter((r) => decisionRefusal(r, decider) === null) : items;
+  return { items: shown.map((r) => toApprovalView(r, actor, decider)), hasMore };
 }
 
 /** One request, for its team's members and its requester (NOT_FOUND for anyone else). */
@@ -66,9 +71,9 @@ export async function approvalDetail(ctx: ReadContext, actor: Actor, id: string)
     where: { id },
     include: { team: { select: { name: true } } },
   });
-  if (!row || !(inTeamScope(actor, row.teamId) || row.requestedById === actor.userId))
+  if (!row || !(requestInScope(actor, row) || row.requestedById === actor.userId))
     throw new AppError("NOT_FOUND", "No such approval request.");
-  return toApprovalView(row, actor, await decidingTeamIds(ctx.db, actor.userId));
+  return toApprovalView(row, actor, await loadDecider(ctx.db, actor));
 }
 
 export const approvalCountsView = z.object({
@@ -84,12 +89,14 @@ export async function approvalCounts(
   actor: Actor,
 ): Promise<z.infer<typeof approvalCountsView>> {
   await expireApprovals(ctx.db, { notify: ctx.config.notify });
-  const deciding = await decidingTeamIds(ctx.db, actor.userId);
-  const [awaitingMyDecision, myPending] = await Promise.all([
-    ctx.db.approvalRequest.count({
-      where: { state: "pending", teamId: { in: deciding }, requestedById: { not: actor.userId } },
+  const decider = await loadDecider(ctx.db, actor);
+  const [candidates, myPending] = await Promise.all([
+    ctx.db.approvalRequest.findMany({
+      where: mayDecideWhere(decider),
+      select: { teamId: true, requestedById: true, createdAt: true, otherTeamIds: true },
     }),
     ctx.db.approvalRequest.count({ where: { state: "pending", requestedById: actor.userId } }),
   ]);
+  const awaitingMyDecision = candidates.filter((r) => decisionRefusal(r, decider) === null).length;
   return { awaitingMyDecision, myPending };
 }

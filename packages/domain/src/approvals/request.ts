@@ -16,6 +16,11 @@ export interface ApprovalRequestInput {
   /** Why — required. */
   reason: string;
   target?: { type: string; id: string };
+  /**
+   * Other teams whose VMs the operation touches: a site administrator or an admin of each of them decides it
+   * instead of the team's approvers, and their audit logs and admins hear of it.
+   */
+  otherTeamIds?: string[];
 }
 
 export interface RequestedApproval {
@@ -59,7 +64,10 @@ export async function requestApproval(
     });
     if (!member) throw new AppError("FORBIDDEN", `You are not a member of the team ${team.name}.`);
   }
-  const expiresAt = new Date(Date.now() + team.approvalTtlHours * 3600_000);
+  const otherTeamIds = [...new Set(input.otherTeamIds ?? [])].filter((id) => id !== team.id).sort();
+  // This process's clock, as for the role grants the request is compared with (the database's may differ).
+  const createdAt = new Date();
+  const expiresAt = new Date(createdAt.getTime() + team.approvalTtlHours * 3600_000);
   const row = await ctx.db.approvalRequest.create({
     data: {
       teamId: team.id,
@@ -72,30 +80,37 @@ export async function requestApproval(
       requestedById: actor.userId,
       requestedByName: actor.name,
       requestedByEmail: actor.email,
+      createdAt,
       expiresAt,
+      otherTeamIds,
     },
   });
   ctx.audit.details = { ...ctx.audit.details, approvalRequestId: row.id };
   ctx.audit.teamId ??= team.id;
-  await recordAudit(ctx.db, {
-    action: "approval.requested",
-    outcome: "success",
-    actorId: actor.userId,
-    actorName: actor.name,
-    actorEmail: actor.email,
-    teamId: team.id,
-    targetType: "approval_request",
-    targetId: row.id,
-    ip: ctx.ip,
-    userAgent: ctx.userAgent,
-    details: {
-      kind: row.kind,
-      summary,
-      reason,
-      expiresAt: expiresAt.toISOString(),
-      ...(input.target ? { target: input.target } : {}),
-    },
-  });
+  // One row in each touched team's audit log too: the request is about their VMs.
+  for (const teamId of [team.id, ...otherTeamIds])
+    await recordAudit(ctx.db, {
+      action: "approval.requested",
+      outcome: "success",
+      actorId: actor.userId,
+      actorName: actor.name,
+      actorEmail: actor.email,
+      teamId,
+      targetType: "approval_request",
+      targetId: row.id,
+      ip: ctx.ip,
+      userAgent: ctx.userAgent,
+      details: {
+        kind: row.kind,
+        summary,
+        reason,
+        expiresAt: expiresAt.toISOString(),
+        ...(input.target ? { target: input.target } : {}),
+        ...(otherTeamIds.length > 0
+          ? { requestingTeam: { id: team.id, name: team.name }, otherTeamIds }
+          : {}),
+      },
+    });
   await notifyRequested(ctx.db, ctx.config.notify, row);
   return { id: row.id, state: "pending", expiresAt };
 }

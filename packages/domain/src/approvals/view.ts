@@ -1,7 +1,7 @@
-import type { ApprovalRequest, Db } from "@lifeboat/db";
+import type { ApprovalRequest } from "@lifeboat/db";
 import { z } from "zod";
 import type { Actor } from "../context";
-import { rolesGranting } from "../permissions";
+import { type Decider, decisionRefusal } from "./deciders";
 
 export const APPROVAL_STATES = ["pending", "approved", "rejected", "expired", "cancelled", "failed"] as const;
 export type ApprovalState = (typeof APPROVAL_STATES)[number];
@@ -13,6 +13,8 @@ export const approvalView = z.object({
   id: z.string(),
   teamId: z.string(),
   teamName: z.string(),
+  /** Other teams whose VMs it touches: a site administrator or their admin decides it. */
+  otherTeamIds: z.array(z.string()),
   kind: z.string(),
   summary: z.string(),
   reason: z.string(),
@@ -37,19 +39,10 @@ export const approvalView = z.object({
 });
 export type ApprovalView = z.infer<typeof approvalView>;
 
-/** Teams where the user decides approvals: a membership whose role grants it (site admin alone does not). */
-export async function decidingTeamIds(db: Db, userId: string): Promise<string[]> {
-  const rows = await db.membership.findMany({
-    where: { userId, role: { in: rolesGranting("approval:decide") } },
-    select: { teamId: true },
-  });
-  return rows.map((r) => r.teamId);
-}
-
 export function toApprovalView(
   r: ApprovalRequest & { team: { name: string } },
   viewer: Actor,
-  decidingTeams: readonly string[],
+  decider: Decider,
   now = new Date(),
 ): ApprovalView {
   const open = r.state === "pending" && r.expiresAt > now;
@@ -57,6 +50,7 @@ export function toApprovalView(
     id: r.id,
     teamId: r.teamId,
     teamName: r.team.name,
+    otherTeamIds: r.otherTeamIds,
     kind: r.kind,
     summary: r.summary,
     reason: r.reason,
@@ -77,7 +71,7 @@ export function toApprovalView(
     executedAt: r.executedAt,
     executionError: r.executionError,
     result: r.result,
-    canDecide: open && r.requestedById !== viewer.userId && decidingTeams.includes(r.teamId),
+    canDecide: open && decisionRefusal(r, decider) === null,
     canCancel: open && r.requestedById === viewer.userId,
   };
 }

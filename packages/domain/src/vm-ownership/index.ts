@@ -2,6 +2,9 @@ export { type RecomputeResult, type RecomputeScope, recomputeVmTeams, recomputeV
 export {
   countRuleMatches,
   describeVmRule,
+  type OtherTeamVms,
+  otherTeamsMatched,
+  otherTeamVms,
   type VmRuleChange,
   type VmRuleInput,
   validateVmRuleChange,

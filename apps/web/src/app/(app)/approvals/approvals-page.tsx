@@ -128,6 +128,9 @@ function ApprovalCard({ a, highlighted }: { a: Approval; highlighted?: boolean }
             <Badge tone={STATE_TONES[a.state]}>{a.state}</Badge>
             <Badge>{KIND_WORDS[a.kind] ?? a.kind}</Badge>
             <span className="text-xs text-slate-500">{a.teamName}</span>
+            {a.otherTeamIds.length > 0 ? (
+              <Badge tone="amber">touches other teams' VMs: a site admin or their admin decides</Badge>
+            ) : null}
           </div>
           <h2 id={headingId} className="font-medium text-slate-900">
             {a.summary}

@@ -20,6 +20,7 @@ import { PageHeader } from "@/components/ui/page-header";
 import { Select } from "@/components/ui/select";
 import { Table, Td, Th } from "@/components/ui/table";
 import { Textarea } from "@/components/ui/textarea";
+import { formatDateTime } from "@/lib/format";
 import { useTRPC } from "@/trpc/react";
 
 type Team = inferRouterOutputs<AppRouter>["teams"]["get"];
@@ -68,6 +69,7 @@ function Members({ team }: { team: Team }) {
                 <Th>Name</Th>
                 <Th>E-mail</Th>
                 <Th>Role</Th>
+                <Th>Role given by</Th>
                 {team.canManage ? (
                   <Th>
                     <span className="sr-only">Actions</span>
@@ -106,6 +108,13 @@ function Members({ team }: { team: Team }) {
                     ) : (
                       <Badge>{m.role}</Badge>
                     )}
+                  </Td>
+                  {/* Approvers check who appointed whom: a role the requester gave does not count. */}
+                  <Td>
+                    {m.grantedBy ? `${m.grantedBy.name} <${m.grantedBy.email}>` : "—"}
+                    {m.grantedAt ? (
+                      <span className="block text-xs text-slate-500">{formatDateTime(m.grantedAt)}</span>
+                    ) : null}
                   </Td>
                   {team.canManage ? (
                     <Td>
