@@ -77,9 +77,12 @@ describe("lifeboat verify", () => {
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
     await fs.writeFile(file, bytes);
 
+    // --no-quarantine: these run at once and each must find the same bad copy
     const [bad, badJson, p3, missing] = await Promise.all([
-      lifeboat(["verify", "--repo", dir], { LIFEBOAT_REPOSITORY_KEY: "" }),
-      lifeboat(["verify", "--repo", dir, "--point", "p1", "--json"], { LIFEBOAT_REPOSITORY_KEY: "" }),
+      lifeboat(["verify", "--repo", dir, "--no-quarantine"], { LIFEBOAT_REPOSITORY_KEY: "" }),
+      lifeboat(["verify", "--repo", dir, "--point", "p1", "--json", "--no-quarantine"], {
+        LIFEBOAT_REPOSITORY_KEY: "",
+      }),
       lifeboat(["verify", "--repo", dir, "--point", "p3"], { LIFEBOAT_REPOSITORY_KEY: "" }),
       lifeboat(["verify", "--repo", dir, "--point", "nope"], { LIFEBOAT_REPOSITORY_KEY: "" }),
     ]);
@@ -99,6 +102,18 @@ describe("lifeboat verify", () => {
     expect(p3.code).toBe(0);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/restore point nope is not in repository/);
+    expect(bad.stdout).not.toContain("quarantine");
+    await expect(fs.stat(file)).resolves.toBeTruthy();
+
+    // by default verify moves the corrupt chunk aside; the next verify finds it missing (a backup brings it back)
+    const moved = await lifeboat(["verify", "--repo", dir], { LIFEBOAT_REPOSITORY_KEY: "" });
+    expect(moved.code).toBe(1);
+    expect(moved.stdout).toContain(`bad chunk ${id}: corrupt`);
+    expect(moved.stdout).toContain("  moved to the quarantine: the next backup of this data stores it again");
+    await expect(fs.stat(file)).rejects.toThrow(/ENOENT/);
+    expect((await fs.readFile(path.join(dir, "quarantine", id))).equals(bytes)).toBe(true);
+    const after = await lifeboat(["verify", "--repo", dir], { LIFEBOAT_REPOSITORY_KEY: "" });
+    expect(after.stdout).toContain(`bad chunk ${id}: missing`);
   });
 
   it("reads LIFEBOAT_REPOSITORY_KEY for an encrypted repository, and exits 1 or 2 on key trouble", async () => {

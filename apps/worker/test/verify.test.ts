@@ -1,4 +1,4 @@
-import { open } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import path from "node:path";
 import { startBackup, startRestoreVm, startVerify } from "@lifeboat/domain";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -116,5 +116,33 @@ describe("one flipped byte in a chunk", () => {
     const rp = await s.t.db.restorePoint.findUniqueOrThrow({ where: { id: rpId } });
     expect(rp.verifyState).toBe("ok");
     expect(rp.verifiedAt).toBeTruthy();
+  });
+
+  it("verify quarantines the bad chunk: the next backup stores it again, and a later verify finds the old point intact", async () => {
+    const older = await backup("db01");
+    const chunkId = await flipAByte(older);
+    const chunkFile = path.join(s.repoDir, "chunks", chunkId.slice(0, 2), chunkId.slice(2, 4), chunkId);
+    const verifyOlder = async (state: "failed" | "succeeded") => {
+      const { jobId } = await s.run(s.operator, "backup:create", (c) =>
+        startVerify(c, c.actor, { restorePointId: older }),
+      );
+      return { jobId, job: await s.waitJob(jobId, [state]) };
+    };
+    const first = await verifyOlder("failed");
+    const events = await eventsOf(s, first.jobId);
+    expect(
+      events.some((e) => e.message.includes(chunkId) && e.message.includes("moved to the quarantine")),
+    ).toBe(true);
+    await expect(stat(chunkFile)).rejects.toThrow(/ENOENT/);
+    await expect(stat(path.join(s.repoDir, "quarantine", chunkId))).resolves.toBeTruthy();
+
+    // The VM is unchanged, but its layer can no longer be reused: the backup downloads it and stores the chunk.
+    const newer = await backup("db01");
+    const layers = await s.t.db.layer.findMany({ where: { disk: { restorePointId: newer } } });
+    expect(layers.some((l) => !l.reused)).toBe(true);
+    await expect(stat(chunkFile)).resolves.toBeTruthy();
+
+    await verifyOlder("succeeded");
+    expect((await s.t.db.restorePoint.findUniqueOrThrow({ where: { id: older } })).verifyState).toBe("ok");
   });
 });

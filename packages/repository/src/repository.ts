@@ -275,7 +275,8 @@ export class Repository {
 
   /**
    * Re-reads and re-hashes every chunk of one restore point (or of the whole repository), reporting each bad
-   * or missing chunk with the layers and restore points it breaks.
+   * or missing chunk with the layers and restore points it breaks; with `quarantine`, corrupt chunks are moved
+   * aside so that the next backup of their data stores them again.
    */
   verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     return verifyRepository(this.store, options);

@@ -29,10 +29,13 @@ export const KEYS = {
   layers: "layers/",
   points: "points/",
   sessions: "sessions/",
+  quarantine: "quarantine/",
   chunk: (id: string) => `chunks/${id.slice(0, 2)}/${id.slice(2, 4)}/${id}`,
   layer: (id: string) => `layers/${id}`,
   point: (id: string) => `points/${id}`,
   session: (id: string) => `sessions/${id}`,
+  /** Where verify moves a corrupt chunk: out of the way of dedup, kept for inspection. */
+  quarantined: (id: string) => `quarantine/${id}`,
 };
 
 /** The chunk id in a chunk key, or undefined for keys that are not chunks. */
@@ -143,6 +146,24 @@ export class ObjectStore {
 
   get location(): string {
     return this.backend.location;
+  }
+
+  /**
+   * Moves a chunk that failed its checks aside, to `quarantine/<id>`: dedup finds it absent, so the next writer
+   * that has its data stores a good copy under the same id. Copy first, then delete: a crash in between leaves the
+   * bad chunk in place, and the next verify moves it again (the copy is overwritten). An object too large to be a
+   * chunk is deleted without a copy (reading it whole is what the size limit guards against).
+   */
+  async quarantineChunk(id: string): Promise<void> {
+    const key = KEYS.chunk(id);
+    try {
+      const stored = await this.backend.get(key, { maxBytes: this.config.chunkSize + ENVELOPE_OVERHEAD });
+      await this.backend.put(KEYS.quarantined(id), stored);
+    } catch (e) {
+      if (e instanceof ObjectNotFoundError) return;
+      if (!(e instanceof CorruptObjectError)) throw e;
+    }
+    await this.backend.delete(key);
   }
 
   /** Reads chunk `id`, which must hold `length` bytes, and checks it against its id. Throws ChunkError. */

@@ -6,6 +6,11 @@ import { KEYS, type ObjectStore } from "./store";
 export interface VerifyOptions {
   /** Only this restore point (default: every restore point and every layer in the repository). */
   pointId?: string;
+  /**
+   * Move each corrupt chunk aside (see ObjectStore.quarantineChunk) so that the next backup of its data writes it
+   * again. The restore points that used it stay damaged until a later verify finds the chunk good.
+   */
+  quarantine?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: VerifyProgress) => void;
 }
@@ -24,6 +29,8 @@ export interface BadChunk {
   layers: string[];
   /** Restore points those layers belong to. */
   restorePoints: string[];
+  /** With `quarantine`: moved aside (true), or why that failed (an Object Lock retention, say). */
+  quarantined?: true | { error: string };
 }
 
 export interface BadLayer {
@@ -150,6 +157,17 @@ export async function verifyRepository(
     },
     signal,
   );
+
+  if (options.quarantine)
+    for (const bad of badChunks.values()) {
+      if (bad.problem !== "corrupt") continue;
+      try {
+        await store.quarantineChunk(bad.chunkId);
+        bad.quarantined = true;
+      } catch (e) {
+        bad.quarantined = { error: message(e) };
+      }
+    }
 
   if (badChunks.size > 0) {
     // Second pass, only when something is bad: which layers (and so restore points) each bad chunk breaks.

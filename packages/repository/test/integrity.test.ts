@@ -43,6 +43,42 @@ describe.each(BACKENDS)("verify and reading damaged data ($name)", (B) => {
     expect(report.checked.bytes).toBe(a.result.manifest.dataBytes + b.result.manifest.dataBytes);
   });
 
+  it("quarantines a corrupt chunk: the next backup of its data stores it again, and a later verify heals the points", async () => {
+    const backend = await B.fresh();
+    const { repo, a, fa } = await threePoints(backend);
+    const victim = dataChunks(await repo.readLayerManifest(a.layerId))[0];
+    if (!victim) throw new Error("fixture has chunks");
+    let bad = Buffer.alloc(0);
+    await damage(backend, KEYS.chunk(victim.id), (bytes) => {
+      bytes[bytes.length - 3] = (bytes[bytes.length - 3] ?? 0) ^ 0x01;
+      bad = Buffer.from(bytes);
+      return bytes;
+    });
+
+    // without the option verify only reports; dedup would keep pointing at the bad copy
+    expect((await repo.verify()).badChunks[0]?.quarantined).toBeUndefined();
+    expect(await backend.has(KEYS.chunk(victim.id))).toBe(true);
+
+    const report = await repo.verify({ quarantine: true });
+    expect(report.badChunks).toMatchObject([{ chunkId: victim.id, problem: "corrupt", quarantined: true }]);
+    expect(report.badRestorePoints.map((p) => p.id)).toEqual(["p1", "p2"]);
+    expect(await backend.has(KEYS.chunk(victim.id))).toBe(false);
+    expect((await backend.get(KEYS.quarantined(victim.id))).equals(bad)).toBe(true);
+    // still damaged (now missing) until the data comes back
+    expect((await repo.verify({ pointId: "p1" })).badChunks).toMatchObject([
+      { chunkId: victim.id, problem: "missing" },
+    ]);
+
+    // the next backup of the same data finds the chunk absent and writes a good copy under the same id
+    const again = await storeLayer(repo, fa, "img-a2");
+    expect(again.result.newChunks).toBe(1);
+    await repo.writeRestorePoint(pointInput([[again]], { id: "p4" }));
+    const healed = await repo.verify({ quarantine: true });
+    expect(healed.ok).toBe(true);
+    expect(healed.checked.restorePoints).toBe(4);
+    expect((await collect(await repo.readLayer(a.layerId))).equals(fa.bytes)).toBe(true);
+  });
+
   it("names a chunk with one flipped byte, its layer and the restore points it breaks; reads refuse", async () => {
     const backend = await B.fresh();
     const { repo, a } = await threePoints(backend);

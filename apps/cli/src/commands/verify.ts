@@ -60,6 +60,9 @@ function reportLines(r: VerifyReport): string[] {
   ];
   for (const b of r.badChunks) {
     lines.push(`bad chunk ${b.chunkId}: ${b.problem} (${b.detail})`);
+    if (b.quarantined === true)
+      lines.push("  moved to the quarantine: the next backup of this data stores it again");
+    else if (b.quarantined) lines.push(`  not moved to the quarantine: ${b.quarantined.error}`);
     lines.push(`  layers: ${b.layers.join(", ") || "-"}`);
     lines.push(`  restore points: ${b.restorePoints.join(", ") || "-"}`);
   }
@@ -78,12 +81,14 @@ export function register(program: Command, kit: CliKit): void {
     .requiredOption("--repo <dir>", "repository folder")
     .option("--point <id>", "only this restore point")
     .option("--json", "print the report as JSON")
+    .option("--no-quarantine", "only report corrupt chunks; do not move them aside")
     .action(
-      kit.action(async (opts: { repo: string; point?: string; json?: boolean }) => {
+      kit.action(async (opts: { repo: string; point?: string; json?: boolean; quarantine: boolean }) => {
         const repo = await openCliRepository(kit, opts.repo);
         const progress = progressPrinter("verify");
         const report = await repo.verify({
           pointId: opts.point,
+          quarantine: opts.quarantine,
           onProgress: (p) => progress(`${p.chunks}/${p.totalChunks} chunks, ${bytesText(p.bytes)}`),
         });
         process.stdout.write(

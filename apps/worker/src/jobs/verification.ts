@@ -14,6 +14,12 @@ export interface VerificationOutcome {
   okCount: number;
 }
 
+function quarantineNote(q: VerifyReport["badChunks"][number]["quarantined"]): string {
+  if (q === true) return "; moved to the quarantine: the next backup of this data stores it again";
+  if (q) return `; it could not be moved to the quarantine (${q.error})`;
+  return "";
+}
+
 /** Why each restore point (repository id) of a report is broken, in the first words that name the damage. */
 function damageByPoint(report: VerifyReport): Map<string, string> {
   const why = new Map<string, string>();
@@ -50,6 +56,9 @@ export async function verifyAndRecord(
   try {
     report = await repository.verify({
       pointId: point ? (point.manifestId ?? point.id) : undefined,
+      // A corrupt chunk moves aside, so the next backup of its data stores it again instead of deduplicating
+      // against the bad copy; the restore points that used it stay failed until a verify finds it good.
+      quarantine: true,
       signal: run.signal,
       onProgress: (p) =>
         run.progress({
@@ -74,10 +83,11 @@ export async function verifyAndRecord(
     run.event(
       "error",
       "verify",
-      `chunk ${c.chunkId} is ${c.problem}: ${c.detail}; it breaks restore point(s) ${c.restorePoints.join(", ")}`,
+      `chunk ${c.chunkId} is ${c.problem}: ${c.detail}; it breaks restore point(s) ${c.restorePoints.join(", ")}${quarantineNote(c.quarantined)}`,
       {
         chunkId: c.chunkId,
         problem: c.problem,
+        quarantined: c.quarantined === true,
         layers: c.layers,
         restorePoints: c.restorePoints,
       },
