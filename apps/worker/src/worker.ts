@@ -1,4 +1,4 @@
-import { getDb } from "@lifeboat/db";
+import { databaseUnavailable, getDb } from "@lifeboat/db";
 import { recordJobOutcome } from "@lifeboat/domain";
 import {
   createJobQueue,
@@ -73,9 +73,9 @@ export async function startWorker(
   const abort = new AbortController();
   for (const type of DURABLE_JOB_TYPES)
     await boss.updateQueue(type, { name: type, expireInSeconds: DURABLE_DELIVERY_SECONDS });
-  const requeue = async (type: JobType, jobId: string) => {
+  const requeue = async (type: JobType, jobId: string, later?: { delayMs?: number }) => {
     const data: QueuedJob = { jobId };
-    await boss.send(type, data);
+    await boss.send(type, data, later?.delayMs ? { startAfter: Math.ceil(later.delayMs / 1000) } : {});
   };
   // One poller per concurrent job: durable jobs (long, mostly waiting on the engine and the network) run
   // `jobsPerType` at a time per type; the engine slots bound what reaches each engine.
@@ -112,6 +112,8 @@ export async function startWorker(
               leaseMs: settings.leaseMs,
               heartbeatMs: settings.heartbeatMs,
               requeue,
+              // A catalog database restart stops the attempt, not the job: it is tried again with back-off.
+              transient: databaseUnavailable,
               onFinished: (finished) => recordJobOutcome(db, finished),
             },
           );

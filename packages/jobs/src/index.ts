@@ -20,6 +20,12 @@ export {
 export { ENGINE_OBJECT_STEP, engineJournal, journalEngineObject } from "./journal";
 export { type Heartbeat, heartbeat } from "./lease";
 export { ProgressMeter, type ProgressSample } from "./progress";
+export {
+  retryDelayMs,
+  type SendLater,
+  TRANSIENT_ATTEMPTS,
+  type TransientClassifier,
+} from "./retry";
 export { type JobAttempt, type JobBody, type RunJobOptions, runJob } from "./run";
 export { acquireEngineSlot, type EngineSlot } from "./slots";
 export { FINISHED_JOB_STATES, JOB_STATES, type JobState } from "./states";

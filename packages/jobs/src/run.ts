@@ -2,8 +2,15 @@ import type { Db, Job } from "@lifeboat/db";
 import { JobAbort, JobRun } from "./attempt";
 import { claimJob } from "./claim";
 import { type CompleteCommit, completeJob } from "./complete";
-import { failJob, handBackJob } from "./fail";
+import { failJob, handBackJob, JobFailure } from "./fail";
 import { type JobType, jobInputs, type ParsedJobInput } from "./job-types";
+import {
+  retryDelayMs,
+  retryLater,
+  type SendLater,
+  TRANSIENT_ATTEMPTS,
+  type TransientClassifier,
+} from "./retry";
 
 /** What the body of one attempt gets: the parsed input, the attempt, and the fenced success write. */
 export interface JobAttempt<T extends JobType> {
@@ -26,8 +33,13 @@ export interface RunJobOptions {
   leaseMs: number;
   /** Heartbeat, progress write and cancel check of a running job. */
   heartbeatMs: number;
-  /** Hands the job to another worker (pg-boss send) when this one stops in the middle of it. */
-  requeue?(type: JobType, jobId: string): Promise<void>;
+  /** Hands the job to another worker (pg-boss send), now or after a delay: when this one stops, or to retry. */
+  requeue?: SendLater;
+  /**
+   * Failures that are the infrastructure's, not the job's (the catalog database restarting): the attempt ends and
+   * the job is tried again with back-off, up to TRANSIENT_ATTEMPTS; the last failure reads in these words.
+   */
+  transient?: TransientClassifier;
   /** Called once with the finished row (the audit log); its failure does not change the job's result. */
   onFinished?(job: Job): Promise<void>;
 }
@@ -76,7 +88,13 @@ export async function runJob<T extends JobType>(
       if (await handBackJob(db, run)) await opts.requeue(type, jobId).catch(() => undefined);
       return;
     }
-    finished = await failJob(db, run, e, { cancelled: cause === "cancelled" });
+    const transient = cause ? undefined : opts.transient?.(e);
+    if (transient && opts.requeue && run.attempt < TRANSIENT_ATTEMPTS) {
+      await retryLater(db, run, type, transient, retryDelayMs(run.attempt, opts.leaseMs), opts.requeue);
+      return;
+    }
+    const failure = transient ? new JobFailure(`Failed after ${run.attempt} attempts: ${transient}.`) : e;
+    finished = await failJob(db, run, failure, { cancelled: cause === "cancelled" });
   }
   if (!finished) return;
   await endEvent(db, finished);
