@@ -170,6 +170,21 @@ function Summary({ data }: { data: Policy }) {
             </dd>
           </div>
           <div>
+            <dt className="text-slate-500">Backup mode</dt>
+            <dd data-testid="backup-mode-words">
+              {p.backupMode === "snapshot-chain"
+                ? "snapshot chain"
+                : `auto: incremental where the engine allows, a full backup ${
+                    [
+                      p.fullEveryIncrementals > 0 ? `after ${p.fullEveryIncrementals} incrementals` : null,
+                      p.fullEveryDays > 0 ? `every ${p.fullEveryDays} days` : null,
+                    ]
+                      .filter(Boolean)
+                      .join(" or ") || "only when no earlier one remains"
+                  }`}
+            </dd>
+          </div>
+          <div>
             <dt className="text-slate-500">Backup snapshot</dt>
             <dd>{p.keepSnapshot ? "kept on the engine" : "removed after each backup"}</dd>
           </div>
