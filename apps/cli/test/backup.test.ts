@@ -145,8 +145,15 @@ describe("lifeboat backup --mode", { timeout: 120_000 }, () => {
       checkpointId: null,
     });
     expect(out.transferredBytes).toBeGreaterThan(0);
-    expect(out.disks[0]).toMatchObject({ mode: "snapshot-chain", transferredBytes: null, checkpointId: null });
-    const bad = await lifeboat(["backup", ...base, "--vm", "web01", "--repo", repo, "--mode", "forever"], env);
+    expect(out.disks[0]).toMatchObject({
+      mode: "snapshot-chain",
+      transferredBytes: null,
+      checkpointId: null,
+    });
+    const bad = await lifeboat(
+      ["backup", ...base, "--vm", "web01", "--repo", repo, "--mode", "forever"],
+      env,
+    );
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--mode must be auto, full, incremental or snapshot-chain, not "forever"/);
     // The snapshot-chain point has no checkpoint to start an incremental from.
