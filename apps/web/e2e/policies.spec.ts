@@ -83,6 +83,9 @@ test("a policy exists only after another approver approves it, and its page prev
   await page.getByLabel("Daily").fill("2");
   await page.getByLabel("Weekly").fill("1");
   await page.getByLabel("Monthly").fill("0");
+  // Auto (incremental where the engine allows), with a full backup after 6 incrementals.
+  await expect(page.getByLabel("Backup mode")).toHaveValue("auto");
+  await page.getByLabel("Full backup after (incrementals)").fill("6");
   await page
     .getByLabel("Why (the approver reads this)")
     .fill("Payments need nightly backups (audit finding 12)");
@@ -114,6 +117,9 @@ test("a policy exists only after another approver approves it, and its page prev
     "At 02:30, Monday through Friday (Europe/Berlin)",
   );
   await expect(page.getByRole("list", { name: "Next runs" }).getByRole("listitem")).toHaveCount(5);
+  await expect(page.getByTestId("backup-mode-words")).toHaveText(
+    "auto: incremental where the engine allows, a full backup after 6 incrementals or every 30 days",
+  );
 
   // 4. The prune preview: two points of one Berlin day (the older goes), a day, a week, one beyond retention.
   const policyId = page.url().split("/").at(-1)!;
