@@ -330,7 +330,7 @@ export function PolicyForm({
               }
               aria-describedby="policy-backup-mode-hint"
             >
-              <option value="auto">Auto: incremental where the engine allows</option>
+              <option value="auto">Auto (incremental)</option>
               <option value="snapshot-chain">Snapshot chain</option>
             </Select>
             <p id="policy-backup-mode-hint" className="text-xs text-slate-500">
