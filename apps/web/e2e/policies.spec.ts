@@ -100,6 +100,7 @@ test("a policy exists only after another approver approves it, and its page prev
   await decider.goto("/approvals");
   const card = decider.getByTestId("approval-card").filter({ hasText: "Create policy Nightly payments" });
   await expect(card).toContainText("keep 2 daily, 1 weekly");
+  await expect(card).toContainText("a full backup after 6 incrementals");
   await card.getByRole("button", { name: "Approve" }).click();
   const dialog = decider.getByRole("dialog", { name: "Approve this request" });
   await dialog.getByLabel("Your comment (required)").fill("Agreed");
@@ -118,7 +119,7 @@ test("a policy exists only after another approver approves it, and its page prev
   );
   await expect(page.getByRole("list", { name: "Next runs" }).getByRole("listitem")).toHaveCount(5);
   await expect(page.getByTestId("backup-mode-words")).toHaveText(
-    "auto: incremental where the engine allows, a full backup after 6 incrementals or every 30 days",
+    "incremental where the engine allows, a full backup after 6 incrementals or every 30 days",
   );
 
   // 4. The prune preview: two points of one Berlin day (the older goes), a day, a week, one beyond retention.

@@ -100,7 +100,7 @@ describe("policy changes go through four-eyes approval", () => {
       reason: "Nightly backups for the web tier",
     });
     expect(req.summary).toMatch(
-      /^Create policy Nightly for Web: 2 VMs; At 02:30 \(Europe\/Berlin\); keep 7 daily, 4 weekly, 6 monthly$/,
+      /^Create policy Nightly for Web: 2 VMs; At 02:30 \(Europe\/Berlin\); keep 7 daily, 4 weekly, 6 monthly; incremental where the engine allows, a full backup after 30 incrementals or every 30 days$/,
     );
     expect(await t.db.policy.count({ where: { teamId } })).toBe(0);
     // Not by the requester (an admin, who may otherwise decide), not by an operator.
@@ -206,20 +206,24 @@ describe("policy changes go through four-eyes approval", () => {
       "Change policy Nightly: full backup every (incrementals): 30 → 6; full backup every (days): 30 → 0",
     );
     await approver.caller.approvals.approve({ id: req.approvalRequestId, comment: "ok" });
-    const got = (await viewer.caller.policies.get({ policyId })).policy;
-    expect(got).toMatchObject({ backupMode: "auto", fullEveryIncrementals: 6, fullEveryDays: 0 });
+    const got = await viewer.caller.policies.get({ policyId });
+    expect(got.policy).toMatchObject({ backupMode: "auto", fullEveryIncrementals: 6, fullEveryDays: 0 });
+    expect(got.backupModeWords).toBe(
+      "incremental where the engine allows, a full backup after 6 incrementals",
+    );
     const chain = await admin.caller.policies.requestChange({
       teamId,
       change: {
         op: "update",
         policyId,
-        baseUpdatedAt: got.updatedAt,
+        baseUpdatedAt: got.policy.updatedAt,
         spec: spec({ ...base, backupMode: "snapshot-chain", keepSnapshot: true }),
       },
       reason: "Keep the snapshots for the upgrade week",
     });
     expect(chain.summary).toMatch(/backup mode: auto → snapshot-chain/);
     await approver.caller.approvals.approve({ id: chain.approvalRequestId, comment: "ok" });
+    expect((await viewer.caller.policies.get({ policyId })).backupModeWords).toBe("snapshot chain");
     expect(await t.db.policy.findUniqueOrThrow({ where: { id: policyId } })).toMatchObject({
       backupMode: "snapshot-chain",
       keepSnapshot: true,

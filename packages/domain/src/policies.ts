@@ -172,6 +172,20 @@ export async function validatePolicySpec(
   return { vms };
 }
 
+/** How a policy backs up, in words ("incremental where the engine allows, a full backup after 30 incrementals…"). */
+export function describeBackupMode(
+  p: Pick<PolicySpec, "backupMode" | "fullEveryIncrementals" | "fullEveryDays">,
+): string {
+  if (p.backupMode === "snapshot-chain") return "snapshot chain";
+  const full = [
+    p.fullEveryIncrementals > 0 ? `after ${p.fullEveryIncrementals} incrementals` : null,
+    p.fullEveryDays > 0 ? `every ${p.fullEveryDays} days` : null,
+  ].filter(Boolean);
+  return full.length > 0
+    ? `incremental where the engine allows, a full backup ${full.join(" or ")}`
+    : "incremental where the engine allows, forever";
+}
+
 function specWords(spec: PolicySpec, vmCount: number): string {
   const what = [
     vmCount > 0 ? `${vmCount} VM${vmCount === 1 ? "" : "s"}` : null,
@@ -179,7 +193,7 @@ function specWords(spec: PolicySpec, vmCount: number): string {
   ]
     .filter(Boolean)
     .join(" and ");
-  return `${what}; ${scheduleInWords(spec.schedule, spec.timezone)}; ${describeRetention(retentionOf(spec))}`;
+  return `${what}; ${scheduleInWords(spec.schedule, spec.timezone)}; ${describeRetention(retentionOf(spec))}; ${describeBackupMode(spec)}`;
 }
 
 const FIELD_WORDS: Record<Exclude<keyof PolicySpec, "vmIds">, string> = {

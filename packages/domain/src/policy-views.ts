@@ -4,7 +4,7 @@ import type { Actor } from "./context";
 import { AppError } from "./errors";
 import { page } from "./pages";
 import { roleGrants, type TeamPermission } from "./permissions";
-import { policySpec, protectedVms, retentionOf, specOf } from "./policies";
+import { describeBackupMode, policySpec, protectedVms, retentionOf, specOf } from "./policies";
 import { describeRetention } from "./retention";
 import { describeSchedule, nextRunOf, scheduleInWords } from "./schedules";
 import { inTeamScope, restorePointWhere, teamRowWhere } from "./vm-ownership";
@@ -165,6 +165,8 @@ export const policyDetailView = z.object({
   schedule: scheduleView,
   verify: scheduleView.nullable(),
   retentionWords: z.string(),
+  /** The backup mode and the full-backup cadence, in words. */
+  backupModeWords: z.string(),
   vms: z.array(
     z.object({
       id: z.string(),
@@ -223,8 +225,10 @@ export async function policyDetail(db: Db, actor: Actor, policyId: string): Prom
       return { words: `${expr} (invalid)`, nextRuns: [] };
     }
   };
+  const view = toPolicyView(policy);
   return {
-    policy: toPolicyView(policy),
+    policy: view,
+    backupModeWords: describeBackupMode(view),
     schedule: safeDescribe(policy.schedule),
     verify: policy.verifySchedule ? safeDescribe(policy.verifySchedule) : null,
     retentionWords: describeRetention(retentionOf(policy)),

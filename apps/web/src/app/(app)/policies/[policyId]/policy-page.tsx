@@ -171,18 +171,7 @@ function Summary({ data }: { data: Policy }) {
           </div>
           <div>
             <dt className="text-slate-500">Backup mode</dt>
-            <dd data-testid="backup-mode-words">
-              {p.backupMode === "snapshot-chain"
-                ? "snapshot chain"
-                : `auto: incremental where the engine allows, a full backup ${
-                    [
-                      p.fullEveryIncrementals > 0 ? `after ${p.fullEveryIncrementals} incrementals` : null,
-                      p.fullEveryDays > 0 ? `every ${p.fullEveryDays} days` : null,
-                    ]
-                      .filter(Boolean)
-                      .join(" or ") || "only when no earlier one remains"
-                  }`}
-            </dd>
+            <dd data-testid="backup-mode-words">{data.backupModeWords}</dd>
           </div>
           <div>
             <dt className="text-slate-500">Backup snapshot</dt>
