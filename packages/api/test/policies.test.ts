@@ -504,7 +504,7 @@ describe("prune preview, pins and deletions", () => {
   it("runs now in the policy's mode: a full backup once the VM's last full one is too old or enough incrementals followed it", async () => {
     const engineId = (await t.db.engine.findFirstOrThrow()).id;
     const made: Record<string, string> = {};
-    for (const name of ["inc-fresh", "inc-old", "inc-many", "inc-new", "inc-pruned"])
+    for (const name of ["inc-fresh", "inc-old", "inc-many", "inc-new", "inc-pruned", "inc-fallback"])
       made[name] = (await t.db.vm.create({ data: { engineId, vmId: randomUUID(), name } })).id;
     await t.db.teamVmRule.create({ data: { teamId, kind: "name-pattern", pattern: "inc-*" } });
     await recomputeVmTeams(t.db);
@@ -514,14 +514,16 @@ describe("prune preview, pins and deletions", () => {
     await point(null, made["inc-fresh"]!, ago(2), false, full);
     await point(null, made["inc-fresh"]!, ago(1), false, incremental);
     await point(null, made["inc-fresh"]!, ago(0.5), false, incremental);
-    // A snapshot-chain point and a failed one do not count.
-    await point(null, made["inc-fresh"]!, ago(0.4), false, { backupMode: "snapshot-chain" });
+    // A failed point does not count.
     await point(null, made["inc-fresh"]!, ago(0.3), false, { ...incremental, state: "failed" });
     await point(null, made["inc-old"]!, ago(10), false, full);
     await point(null, made["inc-old"]!, ago(1), false, { ...full, state: "failed" });
     await point(null, made["inc-many"]!, ago(4), false, full);
     for (const d of [3, 2, 1]) await point(null, made["inc-many"]!, ago(d), false, incremental);
     await point(null, made["inc-pruned"]!, ago(1), false, incremental);
+    // auto took the snapshot chain last time (the engine offered no backup API): no full is forced on it.
+    await point(null, made["inc-fallback"]!, ago(20), false, full);
+    await point(null, made["inc-fallback"]!, ago(1), false, { backupMode: "snapshot-chain" });
     const p = await t.db.policy.create({
       data: {
         teamId,
@@ -547,6 +549,7 @@ describe("prune preview, pins and deletions", () => {
     };
     const first = await modes();
     expect(first.modes).toEqual({
+      "inc-fallback": "auto",
       "inc-fresh": "auto",
       "inc-many": "full",
       "inc-new": "auto",

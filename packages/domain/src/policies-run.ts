@@ -266,7 +266,8 @@ const DAY_MS = 86_400_000;
  * (incremental from the VM's newest checkpoint where the engine and disks allow it, else the chain) unless a
  * full one is due: the VM's last full backup-API point is `fullEveryDays` old, or `fullEveryIncrementals`
  * incrementals followed it, or it is gone (pruned) while incrementals remain. A VM with no backup-API point
- * stays `auto`: its first backup-API backup is a full one anyway, and the engine may offer none.
+ * stays `auto`: its first backup-API backup is a full one anyway, and the engine may offer none; so does one whose
+ * newest point is a snapshot chain (auto found no backup API last time: a forced full would fail).
  */
 export async function policyBackupMode(
   db: Db,
@@ -277,6 +278,12 @@ export async function policyBackupMode(
   if (policy.backupMode === "snapshot-chain") return { mode: "snapshot-chain" };
   // Only the chain keeps a snapshot: auto takes it then (a forced full would go through the backup API).
   if (policy.keepSnapshot) return { mode: "auto" };
+  const newest = await db.restorePoint.findFirst({
+    where: { vmId, state: "complete" },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    select: { backupMode: true },
+  });
+  if (!newest || newest.backupMode === "snapshot-chain") return { mode: "auto" };
   const lastFull = await db.restorePoint.findFirst({
     where: { vmId, state: "complete", backupMode: "full" },
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],
