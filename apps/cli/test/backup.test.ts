@@ -110,16 +110,58 @@ describe("lifeboat backup --mode", { timeout: 120_000 }, () => {
     expect(first.code).toBe(0);
     const a = JSON.parse(first.stdout.trim().split("\n").pop() as string);
     expect(a).toMatchObject({ mode: "full", restorePointId: expect.stringMatching(UUID) });
-    expect(a.disks[0]).toMatchObject({ mode: "full", checkpointId: a.checkpointId });
+    expect(a.disks[0]).toMatchObject({
+      mode: "full",
+      checkpointId: a.checkpointId,
+      transferredBytes: expect.any(Number),
+    });
+    expect(a.disks[0].transferredBytes).toBeGreaterThan(0);
     await sim.guest.write("web01", 1, { seed: 5 });
     const second = await lifeboat(args, env);
     expect(second.code).toBe(0);
     const b = JSON.parse(second.stdout.trim().split("\n").pop() as string);
     expect(b.mode).toBe("incremental");
     expect(b.disks[0].mode).toBe("incremental");
+    // Only the dirty extents are read.
+    expect(b.disks[0].transferredBytes).toBeGreaterThan(0);
+    expect(b.disks[0].transferredBytes).toBeLessThan(a.disks[0].transferredBytes);
     expect(b.checkpointId).not.toBe(a.checkpointId);
     const plain = await lifeboat(["backup", ...base, "--vm", "web01", "--repo", repo, "--mode", "full"], env);
     expect(plain.code).toBe(0);
     expect(plain.stdout.trim().split("\n").pop()).toMatch(UUID);
+  });
+
+  it("snapshot-chain as JSON: no checkpoint, no per-disk byte count; a bad or impossible mode is refused", async () => {
+    const repo = path.join(dir, "chain-json");
+    const r = await lifeboat(
+      ["backup", ...base, "--vm", "web01", "--repo", repo, "--mode", "snapshot-chain", "--json"],
+      env,
+    );
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split("\n").pop() as string);
+    expect(out).toMatchObject({
+      restorePointId: expect.stringMatching(UUID),
+      mode: "snapshot-chain",
+      checkpointId: null,
+    });
+    expect(out.transferredBytes).toBeGreaterThan(0);
+    expect(out.disks[0]).toMatchObject({
+      mode: "snapshot-chain",
+      transferredBytes: null,
+      checkpointId: null,
+    });
+    const bad = await lifeboat(
+      ["backup", ...base, "--vm", "web01", "--repo", repo, "--mode", "forever"],
+      env,
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--mode must be auto, full, incremental or snapshot-chain, not "forever"/);
+    // The snapshot-chain point has no checkpoint to start an incremental from.
+    const inc = await lifeboat(
+      ["backup", ...base, "--vm", "web01", "--repo", repo, "--mode", "incremental"],
+      env,
+    );
+    expect(inc.code).toBe(1);
+    expect(inc.stderr).toMatch(/no earlier backup-API restore point of web01 .*: take a full one first/);
   });
 });

@@ -48,6 +48,8 @@ test("sign in, back up a demo VM, find it, restore it as a new VM, download a di
   await expect(page.getByTestId("job-state").first()).toHaveText(/succeeded/);
   expect(loads, "the progress moved without reloading the page").toEqual([]);
   await expect(page.getByText("snapshot", { exact: false }).first()).toBeVisible();
+  // "Back up now" asks for auto; the engine's answer decides the mode taken.
+  await expect(page.getByTestId("job-backup-mode")).toHaveText("auto");
   await shot(page, "journey-04-backup-job");
 
   // Find the restore point through search.
@@ -56,10 +58,19 @@ test("sign in, back up a demo VM, find it, restore it as a new VM, download a di
   const results = page.getByTestId("catalog-table");
   await expect(results.getByTestId("row")).toHaveCount(1);
   await expect(results.getByText("web01", { exact: true })).toBeVisible();
+  // The mode the backup took (full through the backup API, or the snapshot chain) is shown and filtered on.
+  const mode = ((await results.getByTestId("backup-mode").textContent()) ?? "").trim();
+  expect(["full", "snapshot chain"]).toContain(mode);
+  const modeFilter = page.getByLabel("Mode", { exact: true });
+  await modeFilter.selectOption({ label: mode === "full" ? "Snapshot chain" : "Full" });
+  await expect(results.getByTestId("row")).toHaveCount(0);
+  await modeFilter.selectOption({ label: mode === "full" ? "Full" : "Snapshot chain" });
+  await expect(results.getByTestId("row")).toHaveCount(1);
   await shot(page, "journey-05-catalog-search");
   await results.getByTestId("restore-point-link").click();
   await expect(page.getByRole("heading", { name: /^web01 · / })).toBeVisible();
   await expect(page.getByTestId("layer-chain").first()).toBeVisible();
+  await expect(page.getByTestId("backup-mode").first()).toHaveText(mode);
   await shot(page, "journey-06-restore-point");
   const pointUrl = page.url();
 

@@ -83,6 +83,9 @@ test("a policy exists only after another approver approves it, and its page prev
   await page.getByLabel("Daily").fill("2");
   await page.getByLabel("Weekly").fill("1");
   await page.getByLabel("Monthly").fill("0");
+  // Auto (incremental where the engine allows), with a full backup after 6 incrementals.
+  await expect(page.getByLabel("Backup mode")).toHaveValue("auto");
+  await page.getByLabel("Full backup after (incrementals)").fill("6");
   await page
     .getByLabel("Why (the approver reads this)")
     .fill("Payments need nightly backups (audit finding 12)");
@@ -97,6 +100,7 @@ test("a policy exists only after another approver approves it, and its page prev
   await decider.goto("/approvals");
   const card = decider.getByTestId("approval-card").filter({ hasText: "Create policy Nightly payments" });
   await expect(card).toContainText("keep 2 daily, 1 weekly");
+  await expect(card).toContainText("a full backup after 6 incrementals");
   await card.getByRole("button", { name: "Approve" }).click();
   const dialog = decider.getByRole("dialog", { name: "Approve this request" });
   await dialog.getByLabel("Your comment (required)").fill("Agreed");
@@ -114,6 +118,9 @@ test("a policy exists only after another approver approves it, and its page prev
     "At 02:30, Monday through Friday (Europe/Berlin)",
   );
   await expect(page.getByRole("list", { name: "Next runs" }).getByRole("listitem")).toHaveCount(5);
+  await expect(page.getByTestId("backup-mode-words")).toHaveText(
+    "incremental where the engine allows, a full backup after 6 incrementals or every 30 days",
+  );
 
   // 4. The prune preview: two points of one Berlin day (the older goes), a day, a week, one beyond retention.
   const policyId = page.url().split("/").at(-1)!;

@@ -75,7 +75,7 @@ describe("backups.start", () => {
       vmId: vm.id,
       engineId: sim.engineId,
       teamId,
-      input: { description: "before the upgrade", tags: ["upgrade"], keepSnapshot: false },
+      input: { mode: "auto", description: "before the upgrade", tags: ["upgrade"], keepSnapshot: false },
     });
     const audit = await t.db.auditEvent.findFirstOrThrow({
       where: { action: "backups.start", targetId: vm.id },
@@ -90,6 +90,28 @@ describe("backups.start", () => {
     await operator.jobs.cancel({ id: jobId });
     const third = await operator.backups.start({ vmId: vm.id });
     expect(third.jobId).not.toBe(jobId);
+  });
+
+  it("takes the operator's mode (auto by default) and refuses a full backup that would keep a snapshot", async () => {
+    const vm = await catalogVm("web-modes");
+    const modeOf = async (jobId: string) =>
+      ((await t.db.job.findUniqueOrThrow({ where: { id: jobId } })).input as { mode: string }).mode;
+    const full = await operator.backups.start({ vmId: vm.id, mode: "full" });
+    expect(await modeOf(full.jobId)).toBe("full");
+    await operator.jobs.cancel({ id: full.jobId });
+    const chain = await operator.backups.start({ vmId: vm.id, mode: "snapshot-chain", keepSnapshot: true });
+    expect(await modeOf(chain.jobId)).toBe("snapshot-chain");
+    await operator.jobs.cancel({ id: chain.jobId });
+    const kept = await operator.backups
+      .start({ vmId: vm.id, mode: "full", keepSnapshot: true })
+      .catch((e: unknown) => e);
+    expect(codeOf(kept)).toBe("BAD_REQUEST");
+    expect((kept as Error).message).toMatch(/takes no snapshot to keep/);
+    await expect(
+      // @ts-expect-error: an incremental is auto's choice, not the operator's
+      operator.backups.start({ vmId: vm.id, mode: "incremental" }),
+    ).rejects.toSatisfy((e) => codeOf(e) === "BAD_REQUEST");
+    expect(await t.db.job.count({ where: { vmId: vm.id, state: "queued" } })).toBe(0);
   });
 
   it("only for the VMs of the caller's teams, and only for roles that may back up", async () => {

@@ -37,6 +37,8 @@ interface PointSpec {
   description?: string;
   osType?: string;
   disks?: string[];
+  /** Taken through the engine's backup API (else the snapshot chain): its checkpoint and per-disk byte counts. */
+  api?: { mode: "full" | "incremental"; checkpointId: string; changedBytes: number };
 }
 
 /** A restore point as the backup records it (searchText built by the catalog's own function). */
@@ -57,6 +59,14 @@ async function point(db: Db, s: PointSpec): Promise<string> {
       tags: s.tags ?? [],
       description: s.description ?? "",
       osType: s.osType ?? null,
+      ...(s.api
+        ? {
+            kind: "incremental",
+            backupMode: s.api.mode,
+            toCheckpointId: s.api.checkpointId,
+            transferredBytes: BigInt(s.api.changedBytes * disks.length),
+          }
+        : {}),
       searchText: restorePointSearchText({
         vmName: vm.name,
         diskAliases: disks,
@@ -71,6 +81,13 @@ async function point(db: Db, s: PointSpec): Promise<string> {
           provisionedSize: 1n << 30n,
           format: "cow",
           position,
+          ...(s.api
+            ? {
+                backupMode: s.api.mode,
+                transferredBytes: BigInt(s.api.changedBytes),
+                changedBytes: BigInt(s.api.changedBytes),
+              }
+            : {}),
           layers: {
             create: [0, 1].map((i) => ({
               position: i,
@@ -147,6 +164,7 @@ beforeAll(async () => {
       tags: ["nightly", "pre-upgrade"],
       verifyState: "ok",
       description: "before the kernel upgrade",
+      api: { mode: "full", checkpointId: "ckpt-w1b", changedBytes: 1 << 30 },
     }),
     w1c: await point(t.db, { vm: "web01", at: "2026-01-03T10:00:00Z", bytes: 700, state: "failed" }),
     w2a: await point(t.db, {
@@ -162,6 +180,7 @@ beforeAll(async () => {
       bytes: 900,
       tags: ["nightly"],
       osType: "windows_2019x64",
+      api: { mode: "incremental", checkpointId: "ckpt-w2b", changedBytes: 4096 },
     }),
     d1a: await point(t.db, {
       vm: "db01",
@@ -199,7 +218,14 @@ describe("restorePoints.search: results and filters", () => {
       reusedLayerCount: 1,
       verifyState: "ok",
       tags: ["nightly", "pre-upgrade"],
+      backupMode: "full",
+      checkpointId: "ckpt-w1b",
+      transferredBytes: 1 << 30,
+      changedBytes: 1 << 30,
     });
+    // A snapshot-chain point names no checkpoint and counts no changed bytes.
+    const chain = (await admin.restorePoints.search({ vmId: vms.db01?.id })).items[0];
+    expect(chain).toMatchObject({ backupMode: "snapshot-chain", checkpointId: null, changedBytes: null });
   });
 
   it("answers an empty page (and no cursor) when nothing matches", async () => {
@@ -225,7 +251,7 @@ describe("restorePoints.search: results and filters", () => {
     expect(await q("100%")).toEqual([]);
   });
 
-  it("filters by VM, disk, engine, dates, state, tag and verification — alone and combined", async () => {
+  it("filters by VM, disk, engine, dates, state, tag, verification and mode — alone and combined", async () => {
     const f = async (input: Parameters<Caller["restorePoints"]["search"]>[0]) =>
       (await admin.restorePoints.search(input)).items.map((i) => i.id).sort();
     expect(await f({ vmId: vms.web01?.id })).toEqual([ids.w1a, ids.w1b, ids.w1c].sort());
@@ -238,6 +264,11 @@ describe("restorePoints.search: results and filters", () => {
     expect(await f({ state: ["failed"] })).toEqual([ids.w1c]);
     expect(await f({ tag: "nightly" })).toEqual([ids.w1a, ids.w1b, ids.w2b, ids.d1a].sort());
     expect(await f({ verifyState: ["failed", "ok"] })).toEqual([ids.w2a, ids.w1b].sort());
+    expect(await f({ mode: ["incremental"] })).toEqual([ids.w2b]);
+    expect(await f({ mode: ["full", "incremental"], tag: "nightly" })).toEqual([ids.w1b, ids.w2b].sort());
+    expect(await f({ mode: ["snapshot-chain"], vmId: vms.web01?.id })).toEqual([ids.w1a, ids.w1c].sort());
+    // @ts-expect-error: the mode of a point is full, incremental or snapshot-chain
+    await expect(f({ mode: ["auto"] })).rejects.toSatisfy((e) => codeOf(e) === "BAD_REQUEST");
     expect(
       await f({
         tag: "nightly",

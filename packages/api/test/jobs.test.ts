@@ -122,7 +122,12 @@ describe("jobs.get and jobs.events", () => {
       rate: 1234.5,
       attempts: 1,
       leftovers: [{ kind: "snapshot", objectId: "snap-1" }],
+      // Its input names no mode (queued before backups had modes): auto, as the worker reads it.
+      backupMode: "auto",
     });
+    const full = await job(teamA, { type: "backup.vm", input: { mode: "full" } });
+    expect((await viewer.caller.jobs.get({ id: full.id })).backupMode).toBe("full");
+    expect((await viewer.caller.jobs.get({ id: (await job(teamA)).id })).backupMode).toBeNull();
     for (let i = 0; i < 5; i++)
       await t.db.jobEvent.create({ data: { jobId: j.id, step: `step ${i}`, message: `message ${i}` } });
     const first = await viewer.caller.jobs.events({ id: j.id, limit: 3 });

@@ -100,7 +100,7 @@ describe("policy changes go through four-eyes approval", () => {
       reason: "Nightly backups for the web tier",
     });
     expect(req.summary).toMatch(
-      /^Create policy Nightly for Web: 2 VMs; At 02:30 \(Europe\/Berlin\); keep 7 daily, 4 weekly, 6 monthly$/,
+      /^Create policy Nightly for Web: 2 VMs; At 02:30 \(Europe\/Berlin\); keep 7 daily, 4 weekly, 6 monthly; incremental where the engine allows, a full backup after 30 incrementals or every 30 days$/,
     );
     expect(await t.db.policy.count({ where: { teamId } })).toBe(0);
     // Not by the requester (an admin, who may otherwise decide), not by an operator.
@@ -128,6 +128,9 @@ describe("policy changes go through four-eyes approval", () => {
       keepLast: 0,
       windowMinutes: 120,
       enabled: true,
+      backupMode: "auto",
+      fullEveryIncrementals: 30,
+      fullEveryDays: 30,
     });
     expect(p.vms.map((v) => v.vmId).sort()).toEqual([vms.web, vms.db].sort());
     expect(decided.result).toMatchObject({ op: "create", policyId });
@@ -182,6 +185,54 @@ describe("policy changes go through four-eyes approval", () => {
     expect(p.vms.map((v) => v.vmId).sort()).toEqual([vms.web, vms.web2].sort());
   });
 
+  it("changes the backup mode and the full-backup cadence, naming them for the approver", async () => {
+    const current = await t.db.policy.findUniqueOrThrow({ where: { id: policyId }, include: { vms: true } });
+    const base = {
+      schedule: current.schedule,
+      keepDaily: current.keepDaily,
+      vmIds: current.vms.map((v) => v.vmId),
+    };
+    const req = await admin.caller.policies.requestChange({
+      teamId,
+      change: {
+        op: "update",
+        policyId,
+        baseUpdatedAt: current.updatedAt,
+        spec: spec({ ...base, fullEveryIncrementals: 6, fullEveryDays: 0 }),
+      },
+      reason: "A full backup every week of nightly runs",
+    });
+    expect(req.summary).toBe(
+      "Change policy Nightly: full backup every (incrementals): 30 → 6; full backup every (days): 30 → 0",
+    );
+    await approver.caller.approvals.approve({ id: req.approvalRequestId, comment: "ok" });
+    const got = await viewer.caller.policies.get({ policyId });
+    expect(got.policy).toMatchObject({ backupMode: "auto", fullEveryIncrementals: 6, fullEveryDays: 0 });
+    expect(got.backupModeWords).toBe(
+      "incremental where the engine allows, a full backup after 6 incrementals",
+    );
+    const chain = await admin.caller.policies.requestChange({
+      teamId,
+      change: {
+        op: "update",
+        policyId,
+        baseUpdatedAt: got.policy.updatedAt,
+        spec: spec({ ...base, backupMode: "snapshot-chain", keepSnapshot: true }),
+      },
+      reason: "Keep the snapshots for the upgrade week",
+    });
+    expect(chain.summary).toMatch(/backup mode: auto → snapshot-chain/);
+    await approver.caller.approvals.approve({ id: chain.approvalRequestId, comment: "ok" });
+    expect((await viewer.caller.policies.get({ policyId })).backupModeWords).toBe("snapshot chain");
+    expect(await t.db.policy.findUniqueOrThrow({ where: { id: policyId } })).toMatchObject({
+      backupMode: "snapshot-chain",
+      keepSnapshot: true,
+      // Not in the form's spec: back to the defaults.
+      fullEveryIncrementals: 30,
+      fullEveryDays: 30,
+    });
+  });
+
   it("refuses to apply a change approved after the policy changed under it", async () => {
     const first = await admin.caller.policies.requestChange({
       teamId,
@@ -224,6 +275,16 @@ describe("policy changes go through four-eyes approval", () => {
     await expect(ask(spec({ name: "Other", vmIds: [], includeTeamVms: false }))).rejects.toThrow(
       /Choose the VMs/,
     );
+    await expect(ask(spec({ name: "Other", keepSnapshot: true }))).rejects.toThrow(
+      /Keeping the snapshot needs the snapshot-chain backup mode/,
+    );
+    await expect(ask(spec({ name: "Other", fullEveryDays: -1 }))).rejects.toSatisfy(
+      (e) => codeOf(e) === "BAD_REQUEST",
+    );
+    await expect(
+      // @ts-expect-error: a policy chooses auto or the snapshot chain; incrementals are auto's to take
+      ask(spec({ name: "Other", backupMode: "incremental" })),
+    ).rejects.toSatisfy((e) => codeOf(e) === "BAD_REQUEST");
     // Only team admins ask.
     await expect(
       operator.caller.policies.requestChange({
@@ -249,7 +310,13 @@ describe("policy changes go through four-eyes approval", () => {
   });
 });
 
-async function point(policyId: string | null, vmId: string, createdAt: string, pinned = false) {
+async function point(
+  policyId: string | null,
+  vmId: string,
+  createdAt: string,
+  pinned = false,
+  over: { backupMode?: string; state?: string } = {},
+) {
   const vm = await t.db.vm.findUniqueOrThrow({ where: { id: vmId } });
   const rp = await t.db.restorePoint.create({
     data: {
@@ -261,6 +328,7 @@ async function point(policyId: string | null, vmId: string, createdAt: string, p
       ovf: "<ovf/>",
       policyId,
       pinned,
+      ...over,
     },
   });
   return rp.id;
@@ -431,5 +499,72 @@ describe("prune preview, pins and deletions", () => {
     expect((await viewer.caller.policies.jobs({ policyId: p.id })).items.map((j) => j.vmName)).toEqual([
       "snap-1",
     ]);
+  });
+
+  it("runs now in the policy's mode: a full backup once the VM's last full one is too old or enough incrementals followed it", async () => {
+    const engineId = (await t.db.engine.findFirstOrThrow()).id;
+    const made: Record<string, string> = {};
+    for (const name of ["inc-fresh", "inc-old", "inc-many", "inc-new", "inc-pruned", "inc-fallback"])
+      made[name] = (await t.db.vm.create({ data: { engineId, vmId: randomUUID(), name } })).id;
+    await t.db.teamVmRule.create({ data: { teamId, kind: "name-pattern", pattern: "inc-*" } });
+    await recomputeVmTeams(t.db);
+    const ago = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
+    const full = { backupMode: "full" };
+    const incremental = { backupMode: "incremental" };
+    await point(null, made["inc-fresh"]!, ago(2), false, full);
+    await point(null, made["inc-fresh"]!, ago(1), false, incremental);
+    await point(null, made["inc-fresh"]!, ago(0.5), false, incremental);
+    // A failed point does not count.
+    await point(null, made["inc-fresh"]!, ago(0.3), false, { ...incremental, state: "failed" });
+    await point(null, made["inc-old"]!, ago(10), false, full);
+    await point(null, made["inc-old"]!, ago(1), false, { ...full, state: "failed" });
+    await point(null, made["inc-many"]!, ago(4), false, full);
+    for (const d of [3, 2, 1]) await point(null, made["inc-many"]!, ago(d), false, incremental);
+    await point(null, made["inc-pruned"]!, ago(1), false, incremental);
+    // auto took the snapshot chain last time (the engine offered no backup API): no full is forced on it.
+    await point(null, made["inc-fallback"]!, ago(20), false, full);
+    await point(null, made["inc-fallback"]!, ago(1), false, { backupMode: "snapshot-chain" });
+    const p = await t.db.policy.create({
+      data: {
+        teamId,
+        name: "Incremental forever",
+        schedule: "0 1 * * *",
+        fullEveryDays: 7,
+        fullEveryIncrementals: 3,
+        vms: { create: Object.values(made).map((vmId) => ({ vmId })) },
+      },
+    });
+    const modes = async () => {
+      const run = await operator.caller.policies.runNow({ policyId: p.id });
+      const jobs = await t.db.job.findMany({ where: { id: { in: run.jobIds } } });
+      await Promise.all(jobs.map((j) => operator.caller.jobs.cancel({ id: j.id })));
+      const nameOf = Object.fromEntries(Object.entries(made).map(([name, id]) => [id, name]));
+      const stored = await t.db.policyRun.findUniqueOrThrow({ where: { id: run.runId } });
+      return {
+        modes: Object.fromEntries(
+          jobs.map((j) => [nameOf[j.vmId ?? ""], (j.input as { mode: string }).mode]),
+        ) as Record<string, string>,
+        details: stored.details as { jobs: Array<{ vmName: string; mode: string; why?: string }> },
+      };
+    };
+    const first = await modes();
+    expect(first.modes).toEqual({
+      "inc-fallback": "auto",
+      "inc-fresh": "auto",
+      "inc-many": "full",
+      "inc-new": "auto",
+      "inc-old": "full",
+      "inc-pruned": "full",
+    });
+    const why = Object.fromEntries(first.details.jobs.map((j) => [j.vmName, j.why]));
+    expect(why["inc-old"]).toMatch(/is 10 days old; the policy takes one every 7 days/);
+    expect(why["inc-many"]).toMatch(/^3 incrementals followed the last full backup/);
+    expect(why["inc-pruned"]).toMatch(/no full backup-API restore point/);
+    expect(why["inc-fresh"]).toBeUndefined();
+    // 0 turns a limit off.
+    await t.db.policy.update({ where: { id: p.id }, data: { fullEveryDays: 0, fullEveryIncrementals: 0 } });
+    expect(Object.values((await modes()).modes).filter((m) => m === "full")).toEqual(["full"]);
+    await t.db.policy.update({ where: { id: p.id }, data: { backupMode: "snapshot-chain" } });
+    expect(new Set(Object.values((await modes()).modes))).toEqual(new Set(["snapshot-chain"]));
   });
 });

@@ -325,5 +325,47 @@ describe("restorePoints.get", () => {
       [0, null, false],
       [1, base.imageId, true],
     ]);
+    expect(view).toMatchObject({
+      backupMode: "snapshot-chain",
+      toCheckpointId: null,
+      fromCheckpointId: null,
+    });
+    expect(view.disks[0]).toMatchObject({
+      backupMode: "snapshot-chain",
+      transferredBytes: null,
+      changedBytes: null,
+    });
+  });
+
+  it("gives a backup-API point's mode, checkpoints and bytes transferred and changed per disk", async () => {
+    const rp = await catalogRestorePoint(t.db, web);
+    await t.db.restorePoint.update({
+      where: { id: rp.id },
+      data: {
+        kind: "incremental",
+        backupMode: "incremental",
+        fromCheckpointId: "ckpt-1",
+        toCheckpointId: "ckpt-2",
+        transferredBytes: 65536n,
+        disks: {
+          updateMany: {
+            where: {},
+            data: { backupMode: "incremental", transferredBytes: 65536n, changedBytes: 131072n },
+          },
+        },
+      },
+    });
+    const view = await viewer.restorePoints.get({ id: rp.id });
+    expect(view).toMatchObject({
+      backupMode: "incremental",
+      fromCheckpointId: "ckpt-1",
+      toCheckpointId: "ckpt-2",
+      transferredBytes: 65536,
+    });
+    expect(view.disks[0]).toMatchObject({
+      backupMode: "incremental",
+      transferredBytes: 65536,
+      changedBytes: 131072,
+    });
   });
 });

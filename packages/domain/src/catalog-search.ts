@@ -17,6 +17,8 @@ export type CatalogSort = (typeof CATALOG_SORTS)[number];
 
 export const RESTORE_POINT_STATES = ["pending", "complete", "failed", "deleting"] as const;
 export const VERIFY_STATES = ["unverified", "ok", "failed"] as const;
+/** How a restore point was taken (`restore_point.backupMode`). */
+export const BACKUP_MODES = ["full", "incremental", "snapshot-chain"] as const;
 
 export const catalogFilters = z.object({
   /** Words that must all appear (any order) in VM name, disk alias, description, tags or OVF facts. */
@@ -34,6 +36,8 @@ export const catalogFilters = z.object({
   /** A backup tag (exact). */
   tag: z.string().trim().max(100).optional(),
   verifyState: z.array(z.enum(VERIFY_STATES)).max(3).optional(),
+  /** How the points were taken: full or incremental (engine backup API), snapshot-chain. */
+  mode: z.array(z.enum(BACKUP_MODES)).max(3).optional(),
   /** Only VMs this team owns. */
   teamId: z.string().max(100).optional(),
 });
@@ -47,7 +51,15 @@ export const catalogItem = z.object({
   engineName: z.string(),
   createdAt: z.date(),
   kind: z.string(),
+  /** full | incremental (engine backup API) | snapshot-chain. */
+  backupMode: z.string(),
+  /** The engine checkpoint the point ends at (backup API), where the next incremental starts. */
+  checkpointId: z.string().nullable(),
   state: z.string(),
+  /** Bytes read from the engine for this backup. */
+  transferredBytes: z.number(),
+  /** Bytes the engine reported changed, over the disks (null: a snapshot-chain point, which does not count them). */
+  changedBytes: z.number().nullable(),
   /** Sum of the disks' virtual sizes. */
   virtualBytes: z.number(),
   /** Bytes of all layers (what a full copy would take). */
@@ -152,6 +164,7 @@ export function filterConditions(
   if (f.to) other.push(Prisma.sql`rp."createdAt" < ${f.to}`);
   if (f.state?.length) other.push(Prisma.sql`rp.state IN (${Prisma.join(f.state)})`);
   if (f.verifyState?.length) other.push(Prisma.sql`rp."verifyState" IN (${Prisma.join(f.verifyState)})`);
+  if (f.mode?.length) other.push(Prisma.sql`rp."backupMode" IN (${Prisma.join(f.mode)})`);
   if (f.tag) other.push(Prisma.sql`rp.tags @> ARRAY[${f.tag}]::text[]`);
   if (f.disk)
     other.push(Prisma.sql`EXISTS (SELECT 1 FROM restore_point_disk d WHERE d."restorePointId" = rp.id
@@ -225,7 +238,11 @@ interface PageRow {
   engineName: string | null;
   createdAt: Date;
   kind: string;
+  backupMode: string;
+  toCheckpointId: string | null;
   state: string;
+  transferredBytes: bigint;
+  changedBytes: bigint | null;
   virtualBytes: bigint;
   logicalBytes: bigint;
   newStoredBytes: bigint;
@@ -261,8 +278,8 @@ export type CatalogStrategy = "plain" | "walk" | "index";
 export const WALK_BUDGET = 4000;
 
 const PAGE_COLUMNS =
-  Prisma.raw(`rp.id, rp."vmId", rp."vmName", rp."engineId", rp."createdAt", rp.kind, rp.state,
-  rp."virtualBytes", rp."logicalBytes", rp."newStoredBytes", rp."verifyState", rp."verifiedAt", rp.description,
+  Prisma.raw(`rp.id, rp."vmId", rp."vmName", rp."engineId", rp."createdAt", rp.kind, rp."backupMode",
+  rp."toCheckpointId", rp.state, rp."transferredBytes", rp."virtualBytes", rp."logicalBytes", rp."newStoredBytes", rp."verifyState", rp."verifiedAt", rp.description,
   rp.tags, rp.pinned, rp."osType", rp."policyId", rp."jobId"`);
 
 /** The SQL of one page (exported for EXPLAIN in tests and the benchmark). */
@@ -309,6 +326,8 @@ export function catalogPageSql(
     WITH ${page}
     SELECT rp.*, e.name AS "engineName", ${scanned} AS scanned,
       (SELECT count(*) FROM restore_point_disk d WHERE d."restorePointId" = rp.id)::int AS "diskCount",
+      (SELECT sum(d."changedBytes") FROM restore_point_disk d WHERE d."restorePointId" = rp.id)::bigint
+        AS "changedBytes",
       (SELECT count(*) FROM layer l JOIN restore_point_disk d ON d.id = l."restorePointDiskId"
         WHERE d."restorePointId" = rp.id)::int AS "layerCount",
       (SELECT count(*) FROM layer l JOIN restore_point_disk d ON d.id = l."restorePointDiskId"
@@ -368,7 +387,11 @@ export async function searchCatalog(
       engineName: r.engineName ?? "(engine removed)",
       createdAt: r.createdAt,
       kind: r.kind,
+      backupMode: r.backupMode,
+      checkpointId: r.toCheckpointId,
       state: r.state,
+      transferredBytes: Number(r.transferredBytes),
+      changedBytes: r.changedBytes === null ? null : Number(r.changedBytes),
       virtualBytes: Number(r.virtualBytes),
       logicalBytes: Number(r.logicalBytes),
       newStoredBytes: Number(r.newStoredBytes),

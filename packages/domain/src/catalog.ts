@@ -235,6 +235,12 @@ export const restorePointDiskView = z.object({
   format: z.string(),
   storageDomainId: z.string().nullable(),
   storageDomainName: z.string().nullable(),
+  /** full | incremental (engine backup API) | snapshot-chain. */
+  backupMode: z.string(),
+  /** Bytes of guest data read from imageio for this disk (null: the snapshot chain does not count per disk). */
+  transferredBytes: z.number().nullable(),
+  /** Bytes the engine reported changed: the dirty extents, the whole disk for a full (null: snapshot chain). */
+  changedBytes: z.number().nullable(),
   /** Base first. */
   layers: z.array(restorePointLayerView),
 });
@@ -247,6 +253,12 @@ export const restorePointDetailView = z.object({
   vmName: z.string(),
   createdAt: z.date(),
   kind: z.string(),
+  /** full | incremental (engine backup API) | snapshot-chain. */
+  backupMode: z.string(),
+  /** The engine checkpoint this point ends at (backup API): the next incremental starts from it. */
+  toCheckpointId: z.string().nullable(),
+  /** The checkpoint an incremental started from (null for full and snapshot-chain points). */
+  fromCheckpointId: z.string().nullable(),
   state: z.string(),
   virtualBytes: z.number(),
   logicalBytes: z.number(),
@@ -292,6 +304,9 @@ export async function restorePointDetail(db: Db, actor: Actor, id: string): Prom
     vmName: rp.vmName,
     createdAt: rp.createdAt,
     kind: rp.kind,
+    backupMode: rp.backupMode,
+    toCheckpointId: rp.toCheckpointId,
+    fromCheckpointId: rp.fromCheckpointId,
     state: rp.state,
     virtualBytes: Number(rp.virtualBytes),
     logicalBytes: Number(rp.logicalBytes),
@@ -324,6 +339,9 @@ export async function restorePointDetail(db: Db, actor: Actor, id: string): Prom
       format: d.format,
       storageDomainId: d.storageDomainId,
       storageDomainName: d.storageDomainName,
+      backupMode: d.backupMode,
+      transferredBytes: d.transferredBytes === null ? null : Number(d.transferredBytes),
+      changedBytes: d.changedBytes === null ? null : Number(d.changedBytes),
       layers: d.layers.map((l) => ({
         position: l.position,
         imageId: l.imageId,

@@ -118,11 +118,20 @@ export const backupRequest = z
     description: backupJob.shape.description,
     tags: backupJob.shape.tags,
     keepSnapshot: backupJob.shape.keepSnapshot,
+    /**
+     * auto: incremental through the engine's backup API where it allows (full when no checkpoint), else the
+     * snapshot chain; full: a full backup through the backup API; snapshot-chain.
+     */
+    mode: z.enum(["auto", "full", "snapshot-chain"]).default("auto"),
     /** The team the backup acts for (default: the first of the caller's teams that own the VM). */
     teamId: z.string().max(100).optional(),
   })
   .refine((i) => (i.vmId !== undefined) !== (i.engineId !== undefined && i.engineVmId !== undefined), {
     message: "give either vmId, or engineId and engineVmId",
+  })
+  .refine((i) => !(i.keepSnapshot && i.mode === "full"), {
+    message: "a full backup goes through the engine's backup API, which takes no snapshot to keep",
+    path: ["keepSnapshot"],
   });
 export type BackupRequest = z.input<typeof backupRequest>;
 
@@ -154,12 +163,17 @@ export async function startBackup(
   ctx.audit.teamId = teamId ?? undefined;
   ctx.audit.targetType = "vm";
   ctx.audit.targetId = vm.id;
-  ctx.audit.details = { vmName: vm.name };
+  ctx.audit.details = { vmName: vm.name, mode: input.mode };
   const jobId = await enqueueBackup(ctx.db, ctx.queue, {
     vm,
     teamId,
     createdBy: actor.userId,
-    input: { description: input.description, tags: input.tags, keepSnapshot: input.keepSnapshot },
+    input: {
+      mode: input.mode,
+      description: input.description,
+      tags: input.tags,
+      keepSnapshot: input.keepSnapshot,
+    },
   });
   ctx.audit.details = { ...ctx.audit.details, jobId };
   return { jobId };

@@ -1,5 +1,5 @@
 import type { Db, Job, Leftover, Prisma } from "@lifeboat/db";
-import { FINISHED_JOB_STATES, JOB_STATES, requestCancel } from "@lifeboat/jobs";
+import { FINISHED_JOB_STATES, JOB_STATES, jobInputs, requestCancel } from "@lifeboat/jobs";
 import { z } from "zod";
 import { recordJobOutcome } from "./audit";
 import type { Actor, ServiceContext } from "./context";
@@ -35,6 +35,11 @@ export const jobView = z.object({
   vmName: z.string().nullable(),
   restorePointId: z.string().nullable(),
   policyId: z.string().nullable(),
+  /**
+   * The mode a backup.vm job was asked for (auto, full, incremental, snapshot-chain; null for other jobs); the mode
+   * it took is in its result.
+   */
+  backupMode: z.string().nullable(),
   bytesDone: z.number(),
   bytesTotal: z.number(),
   /** Bytes per second over the last progress interval. */
@@ -46,6 +51,13 @@ export const jobView = z.object({
   leftovers: z.array(leftoverView),
 });
 export type JobView = z.infer<typeof jobView>;
+
+/** A backup job's mode from its stored input (jobs queued before modes existed are auto). */
+function askedBackupMode(input: Prisma.JsonValue): string {
+  const mode = input && typeof input === "object" && "mode" in input ? input.mode : undefined;
+  const parsed = jobInputs["backup.vm"].shape.mode.safeParse(mode);
+  return parsed.success ? parsed.data : "auto";
+}
 
 export function toJobView(job: Job, leftovers: Leftover[] = [], vmName: string | null = null): JobView {
   return {
@@ -65,6 +77,7 @@ export function toJobView(job: Job, leftovers: Leftover[] = [], vmName: string |
     vmName,
     restorePointId: job.restorePointId,
     policyId: job.policyId,
+    backupMode: job.type === "backup.vm" ? askedBackupMode(job.input) : null,
     bytesDone: Number(job.bytesDone),
     bytesTotal: Number(job.bytesTotal),
     rate: job.rate,

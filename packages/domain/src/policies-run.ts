@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Db, Policy, Prisma } from "@lifeboat/db";
-import type { JobQueue } from "@lifeboat/jobs";
+import type { JobInput, JobQueue } from "@lifeboat/jobs";
 import { z } from "zod";
 import type { Actor, ServiceContext } from "./context";
 import { AppError } from "./errors";
@@ -35,7 +35,15 @@ export interface TickOutcome {
 
 export interface RunDetails {
   /** Jobs started, one per VM (backup) or restore point (verify). */
-  jobs: Array<{ jobId: string; vmId: string; vmName: string; restorePointId?: string }>;
+  jobs: Array<{
+    jobId: string;
+    vmId: string;
+    vmName: string;
+    restorePointId?: string;
+    /** A backup's mode and, when the policy asked for a full one, why. */
+    mode?: BackupMode;
+    why?: string;
+  }>;
   skipped: Array<{ vmId: string; vmName: string; reason: string; restorePointId?: string }>;
   manual?: { userId: string; name: string };
   reason?: string;
@@ -227,7 +235,7 @@ async function startRun(
   try {
     details =
       kind === "backup"
-        ? await startBackups(db, queue, policy, manual?.userId ?? null)
+        ? await startBackups(db, queue, policy, now, manual?.userId ?? null)
         : await startVerifications(db, queue, policy, now, manual?.userId ?? null);
   } catch (e) {
     details = { jobs: [], skipped: [], reason: `The run could not start: ${messageOf(e)}` };
@@ -249,11 +257,70 @@ function skipReason(e: unknown): string | null {
   return app && (app.code === "CONFLICT" || app.code === "PRECONDITION_FAILED") ? app.message : null;
 }
 
+type BackupMode = JobInput<"backup.vm">["mode"];
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The mode of a policy's backup of one VM. snapshot-chain policies take the chain. auto ones take `auto`
+ * (incremental from the VM's newest checkpoint where the engine and disks allow it, else the chain) unless a
+ * full one is due: the VM's last full backup-API point is `fullEveryDays` old, or `fullEveryIncrementals`
+ * incrementals followed it, or it is gone (pruned) while incrementals remain. A VM with no backup-API point
+ * stays `auto`: its first backup-API backup is a full one anyway, and the engine may offer none; so does one whose
+ * newest point is a snapshot chain (auto found no backup API last time: a forced full would fail).
+ */
+export async function policyBackupMode(
+  db: Db,
+  policy: Pick<Policy, "backupMode" | "keepSnapshot" | "fullEveryIncrementals" | "fullEveryDays">,
+  vmId: string,
+  now: Date,
+): Promise<{ mode: BackupMode; why?: string }> {
+  if (policy.backupMode === "snapshot-chain") return { mode: "snapshot-chain" };
+  // Only the chain keeps a snapshot: auto takes it then (a forced full would go through the backup API).
+  if (policy.keepSnapshot) return { mode: "auto" };
+  const newest = await db.restorePoint.findFirst({
+    where: { vmId, state: "complete" },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    select: { backupMode: true },
+  });
+  if (!newest || newest.backupMode === "snapshot-chain") return { mode: "auto" };
+  const lastFull = await db.restorePoint.findFirst({
+    where: { vmId, state: "complete", backupMode: "full" },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    select: { id: true, createdAt: true },
+  });
+  const incrementals = await db.restorePoint.count({
+    where: {
+      vmId,
+      state: "complete",
+      backupMode: "incremental",
+      ...(lastFull ? { createdAt: { gt: lastFull.createdAt } } : {}),
+    },
+  });
+  if (!lastFull)
+    return incrementals > 0
+      ? { mode: "full", why: "no full backup-API restore point of the VM remains" }
+      : { mode: "auto" };
+  const ageDays = (now.getTime() - lastFull.createdAt.getTime()) / DAY_MS;
+  if (policy.fullEveryDays > 0 && ageDays >= policy.fullEveryDays)
+    return {
+      mode: "full",
+      why: `the last full backup (${lastFull.id}) is ${Math.floor(ageDays)} days old; the policy takes one every ${policy.fullEveryDays} days`,
+    };
+  if (policy.fullEveryIncrementals > 0 && incrementals >= policy.fullEveryIncrementals)
+    return {
+      mode: "full",
+      why: `${incrementals} incrementals followed the last full backup (${lastFull.id}); the policy takes a full one every ${policy.fullEveryIncrementals}`,
+    };
+  return { mode: "auto" };
+}
+
 /** One backup.vm job per protected VM; a VM with a backup already queued or running is skipped. */
 async function startBackups(
   db: Db,
   queue: JobQueue,
   policy: Policy,
+  now: Date,
   createdBy: string | null,
 ): Promise<RunDetails> {
   const details: RunDetails = { jobs: [], skipped: [] };
@@ -263,14 +330,20 @@ async function startBackups(
       continue;
     }
     try {
+      const { mode, why } = await policyBackupMode(db, policy, vm.id, now);
       const jobId = await enqueueBackup(db, queue, {
         vm,
         teamId: policy.teamId,
         createdBy,
         policyId: policy.id,
-        input: { description: `Policy ${policy.name}`, tags: [], keepSnapshot: policy.keepSnapshot },
+        input: {
+          mode,
+          description: `Policy ${policy.name}`,
+          tags: [],
+          keepSnapshot: policy.keepSnapshot,
+        },
       });
-      details.jobs.push({ jobId, vmId: vm.id, vmName: vm.name });
+      details.jobs.push({ jobId, vmId: vm.id, vmName: vm.name, mode, ...(why ? { why } : {}) });
     } catch (e) {
       const reason = skipReason(e);
       if (!reason) throw e;

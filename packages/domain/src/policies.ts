@@ -16,6 +16,10 @@ import { requireTeamScope } from "./vm-ownership";
 
 const count = z.number().int().min(0).max(10_000);
 
+/** How a policy backs its VMs up (the backup.vm job's mode is chosen per run, see policies-run). */
+export const POLICY_BACKUP_MODES = ["auto", "snapshot-chain"] as const;
+export type PolicyBackupMode = (typeof POLICY_BACKUP_MODES)[number];
+
 /** Everything a policy is, as a form sends it and an approval request carries it. */
 export const policySpec = z.object({
   name: z.string().trim().min(1, "Give the policy a name.").max(100),
@@ -47,6 +51,16 @@ export const policySpec = z.object({
     .transform((v) => (v ? v : null)),
   verifyMaxAgeDays: z.number().int().min(1).max(3650).default(30),
   keepSnapshot: z.boolean().default(false),
+  /**
+   * auto: incremental through the engine's backup API where the engine and the disks allow it, else the snapshot
+   * chain, with a full backup every `fullEveryIncrementals` incrementals or `fullEveryDays` days; snapshot-chain:
+   * always the snapshot chain.
+   */
+  backupMode: z.enum(POLICY_BACKUP_MODES).default("auto"),
+  /** auto: a full backup once this many incrementals followed the last full one (0: no limit by count). */
+  fullEveryIncrementals: z.number().int().min(0).max(1000).default(30),
+  /** auto: a full backup once the last full one is this many days old (0: no limit by age). */
+  fullEveryDays: z.number().int().min(0).max(3650).default(30),
 });
 export type PolicySpec = z.infer<typeof policySpec>;
 export type PolicySpecInput = z.input<typeof policySpec>;
@@ -94,6 +108,9 @@ export function specOf(p: Policy & { vms: Array<{ vmId: string }> }): PolicySpec
     verifySchedule: p.verifySchedule,
     verifyMaxAgeDays: p.verifyMaxAgeDays,
     keepSnapshot: p.keepSnapshot,
+    backupMode: p.backupMode === "snapshot-chain" ? "snapshot-chain" : "auto",
+    fullEveryIncrementals: p.fullEveryIncrementals,
+    fullEveryDays: p.fullEveryDays,
   };
 }
 
@@ -116,6 +133,11 @@ export async function validatePolicySpec(
       throw app ? new AppError("BAD_REQUEST", `Verify schedule: ${app.message}`) : e;
     }
   }
+  if (spec.keepSnapshot && spec.backupMode !== "snapshot-chain")
+    throw new AppError(
+      "BAD_REQUEST",
+      "Keeping the snapshot needs the snapshot-chain backup mode (the backup API takes no snapshot): choose snapshot-chain, or do not keep the snapshot.",
+    );
   const r = retentionOf(spec);
   if (Object.values(r).every((n) => n === 0))
     throw new AppError(
@@ -150,6 +172,20 @@ export async function validatePolicySpec(
   return { vms };
 }
 
+/** How a policy backs up, in words ("incremental where the engine allows, a full backup after 30 incrementals…"). */
+export function describeBackupMode(
+  p: Pick<PolicySpec, "backupMode" | "fullEveryIncrementals" | "fullEveryDays">,
+): string {
+  if (p.backupMode === "snapshot-chain") return "snapshot chain";
+  const full = [
+    p.fullEveryIncrementals > 0 ? `after ${p.fullEveryIncrementals} incrementals` : null,
+    p.fullEveryDays > 0 ? `every ${p.fullEveryDays} days` : null,
+  ].filter(Boolean);
+  return full.length > 0
+    ? `incremental where the engine allows, a full backup ${full.join(" or ")}`
+    : "incremental where the engine allows, forever";
+}
+
 function specWords(spec: PolicySpec, vmCount: number): string {
   const what = [
     vmCount > 0 ? `${vmCount} VM${vmCount === 1 ? "" : "s"}` : null,
@@ -157,7 +193,7 @@ function specWords(spec: PolicySpec, vmCount: number): string {
   ]
     .filter(Boolean)
     .join(" and ");
-  return `${what}; ${scheduleInWords(spec.schedule, spec.timezone)}; ${describeRetention(retentionOf(spec))}`;
+  return `${what}; ${scheduleInWords(spec.schedule, spec.timezone)}; ${describeRetention(retentionOf(spec))}; ${describeBackupMode(spec)}`;
 }
 
 const FIELD_WORDS: Record<Exclude<keyof PolicySpec, "vmIds">, string> = {
@@ -176,6 +212,9 @@ const FIELD_WORDS: Record<Exclude<keyof PolicySpec, "vmIds">, string> = {
   verifySchedule: "verify schedule",
   verifyMaxAgeDays: "verify points older than (days)",
   keepSnapshot: "keep the snapshot",
+  backupMode: "backup mode",
+  fullEveryIncrementals: "full backup every (incrementals)",
+  fullEveryDays: "full backup every (days)",
 };
 
 /** What an update changes, field by field ("schedule: 30 2 * * * → 0 3 * * *", "VMs: +2 −1"). */

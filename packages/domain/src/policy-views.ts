@@ -4,7 +4,7 @@ import type { Actor } from "./context";
 import { AppError } from "./errors";
 import { page } from "./pages";
 import { roleGrants, type TeamPermission } from "./permissions";
-import { policySpec, protectedVms, retentionOf } from "./policies";
+import { describeBackupMode, policySpec, protectedVms, retentionOf, specOf } from "./policies";
 import { describeRetention } from "./retention";
 import { describeSchedule, nextRunOf, scheduleInWords } from "./schedules";
 import { inTeamScope, restorePointWhere, teamRowWhere } from "./vm-ownership";
@@ -57,22 +57,7 @@ export function toPolicyView(p: Policy & { team: { name: string }; vms: Array<{ 
     id: p.id,
     teamId: p.teamId,
     teamName: p.team.name,
-    name: p.name,
-    enabled: p.enabled,
-    includeTeamVms: p.includeTeamVms,
-    vmIds: p.vms.map((v) => v.vmId).sort(),
-    schedule: p.schedule,
-    timezone: p.timezone,
-    windowMinutes: p.windowMinutes,
-    keepLast: p.keepLast,
-    keepHourly: p.keepHourly,
-    keepDaily: p.keepDaily,
-    keepWeekly: p.keepWeekly,
-    keepMonthly: p.keepMonthly,
-    keepYearly: p.keepYearly,
-    verifySchedule: p.verifySchedule,
-    verifyMaxAgeDays: p.verifyMaxAgeDays,
-    keepSnapshot: p.keepSnapshot,
+    ...specOf(p),
     createdAt: p.createdAt,
     updatedAt: p.updatedAt,
   };
@@ -180,6 +165,8 @@ export const policyDetailView = z.object({
   schedule: scheduleView,
   verify: scheduleView.nullable(),
   retentionWords: z.string(),
+  /** The backup mode and the full-backup cadence, in words. */
+  backupModeWords: z.string(),
   vms: z.array(
     z.object({
       id: z.string(),
@@ -238,8 +225,10 @@ export async function policyDetail(db: Db, actor: Actor, policyId: string): Prom
       return { words: `${expr} (invalid)`, nextRuns: [] };
     }
   };
+  const view = toPolicyView(policy);
   return {
-    policy: toPolicyView(policy),
+    policy: view,
+    backupModeWords: describeBackupMode(view),
     schedule: safeDescribe(policy.schedule),
     verify: policy.verifySchedule ? safeDescribe(policy.verifySchedule) : null,
     retentionWords: describeRetention(retentionOf(policy)),

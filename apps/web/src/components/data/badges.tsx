@@ -87,3 +87,19 @@ export function ProtectionBadge({
     </Badge>
   );
 }
+
+const MODE: Record<string, { tone: BadgeTone; label: string }> = {
+  full: { tone: "blue", label: "full" },
+  incremental: { tone: "green", label: "incremental" },
+  "snapshot-chain": { tone: "slate", label: "snapshot chain" },
+};
+
+/** How a restore point (or one of its disks) was taken: full or incremental (backup API), snapshot chain. */
+export function BackupModeBadge({ mode }: { mode: string }) {
+  const m = MODE[mode] ?? { tone: "slate" as const, label: mode };
+  return (
+    <Badge tone={m.tone} data-testid="backup-mode">
+      {m.label}
+    </Badge>
+  );
+}

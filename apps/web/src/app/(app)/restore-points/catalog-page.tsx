@@ -5,7 +5,7 @@ import { ChevronLeft, ChevronRight, Pin, Search } from "lucide-react";
 import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
-import { RestorePointStateBadge, VerifyBadge } from "@/components/data/badges";
+import { BackupModeBadge, RestorePointStateBadge, VerifyBadge } from "@/components/data/badges";
 import { type ColumnDef, DataTable, type SortingState } from "@/components/data/data-table";
 import { useLiveRefresh } from "@/components/data/use-live";
 import { useMe } from "@/components/shell/use-me";
@@ -29,6 +29,7 @@ export interface CatalogParams {
   to: string;
   state: string;
   verify: string;
+  mode: string;
   tag: string;
   sort: string;
 }
@@ -46,6 +47,7 @@ const EMPTY: CatalogParams = {
   to: "",
   state: "",
   verify: "",
+  mode: "",
   tag: "",
   sort: "newest",
 };
@@ -126,6 +128,7 @@ export function CatalogPage({ initial }: { initial: CatalogParams }) {
     ...(to ? { to } : {}),
     ...(params.state ? { state: [params.state as "complete" | "failed" | "pending" | "deleting"] } : {}),
     ...(params.verify ? { verifyState: [params.verify as "ok" | "failed" | "unverified"] } : {}),
+    ...(params.mode ? { mode: [params.mode as "full" | "incremental" | "snapshot-chain"] } : {}),
     ...(params.tag ? { tag: params.tag } : {}),
     sort,
     limit: PAGE,
@@ -184,6 +187,23 @@ export function CatalogPage({ initial }: { initial: CatalogParams }) {
           >
             {formatBytes(r.logicalBytes)}
             <p className="text-xs text-slate-500">+{formatBytes(r.newStoredBytes)} stored</p>
+          </div>
+        ),
+      },
+      {
+        id: "mode",
+        header: "Mode",
+        enableSorting: false,
+        cell: ({ row: { original: r } }) => (
+          <div className="whitespace-nowrap">
+            <BackupModeBadge mode={r.backupMode} />
+            <p
+              className="text-xs text-slate-500 tabular-nums"
+              title={r.checkpointId ? `Checkpoint ${r.checkpointId}` : undefined}
+            >
+              {formatBytes(r.transferredBytes)} read
+              {r.changedBytes !== null ? ` · ${formatBytes(r.changedBytes)} changed` : ""}
+            </p>
           </div>
         ),
       },
@@ -362,6 +382,15 @@ export function CatalogPage({ initial }: { initial: CatalogParams }) {
                 <option value="ok">Verified</option>
                 <option value="unverified">Not verified</option>
                 <option value="failed">Damaged</option>
+              </Select>
+            </div>
+            <div className="space-y-1">
+              <Label htmlFor="catalog-mode">Mode</Label>
+              <Select id="catalog-mode" value={params.mode} onChange={(e) => set({ mode: e.target.value })}>
+                <option value="">All</option>
+                <option value="full">Full</option>
+                <option value="incremental">Incremental</option>
+                <option value="snapshot-chain">Snapshot chain</option>
               </Select>
             </div>
             <div className="space-y-1">

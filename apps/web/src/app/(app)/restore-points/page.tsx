@@ -18,6 +18,7 @@ export default async function Page({
     to: p.to ?? "",
     state: p.state ?? "",
     verify: p.verify ?? "",
+    mode: p.mode ?? "",
     tag: p.tag ?? "",
     sort: p.sort ?? "newest",
   };

@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { toast } from "sonner";
-import { JobStateBadge } from "@/components/data/badges";
+import { BackupModeBadge, JobStateBadge } from "@/components/data/badges";
 import { JobProgress } from "@/components/data/job-progress";
 import { FINISHED, jobTypeLabel } from "@/components/data/labels";
 import { pollUnlessLive, useLiveRefresh } from "@/components/data/use-live";
@@ -14,6 +14,7 @@ import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
 import { EmptyState } from "@/components/ui/empty-state";
 import { ErrorNote } from "@/components/ui/error-note";
 import { PageHeader } from "@/components/ui/page-header";
+import { Table, Td, Th } from "@/components/ui/table";
 import { formatBytes, formatDateTime, formatDuration, formatTime } from "@/lib/format";
 import { cn } from "@/lib/utils";
 import { useTRPC } from "@/trpc/react";
@@ -24,10 +25,14 @@ const LEVEL_TONE = { info: "text-slate-600", warn: "text-amber-700", error: "tex
 /** What the job's result says, in words: known facts first, sizes in binary units, yes/no for flags. */
 const RESULT_LABELS: Record<string, string> = {
   vmName: "VM",
+  mode: "Mode taken",
+  checkpointId: "Checkpoint",
+  fromCheckpointId: "Incremental from checkpoint",
   disks: "Disks",
   layers: "Layers",
   reusedLayers: "Layers reused",
   transferredBytes: "Downloaded",
+  changedBytes: "Changed (engine's dirty extents)",
   newStoredBytes: "Added to the repository",
   snapshotKept: "Snapshot kept",
   uploadedBytes: "Uploaded",
@@ -40,7 +45,10 @@ function ResultFacts({ result }: { result: unknown }) {
   if (!result || typeof result !== "object") return null;
   const entries = Object.entries(result as Record<string, unknown>)
     .filter(
-      ([k, v]) => ["string", "number", "boolean"].includes(typeof v) && !/Id$/.test(k) && k !== "cutoff",
+      ([k, v]) =>
+        ["string", "number", "boolean"].includes(typeof v) &&
+        (!/Id$/.test(k) || /checkpointId$/i.test(k)) &&
+        k !== "cutoff",
     )
     .sort(([a], [b]) => Number(!(a in RESULT_LABELS)) - Number(!(b in RESULT_LABELS)));
   if (entries.length === 0) return null;
@@ -67,6 +75,41 @@ function ResultFacts({ result }: { result: unknown }) {
         </div>
       ))}
     </dl>
+  );
+}
+
+/** A finished backup's disks as the catalog recorded them: each disk's mode and bytes changed and transferred. */
+function BackupDisks({ restorePointId }: { restorePointId: string }) {
+  const trpc = useTRPC();
+  const rp = useQuery({ ...trpc.restorePoints.get.queryOptions({ id: restorePointId }), retry: false });
+  if (!rp.data) return null;
+  return (
+    <Table caption="Disks of this backup">
+      <thead>
+        <tr>
+          <Th>Disk</Th>
+          <Th>Mode</Th>
+          <Th className="text-right">Changed</Th>
+          <Th className="text-right">Transferred</Th>
+        </tr>
+      </thead>
+      <tbody>
+        {rp.data.disks.map((d) => (
+          <tr key={d.id}>
+            <Td>{d.alias}</Td>
+            <Td>
+              <BackupModeBadge mode={d.backupMode} />
+            </Td>
+            <Td className="text-right tabular-nums">
+              {d.changedBytes === null ? "—" : formatBytes(d.changedBytes)}
+            </Td>
+            <Td className="text-right tabular-nums">
+              {d.transferredBytes === null ? "—" : formatBytes(d.transferredBytes)}
+            </Td>
+          </tr>
+        ))}
+      </tbody>
+    </Table>
   );
 }
 
@@ -176,6 +219,12 @@ export function JobPage({ jobId }: { jobId: string }) {
               <dt className="text-slate-500">{j.finishedAt ? "Took" : "Attempt"}</dt>
               <dd>{j.finishedAt ? formatDuration(took) : j.attempts}</dd>
             </div>
+            {j.backupMode ? (
+              <div>
+                <dt className="text-slate-500">Mode asked</dt>
+                <dd data-testid="job-backup-mode">{j.backupMode}</dd>
+              </div>
+            ) : null}
           </dl>
           {j.vmId || j.policyId ? (
             <p className="text-sm text-slate-600">
@@ -193,6 +242,9 @@ export function JobPage({ jobId }: { jobId: string }) {
             </p>
           ) : null}
           <ResultFacts result={j.result} />
+          {j.type === "backup.vm" && j.state === "succeeded" && restorePointId ? (
+            <BackupDisks restorePointId={restorePointId} />
+          ) : null}
         </CardContent>
       </Card>
 

@@ -170,6 +170,10 @@ function Summary({ data }: { data: Policy }) {
             </dd>
           </div>
           <div>
+            <dt className="text-slate-500">Backup mode</dt>
+            <dd data-testid="backup-mode-words">{data.backupModeWords}</dd>
+          </div>
+          <div>
             <dt className="text-slate-500">Backup snapshot</dt>
             <dd>{p.keepSnapshot ? "kept on the engine" : "removed after each backup"}</dd>
           </div>
@@ -224,7 +228,7 @@ function Vms({ data }: { data: Policy }) {
 
 function runDetails(details: unknown): string {
   const d = (details ?? {}) as {
-    jobs?: unknown[];
+    jobs?: Array<{ vmName: string; mode?: string; why?: string }>;
     skipped?: Array<{ vmName: string; reason: string }>;
     reason?: string;
     manual?: { name: string };
@@ -233,6 +237,8 @@ function runDetails(details: unknown): string {
   const parts: string[] = [];
   if (d.manual) parts.push(`started by ${d.manual.name}`);
   if (d.jobs?.length) parts.push(`${d.jobs.length} job${d.jobs.length === 1 ? "" : "s"}`);
+  // A full backup the policy asked for says why (its cadence); the others take the mode auto finds.
+  for (const j of d.jobs ?? []) if (j.why) parts.push(`${j.vmName} full: ${j.why}`);
   for (const s of d.skipped ?? []) parts.push(`${s.vmName} skipped: ${s.reason}`);
   if (d.reason) parts.push(d.reason);
   if (d.alsoMissed) parts.push(`and ${d.alsoMissed} earlier tick(s)`);

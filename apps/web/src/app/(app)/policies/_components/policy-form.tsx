@@ -39,6 +39,9 @@ export interface PolicyFormValues {
   verifySchedule: string;
   verifyMaxAgeDays: number;
   keepSnapshot: boolean;
+  backupMode: "auto" | "snapshot-chain";
+  fullEveryIncrementals: number;
+  fullEveryDays: number;
 }
 
 const DEFAULTS: PolicyFormValues = {
@@ -58,6 +61,9 @@ const DEFAULTS: PolicyFormValues = {
   verifySchedule: "",
   verifyMaxAgeDays: 30,
   keepSnapshot: false,
+  backupMode: "auto",
+  fullEveryIncrementals: 30,
+  fullEveryDays: 30,
 };
 
 const RETENTION: Array<[keyof PolicyFormValues, string, string]> = [
@@ -302,14 +308,64 @@ export function PolicyForm({
             />
             Enabled (runs on its schedule)
           </label>
-          <label className="flex items-center gap-2 text-sm">
-            <input
-              type="checkbox"
-              checked={values.keepSnapshot}
-              onChange={(e) => set({ keepSnapshot: e.target.checked })}
-            />
-            Keep the backup snapshot on the engine
-          </label>
+        </CardContent>
+      </Card>
+
+      <Card>
+        <CardHeader>
+          <CardTitle>How</CardTitle>
+        </CardHeader>
+        <CardContent className="grid gap-4 md:grid-cols-3">
+          <div className="space-y-1.5">
+            <Label htmlFor="policy-backup-mode">Backup mode</Label>
+            <Select
+              id="policy-backup-mode"
+              value={values.backupMode}
+              onChange={(e) =>
+                set({
+                  backupMode: e.target.value === "snapshot-chain" ? "snapshot-chain" : "auto",
+                  // Only the snapshot chain has a snapshot to keep.
+                  ...(e.target.value === "snapshot-chain" ? {} : { keepSnapshot: false }),
+                })
+              }
+              aria-describedby="policy-backup-mode-hint"
+            >
+              <option value="auto">Auto (incremental)</option>
+              <option value="snapshot-chain">Snapshot chain</option>
+            </Select>
+            <p id="policy-backup-mode-hint" className="text-xs text-slate-500">
+              {values.backupMode === "auto"
+                ? "Incremental backups through the engine's backup API where the engine and the disks allow them (only the changed blocks are read), else the snapshot chain."
+                : "Every backup takes a snapshot and copies the changed volumes of each disk's chain."}
+            </p>
+          </div>
+          {values.backupMode === "auto" ? (
+            <>
+              {numberField(
+                "policy-full-every-incrementals",
+                "Full backup after (incrementals)",
+                values.fullEveryIncrementals,
+                (n) => set({ fullEveryIncrementals: n }),
+                { hint: "A full backup once this many incrementals followed the last one; 0 for no limit." },
+              )}
+              {numberField(
+                "policy-full-every-days",
+                "Full backup every (days)",
+                values.fullEveryDays,
+                (n) => set({ fullEveryDays: n }),
+                { hint: "A full backup once the last one is this old; 0 for no limit." },
+              )}
+            </>
+          ) : (
+            <label className="flex items-center gap-2 text-sm md:col-span-2">
+              <input
+                type="checkbox"
+                checked={values.keepSnapshot}
+                onChange={(e) => set({ keepSnapshot: e.target.checked })}
+              />
+              Keep the backup snapshot on the engine
+            </label>
+          )}
         </CardContent>
       </Card>
 

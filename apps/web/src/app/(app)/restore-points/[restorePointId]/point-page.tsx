@@ -4,7 +4,12 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { ShieldCheck } from "lucide-react";
 import Link from "next/link";
 import { toast } from "sonner";
-import { JobStateBadge, RestorePointStateBadge, VerifyBadge } from "@/components/data/badges";
+import {
+  BackupModeBadge,
+  JobStateBadge,
+  RestorePointStateBadge,
+  VerifyBadge,
+} from "@/components/data/badges";
 import { jobTypeLabel } from "@/components/data/labels";
 import { useLiveRefresh } from "@/components/data/use-live";
 import { useMe } from "@/components/shell/use-me";
@@ -88,6 +93,7 @@ export function PointPage({ id }: { id: string }) {
         title={`${p.vmName} · ${formatDateTime(p.createdAt)}`}
         description={
           <span className="flex flex-wrap items-center gap-2">
+            <BackupModeBadge mode={p.backupMode} />
             <VerifyBadge state={p.verifyState} />
             <RestorePointStateBadge state={p.state} />
             {p.tags.map((t) => (
@@ -139,7 +145,7 @@ export function PointPage({ id }: { id: string }) {
                 <div className="flex flex-wrap items-start justify-between gap-3">
                   <div>
                     <h3 id={`disk-${d.id}`} className="font-medium">
-                      {d.alias}{" "}
+                      {d.alias} <BackupModeBadge mode={d.backupMode} />{" "}
                       {d.bootable ? (
                         <Badge tone="blue" className="ml-1">
                           bootable
@@ -150,6 +156,15 @@ export function PointPage({ id }: { id: string }) {
                       {formatBytes(d.provisionedSize)} · {d.format} · {d.interface ?? "—"}
                       {d.storageDomainName ? ` · on ${d.storageDomainName}` : ""}
                     </p>
+                    {d.transferredBytes !== null || d.changedBytes !== null ? (
+                      <p className="text-xs text-slate-500" data-testid={`disk-bytes-${d.diskId}`}>
+                        {d.changedBytes !== null ? `${formatBytes(d.changedBytes)} changed` : null}
+                        {d.changedBytes !== null && d.transferredBytes !== null ? " · " : null}
+                        {d.transferredBytes !== null
+                          ? `${formatBytes(d.transferredBytes)} transferred`
+                          : null}
+                      </p>
+                    ) : null}
                   </div>
                   {restorable && can("image:download") ? (
                     <DiskDownload restorePointId={p.id} diskId={d.diskId} alias={d.alias} />
@@ -162,6 +177,32 @@ export function PointPage({ id }: { id: string }) {
         </Card>
 
         <div className="space-y-5">
+          <Card>
+            <CardHeader>
+              <CardTitle>Backup</CardTitle>
+            </CardHeader>
+            <CardContent>
+              <dl>
+                <Fact label="Mode">
+                  <BackupModeBadge mode={p.backupMode} />
+                </Fact>
+                {p.backupMode === "snapshot-chain" ? null : (
+                  <>
+                    <Fact label="Checkpoint">
+                      <span className="font-mono text-xs" data-testid="checkpoint-id">
+                        {p.toCheckpointId ?? "—"}
+                      </span>
+                    </Fact>
+                    {p.fromCheckpointId ? (
+                      <Fact label="Incremental from">
+                        <span className="font-mono text-xs">{p.fromCheckpointId}</span>
+                      </Fact>
+                    ) : null}
+                  </>
+                )}
+              </dl>
+            </CardContent>
+          </Card>
           <Card>
             <CardHeader>
               <CardTitle>From the OVF</CardTitle>
@@ -187,6 +228,11 @@ export function PointPage({ id }: { id: string }) {
                 <Fact label="Disks (virtual)">{formatBytes(p.virtualBytes)}</Fact>
                 <Fact label="All layers">{formatBytes(p.logicalBytes)}</Fact>
                 <Fact label="Downloaded">{formatBytes(p.transferredBytes)}</Fact>
+                {p.disks.some((d) => d.changedBytes !== null) ? (
+                  <Fact label="Changed (engine's dirty extents)">
+                    {formatBytes(p.disks.reduce((n, d) => n + (d.changedBytes ?? 0), 0))}
+                  </Fact>
+                ) : null}
                 <Fact label="Added to the repository">{formatBytes(p.newStoredBytes)}</Fact>
               </dl>
               <p className="mt-2 text-xs text-slate-500">

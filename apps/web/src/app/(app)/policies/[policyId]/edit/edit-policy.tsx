@@ -40,6 +40,9 @@ export function EditPolicy({ policyId }: { policyId: string }) {
             verifySchedule: p.verifySchedule ?? "",
             verifyMaxAgeDays: p.verifyMaxAgeDays,
             keepSnapshot: p.keepSnapshot,
+            backupMode: p.backupMode,
+            fullEveryIncrementals: p.fullEveryIncrementals,
+            fullEveryDays: p.fullEveryDays,
           }}
         />
       ) : null}
