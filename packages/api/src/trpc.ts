@@ -1,6 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { Actor, AuditNote } from "@lifeboat/domain";
-import { actorFor, isSitePermission, isTeamPermission, type Permission, recordAudit } from "@lifeboat/domain";
+import {
+  actorFor,
+  isSitePermission,
+  isTeamPermission,
+  malformedInput,
+  type Permission,
+  recordAudit,
+} from "@lifeboat/domain";
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import type { Context } from "./context";
@@ -76,8 +83,8 @@ async function resolveActor(ctx: Context, permission: Permission, path: string):
 
 /**
  * The one permission guard. It wraps every procedure: checks the declared permission (deny by default),
- * resolves the caller's team scope, turns AppErrors into tRPC errors and writes an audit row for every
- * mutation, allowed or not.
+ * resolves the caller's team scope, refuses malformed text and dates anywhere in the input (`malformedInput`:
+ * 400), turns AppErrors into tRPC errors and writes an audit row for every mutation, allowed or not.
  */
 const guard = t.middleware(async ({ ctx, meta, next, path, type, getRawInput }) => {
   // One note per call: a batched HTTP request shares its context between procedures.
@@ -92,6 +99,13 @@ const guard = t.middleware(async ({ ctx, meta, next, path, type, getRawInput }) 
       audit.teamId = await rawTeamId(getRawInput);
       await auditMutation(ctx, audit, path, actor, "denied", e);
     }
+    throw e;
+  }
+  // Before any schema: a NUL, a lone surrogate or a date past year 9999 would otherwise reach PostgreSQL.
+  const malformed = malformedInput(await getRawInput().catch(() => undefined));
+  if (malformed) {
+    const e = new TRPCError({ code: "BAD_REQUEST", message: malformed });
+    if (type === "mutation") await auditMutation(ctx, audit, path, actor, "failure", e);
     throw e;
   }
   const result = await next({ ctx: { ...ctx, actor, audit } });

@@ -208,6 +208,31 @@ describe("mutations come from a trusted origin", () => {
   });
 });
 
+describe("hostile text", () => {
+  it("answers 400 with the field's name to a NUL or a lone surrogate sent as JSON escapes", async () => {
+    const web = await startWeb();
+    const admin = await createUser(web, "admin");
+    const cookie = await cookieOf(await signIn(web, admin.email, admin.password));
+    for (const [jsonEscape, words] of [
+      ["\\u0000", /NUL character/],
+      ["\\udfff", /lone UTF-16 surrogate/],
+    ] as const) {
+      const res = await fetch(`${web.url}/api/trpc/system.ping`, {
+        method: "POST",
+        headers: { "content-type": "application/json", cookie, origin: web.origin },
+        body: `{"json":{"message":"hi${jsonEscape}"}}`,
+      });
+      expect(res.status).toBe(400);
+      const error = ((await res.json()) as { error: { json: { message: string; data: { code: string } } } })
+        .error.json;
+      expect(error.data.code).toBe("BAD_REQUEST");
+      expect(error.message).toMatch(words);
+      expect(error.message).toMatch(/"message"/);
+    }
+    expect(await t.db.job.count({ where: { createdBy: admin.id } })).toBe(0);
+  });
+});
+
 describe("system.health", () => {
   it("answers 200 while the database answers and 503 when it is down", async () => {
     const up = await fetch(`${(await startWeb()).url}/api/trpc/system.health`);

@@ -1,4 +1,5 @@
 import type { Db, Prisma } from "@lifeboat/db";
+import { wellFormedText } from "./well-formed";
 
 export type AuditOutcome = "success" | "failure" | "denied";
 
@@ -32,8 +33,38 @@ export function auditSearchText(entry: AuditEntry): string {
   return parts.filter(Boolean).join(" ").toLowerCase().slice(0, 4000);
 }
 
+/** Longest user agent kept: the header is the caller's to choose, the row is permanent. */
+export const AUDIT_USER_AGENT_MAX = 256;
+
+/**
+ * The entry as it may be stored: every string well-formed (a row must never fail to be written for the text
+ * it quotes, such as an error message echoing hostile input) and the user agent cut to AUDIT_USER_AGENT_MAX.
+ */
+function storable(entry: AuditEntry): AuditEntry {
+  const safe = (s: string | null | undefined) => (typeof s === "string" ? wellFormedText(s) : s);
+  const details = entry.details
+    ? (JSON.parse(
+        JSON.stringify(entry.details, (_k, v: unknown) => (typeof v === "string" ? wellFormedText(v) : v)),
+      ) as Record<string, unknown>)
+    : undefined;
+  return {
+    action: wellFormedText(entry.action),
+    outcome: entry.outcome,
+    actorId: safe(entry.actorId),
+    actorName: safe(entry.actorName),
+    actorEmail: safe(entry.actorEmail),
+    teamId: safe(entry.teamId),
+    targetType: safe(entry.targetType),
+    targetId: safe(entry.targetId),
+    ip: safe(entry.ip),
+    userAgent: safe(entry.userAgent?.slice(0, AUDIT_USER_AGENT_MAX)),
+    details,
+  };
+}
+
 /** Appends one row to the audit log (the table rejects UPDATE and DELETE). */
-export async function recordAudit(db: Db | Prisma.TransactionClient, entry: AuditEntry): Promise<void> {
+export async function recordAudit(db: Db | Prisma.TransactionClient, given: AuditEntry): Promise<void> {
+  const entry = storable(given);
   await db.auditEvent.create({
     data: {
       ...entry,
