@@ -5,11 +5,13 @@ import { createAuth, parseTrustedProxies } from "@lifeboat/auth";
 import type { Db } from "@lifeboat/db";
 import { getDb } from "@lifeboat/db";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { ANONYMOUS_DENIAL_ROWS, AUDIT_USER_AGENT_MAX, flushAnonymousDenials } from "@lifeboat/domain";
 import { createJobQueue, stopBosses } from "@lifeboat/jobs";
 import { incomingMessageToRequest } from "@trpc/server/adapters/node-http";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { handleAuthRequest } from "../src/http/auth";
 import { createEdgeListener } from "../src/http/edge";
+import { MAX_TRPC_BATCH } from "../src/http/limits";
 import { handleTrpcRequest } from "../src/http/trpc";
 
 /**
@@ -165,6 +167,36 @@ describe("request bodies", () => {
     expect(JSON.parse(res.body).error.json.data.code).toBe("UNAUTHORIZED");
     const row = await t.db.auditEvent.findFirst({ where: { action: "system.ping", actorId: null } });
     expect(row).toMatchObject({ outcome: "denied", ip: "127.0.0.1" });
+  });
+
+  it("keeps a flood of batched mutations without a session to a few audit rows and one count", async () => {
+    // Its own database: the limit is per catalog client, and the other tests here expect their rows.
+    const own = await createTestDatabase(inject("testDatabase"));
+    const web = await startWeb({ db: own.db });
+    const agent = `flood/${"x".repeat(8000)}`;
+    const batch = Array.from({ length: MAX_TRPC_BATCH }, () => "system.ping").join(",");
+    for (let i = 0; i < 25; i++) {
+      const res = await fetch(`${web.url}/api/trpc/${batch}?batch=1`, {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: web.origin, "user-agent": agent },
+        body: "{}",
+      });
+      expect(res.status).toBe(401);
+    }
+    await flushAnonymousDenials(own.db);
+    const rows = await own.db.auditEvent.findMany({ where: { userAgent: { startsWith: "flood/" } } });
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.length).toBeLessThanOrEqual(2 * ANONYMOUS_DENIAL_ROWS);
+    for (const r of rows)
+      expect(r).toMatchObject({ teamId: null, userAgent: agent.slice(0, AUDIT_USER_AGENT_MAX) });
+    const summaries = await own.db.auditEvent.findMany({ where: { action: "audit.anonymousDenials" } });
+    const counted = summaries.reduce(
+      (n, r) => n + ((r.details as { actions: Record<string, number> }).actions["system.ping"] ?? 0),
+      0,
+    );
+    // Every call is accounted for: a row of its own or a count.
+    expect(rows.length + counted).toBe(25 * MAX_TRPC_BATCH);
+    await own.drop();
   });
 
   it("refuses a body without a declared length", async () => {
