@@ -84,11 +84,25 @@ describe("hostile text", () => {
   }
 });
 
+describe("deep input", () => {
+  it("finds a NUL ten thousand levels down and names only the innermost part of its path", async () => {
+    let extra: unknown = ["a\u0000"];
+    for (let i = 0; i < 10_000; i++) extra = { [`level${"k".repeat(200)}`]: extra };
+    const e = await refusal(site.teams.create({ name: "Deep", extra } as never));
+    expect(e.code).toBe("BAD_REQUEST");
+    expect(e.message).toMatch(/^The text in "….*\[0\]" contains a NUL character/);
+    expect(e.message.length).toBeLessThan(1200);
+  });
+});
+
 describe("out-of-range dates", () => {
   for (const [kind, [date, message]] of Object.entries(HOSTILE_DATES)) {
     it(`answers 400 to ${kind} in the catalog's and the audit log's filters`, async () => {
-      for (const call of [site.restorePoints.search({ from: date }), site.audit.list({ to: date })]) {
-        const e = await refusal(call);
+      for (const call of [
+        () => site.restorePoints.search({ from: date }),
+        () => site.audit.list({ to: date }),
+      ]) {
+        const e = await refusal(call());
         expect([e.code, e.message]).toEqual(["BAD_REQUEST", expect.stringMatching(message)]);
       }
     });

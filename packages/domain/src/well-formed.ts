@@ -8,10 +8,9 @@
 // Without the `u` flag these match single UTF-16 code units: a high surrogate not followed by a low one, or
 // a low one not preceded by a high one.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, "g");
 
-/** The first and last instants with a four-digit year. */
-// (Date.UTC maps the years 0–99 to 1900–1999, hence setUTCFullYear.)
+// The first and last instants with a four-digit year (Date.UTC maps the years 0–99 to 1900–1999).
 const FIRST_INSTANT = new Date(0).setUTCFullYear(1, 0, 1);
 const LAST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
@@ -35,15 +34,20 @@ function dateProblem(d: Date): string | null {
 /** Where a value sits: a linked list from the value up to the root, so walking never copies a path. */
 type Path = { key: string | number; up: Path } | null;
 
+/** Keys of a path the message names at most (the innermost ones): the message is stored in the audit row. */
+const PATH_KEYS = 8;
+
 /** A readable path for the message; keys are escaped so the message itself stays well-formed. */
 function pathText(at: Path): string {
   const keys: (string | number)[] = [];
-  for (let p = at; p; p = p.up) keys.unshift(p.key);
-  let out = "";
+  let depth = 0;
+  for (let p = at; p; p = p.up, depth++) if (depth < PATH_KEYS) keys.unshift(p.key);
+  let out = depth > PATH_KEYS ? "…" : "";
   for (const key of keys) {
     if (typeof key === "number") out += `[${key}]`;
     else {
-      const safe = textProblem(key) ? JSON.stringify(key).slice(1, -1) : key;
+      const escaped = textProblem(key) ? JSON.stringify(key).slice(1, -1) : key;
+      const safe = escaped.length > 100 ? `${escaped.slice(0, 100)}…` : escaped;
       out += out ? `.${safe}` : safe;
     }
   }
