@@ -263,6 +263,26 @@ describe("hostile text", () => {
     }
     expect(await t.db.job.count({ where: { createdBy: admin.id } })).toBe(0);
   });
+
+  it("answers 400 to a sign-in whose e-mail holds a NUL or a lone surrogate, and audits it", async () => {
+    const web = await startWeb();
+    for (const [jsonEscape, words] of [
+      ["\\u0000", /NUL character/],
+      ["\\ud800", /lone UTF-16 surrogate/],
+    ] as const) {
+      const res = await fetch(`${web.url}/api/auth/sign-in/email`, {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: web.origin },
+        body: `{"email":"mal${jsonEscape}formed@edge.test","password":"whatever-1234"}`,
+      });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { message: string; code: string };
+      expect(body).toEqual({ code: "BAD_REQUEST", message: expect.stringMatching(words) });
+      expect(body.message).toMatch(/"email"/);
+    }
+    const rows = await t.db.auditEvent.findMany({ where: { action: "auth.sign-in", outcome: "failure" } });
+    expect(rows.filter((r) => /"email"/.test((r.details as { error?: string }).error ?? ""))).toHaveLength(2);
+  });
 });
 
 describe("system.health", () => {
