@@ -5,9 +5,11 @@ import http from "node:http";
 import path from "node:path";
 import { createEdgeListener, parseTrustedProxies, publicUrl } from "@lifeboat/api/edge";
 import { serverEnv } from "@lifeboat/config";
+import { warnAboutAppRole } from "@lifeboat/db/roles";
 import next from "next";
 
 const env = serverEnv();
+if (env.DATABASE_URL) await warnAboutAppRole(env.DATABASE_URL, (line) => console.error(`[web] ${line}`));
 const dev = process.argv.includes("--dev");
 // Built, this file runs as dist/server.mjs; the app (with its .next build) is the folder above.
 const dir =

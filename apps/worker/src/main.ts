@@ -1,4 +1,5 @@
 import { serverEnv } from "@lifeboat/config";
+import { warnAboutAppRole } from "@lifeboat/db";
 import { domainConfig } from "@lifeboat/domain";
 import { startWorker } from "./worker";
 
@@ -8,6 +9,7 @@ if (!env.DATABASE_URL) {
   console.error("lifeboat worker: DATABASE_URL is not set");
   process.exit(2);
 }
+await warnAboutAppRole(env.DATABASE_URL, (line) => console.error(`[worker] ${line}`));
 const worker = await startWorker({
   databaseUrl: env.DATABASE_URL,
   config: domainConfig(env),

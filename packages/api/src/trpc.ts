@@ -1,6 +1,14 @@
 import { randomUUID } from "node:crypto";
-import type { Actor, AuditNote } from "@lifeboat/domain";
-import { actorFor, isSitePermission, isTeamPermission, type Permission, recordAudit } from "@lifeboat/domain";
+import type { Actor, AuditEntry, AuditNote, AuditOutcome } from "@lifeboat/domain";
+import {
+  actorFor,
+  isSitePermission,
+  isTeamPermission,
+  malformedInput,
+  type Permission,
+  recordAudit,
+  recordDenial,
+} from "@lifeboat/domain";
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import type { Context } from "./context";
@@ -76,8 +84,8 @@ async function resolveActor(ctx: Context, permission: Permission, path: string):
 
 /**
  * The one permission guard. It wraps every procedure: checks the declared permission (deny by default),
- * resolves the caller's team scope, turns AppErrors into tRPC errors and writes an audit row for every
- * mutation, allowed or not.
+ * resolves the caller's team scope, refuses malformed text and dates anywhere in the input (`malformedInput`:
+ * 400), turns AppErrors into tRPC errors and writes an audit row for every mutation, allowed or not.
  */
 const guard = t.middleware(async ({ ctx, meta, next, path, type, getRawInput }) => {
   // One note per call: a batched HTTP request shares its context between procedures.
@@ -87,11 +95,21 @@ const guard = t.middleware(async ({ ctx, meta, next, path, type, getRawInput }) 
     if (!meta?.permission) deny(`The procedure ${path} declares no permission; refusing by default.`);
     actor = await resolveActor(ctx, meta.permission, path);
   } catch (e) {
-    if (type === "mutation") {
-      // Team admins see denied attempts on their team: take the team from the (unvalidated) input.
-      audit.teamId = await rawTeamId(getRawInput);
-      await auditMutation(ctx, audit, path, actor, "denied", e);
-    }
+    // Team admins see denied attempts on their team: the writer keeps the input's (unvalidated) team only
+    // when the caller belongs to it, and rate-limits calls without a session.
+    if (type === "mutation")
+      await recordDenial(
+        ctx.db,
+        auditEntry(ctx, audit, path, null, "denied", e),
+        await rawTeamId(getRawInput),
+      );
+    throw e;
+  }
+  // Before any schema: a NUL, a lone surrogate or a date past year 9999 would otherwise reach PostgreSQL.
+  const malformed = malformedInput(await getRawInput().catch(() => undefined));
+  if (malformed) {
+    const e = new TRPCError({ code: "BAD_REQUEST", message: malformed });
+    if (type === "mutation") await auditMutation(ctx, audit, path, actor, "failure", e);
     throw e;
   }
   const result = await next({ ctx: { ...ctx, actor, audit } });
@@ -117,17 +135,17 @@ async function rawTeamId(getRawInput: () => Promise<unknown>): Promise<string | 
   return typeof teamId === "string" && teamId.length <= 100 ? teamId : undefined;
 }
 
-async function auditMutation(
+function auditEntry(
   ctx: Context,
   note: AuditNote,
   path: string,
   actor: Actor | null,
-  outcome: "success" | "failure" | "denied",
+  outcome: AuditOutcome,
   error?: unknown,
-): Promise<void> {
+): AuditEntry {
   const user = ctx.session?.user;
   const cause = error instanceof TRPCError ? (error.cause ?? error) : error;
-  await recordAudit(ctx.db, {
+  return {
     action: note.action ?? path,
     outcome,
     actorId: actor?.userId ?? user?.id ?? null,
@@ -142,7 +160,18 @@ async function auditMutation(
       ...note.details,
       ...(error ? { error: cause instanceof Error ? cause.message : String(cause) } : {}),
     },
-  });
+  };
+}
+
+async function auditMutation(
+  ctx: Context,
+  note: AuditNote,
+  path: string,
+  actor: Actor | null,
+  outcome: AuditOutcome,
+  error?: unknown,
+): Promise<void> {
+  await recordAudit(ctx.db, auditEntry(ctx, note, path, actor, outcome, error));
 }
 
 /** The only procedure builder. Declare `.meta({ permission })` on every procedure. */

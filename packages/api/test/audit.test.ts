@@ -1,10 +1,14 @@
 import { randomUUID } from "node:crypto";
+import { CLIENT_IP_HEADER } from "@lifeboat/auth";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
 import {
+  ANONYMOUS_DENIAL_ROWS,
   AUDIT_CSV_COLUMNS,
+  AUDIT_USER_AGENT_MAX,
   auditCsvStream,
   auditSearchText,
   csvField,
+  flushAnonymousDenials,
   recordAudit,
   recordJobOutcome,
 } from "@lifeboat/domain";
@@ -12,6 +16,7 @@ import { stopBosses } from "@lifeboat/jobs";
 import { TRPCError } from "@trpc/server";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { MAX_TRPC_BATCH } from "../src/http/limits";
 import { createTestApi } from "../src/testing";
 
 let t: TestDatabase;
@@ -96,15 +101,57 @@ describe("the guard's rows", () => {
     expect(userRow).toMatchObject({ teamId: null, targetType: "user" });
   });
 
-  it("records a denied mutation with the team it aimed at, so that team's admins see it", async () => {
-    const err = await who("viewer")
-      .caller.teams.addMember({ teamId: teamB, email: "x@audit.test", role: "admin" })
-      .catch((e) => e);
-    expect(codeOf(err)).toBe("FORBIDDEN");
-    const row = await t.db.auditEvent.findFirstOrThrow({
-      where: { action: "teams.addMember", actorId: who("viewer").id },
+  it("records a denied mutation with the team it aimed at when the caller belongs to it, else without a team", async () => {
+    const viewer = who("viewer");
+    for (const teamId of [teamA, teamB]) {
+      const err = await viewer.caller.teams
+        .addMember({ teamId, email: "x@audit.test", role: "admin" })
+        .catch((e) => e);
+      expect(codeOf(err)).toBe("FORBIDDEN");
+    }
+    const rows = await t.db.auditEvent.findMany({
+      where: { action: "teams.addMember", actorId: viewer.id },
+      orderBy: { at: "asc" },
     });
-    expect(row).toMatchObject({ outcome: "denied", teamId: teamB, ip: "203.0.113.7", userAgent: "vitest" });
+    // Their own team's admins see the attempt; a team the viewer is not in gets no row written into its log.
+    expect(rows.map((r) => r.teamId)).toEqual([teamA, null]);
+    expect(rows[0]).toMatchObject({ outcome: "denied", ip: "203.0.113.7", userAgent: "vitest" });
+  });
+});
+
+describe("denied calls without a session", () => {
+  it("writes a bounded number of rows, counts the rest into one summary, without a team and with a cut user agent", async () => {
+    const anonymous = await api.caller(
+      new Headers({ "user-agent": `flood/${"x".repeat(8192)}`, [CLIENT_IP_HEADER]: "198.51.100.9" }),
+    );
+    const calls = 500;
+    for (let i = 0; i < calls; i += MAX_TRPC_BATCH) {
+      const batch = Array.from({ length: MAX_TRPC_BATCH }, () =>
+        anonymous.teams.addMember({ teamId: teamA, email: "x@audit.test", role: "admin" }).catch(codeOf),
+      );
+      expect(new Set(await Promise.all(batch))).toEqual(new Set(["UNAUTHORIZED"]));
+    }
+    await flushAnonymousDenials(t.db);
+    const rows = await t.db.auditEvent.findMany({
+      where: { OR: [{ ip: "198.51.100.9" }, { action: "audit.anonymousDenials" }] },
+    });
+    // One window normally; a slow machine may see the flood straddle two.
+    expect(rows.length).toBeLessThanOrEqual(2 * (ANONYMOUS_DENIAL_ROWS + 1));
+    const single = rows.filter((r) => r.action === "teams.addMember");
+    const summaries = rows.filter((r) => r.action === "audit.anonymousDenials");
+    expect(single.length + summaries.length).toBe(rows.length);
+    expect(summaries.length).toBeGreaterThanOrEqual(1);
+    const counted = summaries.reduce((n, r) => n + (r.details as { count: number }).count, 0);
+    expect(single.length + counted).toBe(calls);
+    for (const r of rows) expect(r).toMatchObject({ teamId: null, actorId: null, outcome: "denied" });
+    for (const r of single) {
+      expect(r.userAgent).toHaveLength(AUDIT_USER_AGENT_MAX);
+      expect(r.userAgent?.startsWith("flood/xxx")).toBe(true);
+    }
+    expect(summaries[0]?.details).toMatchObject({
+      actions: { "teams.addMember": expect.any(Number) },
+      addresses: { "198.51.100.9": expect.any(Number) },
+    });
   });
 });
 

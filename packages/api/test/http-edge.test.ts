@@ -5,11 +5,13 @@ import { createAuth, parseTrustedProxies } from "@lifeboat/auth";
 import type { Db } from "@lifeboat/db";
 import { getDb } from "@lifeboat/db";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+import { ANONYMOUS_DENIAL_ROWS, AUDIT_USER_AGENT_MAX, flushAnonymousDenials } from "@lifeboat/domain";
 import { createJobQueue, stopBosses } from "@lifeboat/jobs";
 import { incomingMessageToRequest } from "@trpc/server/adapters/node-http";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { handleAuthRequest } from "../src/http/auth";
 import { createEdgeListener } from "../src/http/edge";
+import { MAX_TRPC_BATCH } from "../src/http/limits";
 import { handleTrpcRequest } from "../src/http/trpc";
 
 /**
@@ -167,6 +169,36 @@ describe("request bodies", () => {
     expect(row).toMatchObject({ outcome: "denied", ip: "127.0.0.1" });
   });
 
+  it("keeps a flood of batched mutations without a session to a few audit rows and one count", async () => {
+    // Its own database: the limit is per catalog client, and the other tests here expect their rows.
+    const own = await createTestDatabase(inject("testDatabase"));
+    const web = await startWeb({ db: own.db });
+    const agent = `flood/${"x".repeat(8000)}`;
+    const batch = Array.from({ length: MAX_TRPC_BATCH }, () => "system.ping").join(",");
+    for (let i = 0; i < 25; i++) {
+      const res = await fetch(`${web.url}/api/trpc/${batch}?batch=1`, {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: web.origin, "user-agent": agent },
+        body: "{}",
+      });
+      expect(res.status).toBe(401);
+    }
+    await flushAnonymousDenials(own.db);
+    const rows = await own.db.auditEvent.findMany({ where: { userAgent: { startsWith: "flood/" } } });
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.length).toBeLessThanOrEqual(2 * ANONYMOUS_DENIAL_ROWS);
+    for (const r of rows)
+      expect(r).toMatchObject({ teamId: null, userAgent: agent.slice(0, AUDIT_USER_AGENT_MAX) });
+    const summaries = await own.db.auditEvent.findMany({ where: { action: "audit.anonymousDenials" } });
+    const counted = summaries.reduce(
+      (n, r) => n + ((r.details as { actions: Record<string, number> }).actions["system.ping"] ?? 0),
+      0,
+    );
+    // Every call is accounted for: a row of its own or a count.
+    expect(rows.length + counted).toBe(25 * MAX_TRPC_BATCH);
+    await own.drop();
+  });
+
   it("refuses a body without a declared length", async () => {
     const web = await startWeb();
     const res = await fetch(`${web.url}/api/trpc/system.ping`, {
@@ -205,6 +237,51 @@ describe("mutations come from a trusted origin", () => {
     const ok = await ping(web, { cookie, origin: web.origin });
     expect(ok.status).toBe(200);
     expect(await jobs()).toBe(1);
+  });
+});
+
+describe("hostile text", () => {
+  it("answers 400 with the field's name to a NUL or a lone surrogate sent as JSON escapes", async () => {
+    const web = await startWeb();
+    const admin = await createUser(web, "admin");
+    const cookie = await cookieOf(await signIn(web, admin.email, admin.password));
+    for (const [jsonEscape, words] of [
+      ["\\u0000", /NUL character/],
+      ["\\udfff", /lone UTF-16 surrogate/],
+    ] as const) {
+      const res = await fetch(`${web.url}/api/trpc/system.ping`, {
+        method: "POST",
+        headers: { "content-type": "application/json", cookie, origin: web.origin },
+        body: `{"json":{"message":"hi${jsonEscape}"}}`,
+      });
+      expect(res.status).toBe(400);
+      const error = ((await res.json()) as { error: { json: { message: string; data: { code: string } } } })
+        .error.json;
+      expect(error.data.code).toBe("BAD_REQUEST");
+      expect(error.message).toMatch(words);
+      expect(error.message).toMatch(/"message"/);
+    }
+    expect(await t.db.job.count({ where: { createdBy: admin.id } })).toBe(0);
+  });
+
+  it("answers 400 to a sign-in whose e-mail holds a NUL or a lone surrogate, and audits it", async () => {
+    const web = await startWeb();
+    for (const [jsonEscape, words] of [
+      ["\\u0000", /NUL character/],
+      ["\\ud800", /lone UTF-16 surrogate/],
+    ] as const) {
+      const res = await fetch(`${web.url}/api/auth/sign-in/email`, {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: web.origin },
+        body: `{"email":"mal${jsonEscape}formed@edge.test","password":"whatever-1234"}`,
+      });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { message: string; code: string };
+      expect(body).toEqual({ code: "BAD_REQUEST", message: expect.stringMatching(words) });
+      expect(body.message).toMatch(/"email"/);
+    }
+    const rows = await t.db.auditEvent.findMany({ where: { action: "auth.sign-in", outcome: "failure" } });
+    expect(rows.filter((r) => /"email"/.test((r.details as { error?: string }).error ?? ""))).toHaveLength(2);
   });
 });
 

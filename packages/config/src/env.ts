@@ -54,6 +54,12 @@ const serverEnvShape = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   /** External PostgreSQL. Unset: `lifeboat start` runs an embedded PostgreSQL under the data dir. */
   DATABASE_URL: z.string().url().optional(),
+  /**
+   * External PostgreSQL: the role that owns the tables, for migrations only (`lifeboat start`, `lifeboat admin
+   * bootstrap`). DATABASE_URL's role then gets only the DML the app needs. Unset: migrations run as
+   * DATABASE_URL's role, and processes warn at start if it is a superuser or owns the tables.
+   */
+  LIFEBOAT_MIGRATION_DATABASE_URL: z.string().url().optional(),
   /** Where Lifeboat keeps its local state (embedded PostgreSQL, sim, repository, generated secrets). */
   LIFEBOAT_DATA_DIR: z.string().optional(),
   LIFEBOAT_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54330),

@@ -3,10 +3,16 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { EMBEDDED_APP_ROLE } from "./roles";
 
 export interface EmbeddedPostgresHandle {
-  /** postgresql://… URL of the `database` on this cluster. */
+  /**
+   * postgresql://… URL of the `database` on this cluster as the app's role (EMBEDDED_APP_ROLE): neither
+   * superuser nor owner, with the grants `migrateDeploy` gives it (`appRole`).
+   */
   url: string;
+  /** The same database as the superuser that owns its tables: for migrations only. */
+  ownerUrl: string;
   /** URL of the maintenance database (for CREATE/DROP DATABASE). */
   adminUrl: string;
   /** Resolves when the server process ends, stopped or not, with how ("exit code 1", "signal SIGKILL"). */
@@ -127,6 +133,10 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   if (!fs.existsSync(passwordFile))
     fs.writeFileSync(passwordFile, randomBytes(18).toString("base64url"), { mode: 0o600 });
   const password = fs.readFileSync(passwordFile, "utf8").trim();
+  const appPasswordFile = path.join(opts.dataDir, "app-password");
+  if (!fs.existsSync(appPasswordFile))
+    fs.writeFileSync(appPasswordFile, randomBytes(18).toString("base64url"), { mode: 0o600 });
+  const appPassword = fs.readFileSync(appPasswordFile, "utf8").trim();
   const log: string[] = [];
   const pg = new EmbeddedPostgres({
     databaseDir: clusterDir,
@@ -161,11 +171,19 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   await client.connect();
   try {
     const exists = await client.query("select 1 from pg_database where datname = $1", [database]);
-    if (exists.rowCount === 0) await client.query(`create database "${database.replaceAll('"', '""')}"`);
+    if (exists.rowCount === 0) await client.query(`create database ${client.escapeIdentifier(database)}`);
+    // The app's role: created on first start (older clusters included), its password set from the file.
+    const app = client.escapeIdentifier(EMBEDDED_APP_ROLE);
+    const role = await client.query("select 1 from pg_roles where rolname = $1", [EMBEDDED_APP_ROLE]);
+    if (role.rowCount === 0) await client.query(`create role ${app} login`);
+    await client.query(
+      `alter role ${app} nosuperuser nocreatedb nocreaterole noreplication nobypassrls password ${client.escapeLiteral(appPassword)}`,
+    );
   } finally {
     await client.end();
   }
   const base = `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}`;
+  const appBase = `postgresql://${EMBEDDED_APP_ROLE}:${encodeURIComponent(appPassword)}@127.0.0.1:${opts.port}`;
   // The library keeps the postmaster's ChildProcess private; its exit is how a supervisor learns of a crash.
   const server = (pg as unknown as { process?: ChildProcess }).process;
   const exited = new Promise<string>((resolve) => {
@@ -173,7 +191,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     server.once("exit", (code, signal) => resolve(signal ? `signal ${signal}` : `exit code ${code}`));
   });
   return {
-    url: `${base}/${database}`,
+    url: `${appBase}/${database}`,
+    ownerUrl: `${base}/${database}`,
     adminUrl: `${base}/postgres`,
     exited,
     stop: () => pg.stop(),

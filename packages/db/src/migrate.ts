@@ -1,16 +1,23 @@
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { grantAppRole } from "./roles";
 
 // Resolved by name, not from this file's folder: in a bundled process (the CLI, the worker) this code no longer
 // sits in packages/db, but the package (its prisma/ folder and the prisma CLI) is still where pnpm put it.
 const dbPackageDir = path.dirname(createRequire(import.meta.url).resolve("@lifeboat/db/package.json"));
 
+export interface MigrateOptions {
+  /** The role the app connects as, when it is not the owner's: given only the DML it needs (`grantAppRole`). */
+  appRole?: string;
+}
+
 /**
  * Applies every pending migration in prisma/migrations with `prisma migrate deploy` (the real tool, with its
- * wasm schema engine: nothing is downloaded). Throws with Prisma's output when a migration fails.
+ * wasm schema engine: nothing is downloaded), as the owner of the tables (`databaseUrl`), then the app role's
+ * grants. Throws with Prisma's output when a migration fails; returns the grant step's warnings.
  */
-export async function migrateDeploy(databaseUrl: string): Promise<void> {
+export async function migrateDeploy(databaseUrl: string, opts: MigrateOptions = {}): Promise<string[]> {
   const require = createRequire(path.join(dbPackageDir, "package.json"));
   const prismaCli = require.resolve("prisma/build/index.js");
   const output: string[] = [];
@@ -32,4 +39,5 @@ export async function migrateDeploy(databaseUrl: string): Promise<void> {
     child.on("close", (c) => resolve(c ?? 1));
   });
   if (code !== 0) throw new Error(`Database migration failed:\n${output.join("").trim()}`);
+  return opts.appRole ? grantAppRole(databaseUrl, opts.appRole) : [];
 }

@@ -7,6 +7,7 @@ import pg from "pg";
 import { type Db, getDb } from "./client";
 import { startEmbeddedPostgres } from "./embedded";
 import { migrateDeploy } from "./migrate";
+import { grantAppRole } from "./roles";
 
 /**
  * Test databases. A vitest globalSetup calls `startTestDatabaseServer()` once per run: it uses the server of
@@ -120,5 +121,30 @@ export async function createTestDatabase(server: {
       await db.$disconnect();
       await admin(server.adminUrl, (c) => c.query(`drop database if exists "${name}" with (force)`));
     },
+  };
+}
+
+export interface TestAppRole {
+  role: string;
+  /** The test database as this role (neither superuser nor owner), with the grants migrations give it. */
+  url: string;
+  /** Drops the role: call it after the test database is dropped (the role may own pg-boss's schema there). */
+  drop(): Promise<void>;
+}
+
+/** A login role for `t` as the app connects in production, granted by `grantAppRole` (as the owner). */
+export async function createTestAppRole(t: TestDatabase): Promise<TestAppRole> {
+  const role = `lifeboat_app_${randomBytes(4).toString("hex")}`;
+  const password = randomBytes(12).toString("hex");
+  const adminUrl = withDatabase(t.url, "postgres");
+  await admin(adminUrl, (c) => c.query(`create role "${role}" login password '${password}'`));
+  await grantAppRole(t.url, role);
+  const u = new URL(t.url);
+  u.username = role;
+  u.password = password;
+  return {
+    role,
+    url: u.toString(),
+    drop: () => admin(adminUrl, (c) => c.query(`drop role if exists "${role}"`)).then(() => undefined),
   };
 }

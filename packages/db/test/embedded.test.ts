@@ -4,6 +4,7 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { startEmbeddedPostgres } from "../src/embedded";
+import { EMBEDDED_APP_ROLE } from "../src/roles";
 import { freePort } from "../src/testing";
 
 const dirs: string[] = [];
@@ -31,6 +32,33 @@ describe("embedded PostgreSQL in a private folder", () => {
   });
 });
 
+describe("embedded PostgreSQL roles", () => {
+  it("hands the app a role that is neither superuser nor owner, with the same password on every start", async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lifeboat-roles-pg-"));
+    fs.chmodSync(dataDir, 0o755);
+    dirs.push(dataDir);
+    const port = await freePort();
+    for (let start = 0; start < 2; start++) {
+      const cluster = await startEmbeddedPostgres({ dataDir, port });
+      try {
+        expect(new URL(cluster.url).username).toBe(EMBEDDED_APP_ROLE);
+        expect(new URL(cluster.ownerUrl).username).toBe("postgres");
+        const c = new pg.Client({ connectionString: cluster.url });
+        await c.connect();
+        const { rows } = await c.query(
+          "select current_user as role, rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = current_user",
+        );
+        await c.end();
+        expect(rows).toEqual([
+          { role: EMBEDDED_APP_ROLE, rolsuper: false, rolcreaterole: false, rolcreatedb: false },
+        ]);
+      } finally {
+        await cluster.stop();
+      }
+    }
+  });
+});
+
 describe("embedded PostgreSQL killed", () => {
   it("reports the postmaster's death and starts again on the same folder with the data kept", async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lifeboat-killed-pg-"));
@@ -38,7 +66,7 @@ describe("embedded PostgreSQL killed", () => {
     dirs.push(dataDir);
     const port = await freePort();
     const first = await startEmbeddedPostgres({ dataDir, port });
-    const client = new pg.Client({ connectionString: first.url });
+    const client = new pg.Client({ connectionString: first.ownerUrl });
     await client.connect();
     await client.query("create table kept (v text); insert into kept values ('before the crash')");
     await client.end();
@@ -59,7 +87,7 @@ describe("embedded PostgreSQL killed", () => {
         await new Promise((r) => setTimeout(r, 500));
       }
     }
-    const again = new pg.Client({ connectionString: second.url });
+    const again = new pg.Client({ connectionString: second.ownerUrl });
     await again.connect();
     const { rows } = await again.query("select v from kept");
     await again.end();

@@ -40,3 +40,4 @@ export * from "./team-members";
 export * from "./teams";
 export * from "./users";
 export * from "./vm-ownership";
+export * from "./well-formed";

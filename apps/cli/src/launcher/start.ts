@@ -4,9 +4,9 @@ import { createAuth } from "@lifeboat/auth";
 import { findWorkspaceRoot, parseKey32, type ServerEnv, sealSecret, serverEnv } from "@lifeboat/config";
 import { disconnectAll, getDb } from "@lifeboat/db";
 import { startEmbeddedPostgres } from "@lifeboat/db/embedded";
-import { migrateDeploy } from "@lifeboat/db/migrate";
 import { ensureFirstAdmin } from "@lifeboat/domain";
 import { stopBosses } from "@lifeboat/jobs";
+import { migrateCatalog } from "./catalog";
 import { loadOrCreateLocalSecrets } from "./local-secrets";
 import { spawnManaged, supervisedRun, waitForHttp } from "./processes";
 import { type ServiceName, serviceStatusReporter } from "./service-status";
@@ -59,11 +59,13 @@ export async function startLifeboat(
   try {
     const secrets = loadOrCreateLocalSecrets(env.dataDir, env);
     let databaseUrl = env.DATABASE_URL;
+    let ownerUrl = env.LIFEBOAT_MIGRATION_DATABASE_URL ?? databaseUrl;
     if (!databaseUrl) {
       const pgOptions = { dataDir: path.join(env.dataDir, "pg"), port: env.LIFEBOAT_EMBEDDED_PG_PORT };
       const startPg = async (): Promise<SupervisedRun> => {
         const pg = await startEmbeddedPostgres(pgOptions);
         databaseUrl = pg.url;
+        ownerUrl = pg.ownerUrl;
         return pg;
       };
       superviseService("postgres", await startPg(), startPg);
@@ -72,7 +74,8 @@ export async function startLifeboat(
       );
     }
     if (!databaseUrl) throw new Error("no database");
-    await migrateDeploy(databaseUrl);
+    // Migrations as the owner; everything else, the children included, as the app's role.
+    for (const w of await migrateCatalog(databaseUrl, ownerUrl)) log(`[lifeboat] ${w}`);
     const childEnv: NodeJS.ProcessEnv = {
       ...vars,
       ...secrets,
