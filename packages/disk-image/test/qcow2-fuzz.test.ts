@@ -126,7 +126,11 @@ describe("qcow2 reader on mutated images", { timeout: 120_000 }, () => {
             expect(outside).toEqual([]);
           },
         ),
-        { numRuns: 150 },
+        {
+          numRuns: 150,
+          // Found by this test: truncated inside a cluster, before one of its allocated subclusters.
+          examples: name === "extended-l2" ? [[[{ at: 80, value: 0 }], 393217]] : [],
+        },
       );
     },
   );

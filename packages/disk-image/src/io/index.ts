@@ -113,6 +113,12 @@ export async function readInto(
   position: number,
   length: number,
 ): Promise<void> {
+  // Past the end of the file reads as zeroes (as qemu reads a qcow2 whose last cluster the file ends inside);
+  // a range that starts there is not asked for at all.
+  if (position >= src.size) {
+    target.fill(0, at, at + length);
+    return;
+  }
   const got = await src.read(position, length);
   got.copy(target, at, 0, Math.min(got.length, length));
   if (got.length < length) target.fill(0, at + got.length, at + length);

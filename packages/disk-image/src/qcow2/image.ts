@@ -222,9 +222,15 @@ export class Qcow2Image implements ImageLayer {
         const a = Math.max(segStart, clusterStart + s * subSize);
         const b = Math.min(segEnd, clusterStart + (s + 1) * subSize);
         if ((zeroBits >>> s) & 1) pushRun(runs, { kind: "zero", start: a, length: b - a });
-        else if ((allocBits >>> s) & 1)
+        else if ((allocBits >>> s) & 1) {
+          // An allocated subcluster holds written data: the file reaches it unless it was truncated.
+          if (host + s * subSize >= fileSize)
+            this.fail(
+              field(),
+              `subcluster ${s} at ${host + s * subSize} is past the end of the file (${fileSize} bytes)`,
+            );
           pushRun(runs, { kind: "data", start: a, length: b - a, host: host + a - clusterStart });
-        else pushRun(runs, { kind: "unallocated", start: a, length: b - a });
+        } else pushRun(runs, { kind: "unallocated", start: a, length: b - a });
       }
     }
   }
