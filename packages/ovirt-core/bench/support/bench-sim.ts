@@ -27,19 +27,23 @@ export function benchEngineClient(info: BenchSimInfo): EngineClient {
 
 /**
  * The simulator of the backup benchmarks (ovirt-core's and the worker's), run as its own process so that a
- * benchmark's figures are its own: starts the sim on `dir`, adds VM bench01 with one 4 GiB cow disk (the engine
- * client, over the API), has the guest write BENCH_DATA_MIB (default 1024) MiB of incompressible data, prints
+ * benchmark's figures are its own: starts the sim on `dir` (cluster level BENCH_CLUSTER_LEVEL, else the sim's
+ * default), adds VM bench01 with one BENCH_DISK_GIB (default 4) GiB cow disk (the engine client, over the API), has
+ * the guest write BENCH_DATA_MIB (default 1024) MiB of incompressible data, prints
  * one JSON line with what a client needs, and runs until stdin closes.
  */
 export async function runBenchSim(dir: string | undefined): Promise<void> {
   if (!dir) throw new Error("usage: backup-sim.ts <data dir>");
   const dataMiB = Number(process.env.BENCH_DATA_MIB ?? 1024);
+  const diskGiB = Number(process.env.BENCH_DISK_GIB ?? 4);
+  const clusterLevel = process.env.BENCH_CLUSTER_LEVEL as "4.4" | "4.6" | "4.7" | "4.8" | undefined;
 
   const sim = await startSimulator({
     dataDir: dir,
     seedScale: "small",
     asyncDelayMs: 30,
     transferPollMs: 30,
+    ...(clusterLevel ? { clusterLevel } : {}),
   });
   const engine = new EngineClient({
     url: sim.engineUrl,
@@ -52,7 +56,9 @@ export async function runBenchSim(dir: string | undefined): Promise<void> {
     name: "bench01_Disk1",
     format: "cow",
     sparse: true,
-    provisionedSize: 4 * GiB,
+    // Incremental backup enabled, as operators do on 4.4+ (the snapshot-chain benchmark does not care).
+    backup: "incremental",
+    provisionedSize: diskGiB * GiB,
     storageDomain: { name: "data1" },
   });
   await engine.disks.waitOk(disk.id);
