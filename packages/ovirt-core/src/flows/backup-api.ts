@@ -43,13 +43,32 @@ export interface BackupApiResult extends Omit<BackupResult, "snapshot" | "disks"
   fromCheckpointId?: string;
 }
 
-/** The engine refused an incremental because the checkpoint is gone or invalid (ref §4.7). */
-function isCheckpointRefusal(e: unknown): boolean {
-  return (
-    e instanceof EngineError &&
-    e.status === 409 &&
-    /Checkpoint .* (does not exist|is invalid)/i.test(`${e.reason ?? ""} ${e.detail ?? ""}`)
-  );
+/**
+ * Why the engine refused an incremental from checkpoint `from`, if it refused because of the checkpoint (ref
+ * §4.7): a 409 naming it missing or invalid, or a 404 — the checkpoint entity is gone (removed behind our back
+ * after we looked). A 404 names no entity, so it counts only when the checkpoint itself now answers 404 (or
+ * turned invalid); anything else (the VM gone) is not a checkpoint refusal and fails the backup.
+ */
+async function checkpointRefusal(
+  e: unknown,
+  engine: EngineClient,
+  vmId: string,
+  from: string,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  if (!(e instanceof EngineError)) return undefined;
+  const words = engineWords(e) ?? errorText(e);
+  if (e.status === 409)
+    return /Checkpoint .* (does not exist|is invalid)/i.test(`${e.reason ?? ""} ${e.detail ?? ""}`)
+      ? words
+      : undefined;
+  if (e.status !== 404) return undefined;
+  try {
+    const c = await engine.checkpoints.get(vmId, from, { signal });
+    return c.state === "invalid" ? `${words}; checkpoint ${from} is invalid` : undefined;
+  } catch (probe) {
+    return isNotFound(probe) ? `${words}; checkpoint ${from} is gone from the engine` : undefined;
+  }
 }
 
 /**
@@ -112,12 +131,17 @@ export async function backupVmWithBackupApi(opts: BackupApiOptions): Promise<Bac
     try {
       await start(from);
     } catch (e) {
-      // The checkpoint went bad between our look and the start: a full backup instead.
-      if (from === undefined || !isCheckpointRefusal(e)) throw e;
+      // The checkpoint went bad (or away) between our look and the start: a full backup instead.
+      const why =
+        from === undefined ? undefined : await checkpointRefusal(e, engine, opts.vmId, from, flow.signal);
+      if (why === undefined) throw e;
       flow.event(
         "warn",
         flow.step,
-        `the engine refused an incremental from checkpoint ${from} (${engineWords(e) ?? errorText(e)}): full backup`,
+        `the engine refused an incremental from checkpoint ${from} (${why}): full backup`,
+        {
+          checkpointId: from,
+        },
       );
       await flow.record({
         kind: "backup",
