@@ -170,6 +170,23 @@ describe("backup through the backup API", () => {
     expect(engineLeftovers(h.sim)).toEqual([]);
   }, 120_000);
 
+  it("removes the hybrid backup's snapshot the engine left behind after finalizing, and says so", async () => {
+    const repo = await h.newRepository("api-left-snapshot");
+    const vm = vmOf("app01");
+    h.sim.faults.failOperation("backups.snapshot.remove", { status: 500 });
+    const r = await backup("app01", repo);
+    expect(r.leftovers).toEqual([]);
+    expect(r.events.map((e) => `${e.level} ${e.message}`).join("\n")).toMatch(
+      /warn the engine finalized the backup but left its snapshot .* behind: removing it\ninfo removed the backup's snapshot/,
+    );
+    expect(
+      h.sim.state
+        .snapshots()
+        .filter((x) => x.vmId === vm.id && x.description === "Auto-generated for Backup VM"),
+    ).toEqual([]);
+    expect(engineLeftovers(h.sim)).toEqual([]);
+  }, 120_000);
+
   it("restores a backup-API point as a new VM: guest data uploaded as raw into disks of their original formats", async () => {
     const repo = await h.newRepository("api-restore-vm");
     const vm = vmOf("db01");

@@ -3,7 +3,7 @@ import type { Repository, WriterSession } from "@lifeboat/repository";
 import { type BackupDisk, type EngineClient, EngineError } from "../engine";
 import type { ImageSegment } from "../imageio";
 import { type DiskPlan, disksToBackUp, vmFacts } from "./backup";
-import { cleanupRecords } from "./cleanup";
+import { cleanupRecords, removeSnapshot } from "./cleanup";
 import { engineWords, errorText, FlowContext, isNotFound } from "./context";
 import { pointView, type RestorePointDocument } from "./manifest";
 import { FlowTransfer } from "./transfer";
@@ -154,7 +154,9 @@ export async function backupVmWithBackupApi(opts: BackupApiOptions): Promise<Bac
       backupId = randomUUID();
       await start(undefined);
     }
-    await engine.backups.waitReady(opts.vmId, backupId, flow.wait(flow.deadlines.backupMs));
+    const ready = await engine.backups.waitReady(opts.vmId, backupId, flow.wait(flow.deadlines.backupMs));
+    // Hybrid mode: the snapshot the engine took for the backup, and removes when it is finalized.
+    const backupSnapshotId = ready.snapshot?.id;
     const modes = new Map(
       (await engine.backups.disks(opts.vmId, backupId, { signal: flow.signal })).map(
         (d): [string, BackupDisk] => [d.id, d],
@@ -239,6 +241,7 @@ export async function backupVmWithBackupApi(opts: BackupApiOptions): Promise<Bac
       transferredBytes,
       newStoredBytes,
     });
+    if (backupSnapshotId) await removeLeftBackupSnapshot(flow, engine, opts.vmId, backupSnapshotId);
     // Only now may the catalog start an incremental from it: the data it depends on is durable.
     if (outcome.toCheckpointId)
       flow.event("info", "checkpoint", `checkpoint ${outcome.toCheckpointId} recorded`, {
@@ -265,6 +268,44 @@ export async function backupVmWithBackupApi(opts: BackupApiOptions): Promise<Bac
     throw flow.fail(error);
   } finally {
     await session?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Field failures row 4: an engine may finalize a hybrid backup and still leave its snapshot ("Auto-generated
+ * for Backup VM") behind, only logging it. Lifeboat removes it; what it cannot remove is a leftover of the job,
+ * never silently kept. The backup itself stands either way.
+ */
+async function removeLeftBackupSnapshot(
+  flow: FlowContext,
+  engine: EngineClient,
+  vmId: string,
+  snapshotId: string,
+): Promise<void> {
+  flow.step = "remove backup snapshot";
+  try {
+    try {
+      await engine.snapshots.get(vmId, snapshotId);
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    flow.event(
+      "warn",
+      flow.step,
+      `the engine finalized the backup but left its snapshot ${snapshotId} behind: removing it`,
+      { snapshotId },
+    );
+    await removeSnapshot(flow, engine, vmId, snapshotId, flow.deadline(flow.deadlines.snapshotRemoveMs));
+    flow.event("info", flow.step, `removed the backup's snapshot ${snapshotId}`, { snapshotId });
+  } catch (e) {
+    flow.leftover({
+      kind: "snapshot",
+      id: snapshotId,
+      vmId,
+      description: "snapshot of a hybrid backup the engine did not remove",
+      error: engineWords(e) ?? errorText(e),
+    });
   }
 }
 
