@@ -92,6 +92,16 @@ export async function backupVmWithBackupApi(opts: BackupApiOptions): Promise<Bac
   try {
     flow.step = "read VM";
     const vm = await engine.vms.get(opts.vmId, { signal: flow.signal });
+    // Pre-flight (field failures row 9): one backup per VM. Another one (another tool's) locks the disks, and
+    // the OVF would be waited for until it ends: say so at once instead.
+    flow.step = "check VM";
+    const busy = (await engine.backups.list(opts.vmId, { signal: flow.signal })).find(
+      (b) => b.phase !== "succeeded" && b.phase !== "failed",
+    );
+    if (busy)
+      throw new Error(
+        `VM ${vm.name} is during a backup operation: backup ${busy.id} (${busy.phase}${busy.description ? `, "${busy.description}"` : ""}) holds it; try again once it ended`,
+      );
     flow.step = "read OVF";
     const ovf = await engine.vms.waitForOvf(opts.vmId, flow.wait(flow.deadlines.ovfMs));
     const facts = await vmFacts(engine, vm, ovf, flow);
