@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { startBackup } from "@lifeboat/domain";
 import { requestCancel } from "@lifeboat/jobs";
 import { EngineClient } from "@lifeboat/ovirt-core";
+import type { FaultHandle } from "@lifeboat/ovirt-sim";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventsOf, type Stack, simLeftovers, startStack } from "./support/stack";
 
@@ -54,6 +55,7 @@ interface Case {
 }
 
 let foreignBackup: string | undefined;
+let held: FaultHandle | undefined;
 
 const cases: Case[] = [
   {
@@ -87,7 +89,8 @@ const cases: Case[] = [
     row: 1,
     name: "the job is cancelled while its transfer is open: the transfer is cancelled, never abandoned",
     arm() {
-      s.sim.faults.addLatency({ ms: 400, target: "imageio", op: "images.get" });
+      // The data request hangs for longer than the cancel takes to reach the job (one heartbeat).
+      s.sim.faults.addLatency({ ms: 3000, target: "imageio", op: "images.get", times: 1 });
     },
     async during(_vmId, jobId) {
       await requestCancel(s.t.db, jobId, "the fault matrix");
@@ -106,10 +109,12 @@ const cases: Case[] = [
     row: 9,
     name: "a snapshot of the VM asked during the backup is refused; the backup goes on",
     arm() {
-      s.sim.faults.addLatency({ ms: 300, target: "imageio", op: "images.get", times: 3 });
+      // The backup stays active (finalizing) until the snapshot was asked for.
+      held = s.sim.faults.holdBackup({ phase: "finalizing" });
     },
     async during(vmId) {
       const err = await engine.snapshots.add(vmId, { description: "someone else's" }).catch((e) => e);
+      held?.remove();
       expect(String((err as Error).message)).toMatch(/during a backup operation/);
     },
     want: { state: "succeeded", mode: "incremental" },
@@ -129,8 +134,17 @@ const cases: Case[] = [
     row: 3,
     name: "the backup stays in finalizing for a while (engine restart)",
     arm() {
-      const hold = s.sim.faults.holdBackup({ phase: "finalizing" });
-      setTimeout(() => hold.remove(), 1500);
+      held = s.sim.faults.holdBackup({ phase: "finalizing" });
+    },
+    async during(vmId) {
+      // Released a second after the job's backup got stuck in finalizing: the job's wait goes on until then.
+      const deadline = Date.now() + 30_000;
+      while (!s.sim.state.backups(vmId).some((b) => b.phase === "finalizing")) {
+        if (Date.now() > deadline) throw new Error("the backup never reached finalizing");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+      held?.remove();
     },
     want: { state: "succeeded", mode: "incremental" },
   },
