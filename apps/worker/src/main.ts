@@ -15,6 +15,7 @@ const worker = await startWorker({
   config: domainConfig(env),
   leaseSeconds: env.LIFEBOAT_JOB_LEASE_SECONDS,
   engineConcurrency: env.LIFEBOAT_ENGINE_CONCURRENCY,
+  checkpointChain: env.LIFEBOAT_CHECKPOINT_CHAIN,
 });
 console.log(`[worker] ready (pid ${process.pid})`);
 const stop = async (signal: string) => {

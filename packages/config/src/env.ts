@@ -114,6 +114,11 @@ const serverEnvShape = z.object({
   LIFEBOAT_JOB_LEASE_SECONDS: z.coerce.number().positive().max(86_400).default(60),
   /** Concurrent jobs per engine (backups and restores). */
   LIFEBOAT_ENGINE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  /**
+   * Checkpoints of a VM kept on the engine after a backup through the backup API (the newest, which the next
+   * incremental starts from, among them); older ones and invalid ones are removed.
+   */
+  LIFEBOAT_CHECKPOINT_CHAIN: z.coerce.number().int().min(1).max(1000).default(7),
   LIFEBOAT_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
   /**
    * Optional OpenID Connect sign-in (e.g. Keycloak), on when the client id and the three endpoint URLs are set.

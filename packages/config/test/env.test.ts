@@ -18,6 +18,19 @@ describe("serverEnv", () => {
   });
 });
 
+describe("LIFEBOAT_CHECKPOINT_CHAIN", () => {
+  it("defaults to 7 and takes a whole number from 1", () => {
+    expect(serverEnv({} as NodeJS.ProcessEnv).LIFEBOAT_CHECKPOINT_CHAIN).toBe(7);
+    expect(serverEnv({ LIFEBOAT_CHECKPOINT_CHAIN: "3" } as NodeJS.ProcessEnv).LIFEBOAT_CHECKPOINT_CHAIN).toBe(
+      3,
+    );
+    for (const v of ["0", "-1", "2.5", "many"])
+      expect(() => serverEnv({ LIFEBOAT_CHECKPOINT_CHAIN: v } as NodeJS.ProcessEnv)).toThrow(
+        /LIFEBOAT_CHECKPOINT_CHAIN/,
+      );
+  });
+});
+
 describe("LIFEBOAT_TRUSTED_PROXIES", () => {
   it("is empty by default and takes IPs and CIDR blocks", () => {
     expect(serverEnv({} as NodeJS.ProcessEnv).LIFEBOAT_TRUSTED_PROXIES).toEqual([]);

@@ -5,8 +5,18 @@ import { z } from "zod";
 /** The journal step of an engine object a job created or removed (read back by recovery). */
 export const ENGINE_OBJECT_STEP = "engine-object";
 
+// Every kind a flow journals, checked against EngineObjectRecord["kind"]: a kind missing here would be dropped
+// when the journal is read back, and a successor would not clean that object up (a VM backup left holding the VM).
+const KINDS: Record<EngineObjectRecord["kind"], true> = {
+  snapshot: true,
+  image_transfer: true,
+  disk: true,
+  vm: true,
+  backup: true,
+};
+
 const record = z.object({
-  kind: z.enum(["snapshot", "image_transfer", "disk", "vm"]),
+  kind: z.enum(Object.keys(KINDS) as [EngineObjectRecord["kind"], ...EngineObjectRecord["kind"][]]),
   id: z.string(),
   vmId: z.string().optional(),
   diskId: z.string().optional(),

@@ -134,6 +134,16 @@ describe("the job lifecycle on PostgreSQL", () => {
       purpose: "backup",
     });
     expect((await engineJournal(t.db, job.id)).map((r) => r.id)).toEqual(["s2"]);
+    // Every kind a flow journals reads back, the backup API's VM backup among them (with its VM).
+    for (const kind of ["image_transfer", "backup", "disk", "vm"] as const)
+      await current.engineObject({ kind, id: `${kind}-1`, vmId: "v1", state: "created", purpose: "test" });
+    expect((await engineJournal(t.db, job.id)).map((r) => `${r.kind}:${r.id}:${r.vmId}`)).toEqual([
+      "snapshot:s2:v1",
+      "image_transfer:image_transfer-1:v1",
+      "backup:backup-1:v1",
+      "disk:disk-1:v1",
+      "vm:vm-1:v1",
+    ]);
     await completeJob(t.db, current, { fresh: true });
     expect(await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).toMatchObject({
       state: "succeeded",

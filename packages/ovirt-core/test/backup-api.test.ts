@@ -13,6 +13,8 @@ import {
   type VmBackup,
   WaitTimeoutError,
 } from "../src/engine";
+import type { FlowEvent } from "../src/flows";
+import { pruneCheckpoints } from "../src/flows";
 import { ImageioTicket, type ImageSegment } from "../src/imageio";
 
 /**
@@ -383,5 +385,46 @@ describe("failures in the engine's words", () => {
     } finally {
       await stopEnv(old);
     }
+  });
+});
+
+describe("pruneCheckpoints", () => {
+  /** A backup without transfers: start, ready, finalize; its checkpoint. */
+  async function checkpointOf(vmId: string, diskId: string): Promise<string> {
+    const b = await env.engine.backups.start(vmId, { disks: [diskId] });
+    await env.engine.backups.waitReady(vmId, b.id, wait);
+    return (await env.engine.backups.finalizeAndWait(vmId, b.id, wait)).toCheckpointId as string;
+  }
+
+  it("removes oldest first down to `keep`, an invalid one with the older ones before it, never the protected one or newer", async () => {
+    const { vm, disks } = await vmAndDisks("web01");
+    const diskId = disks[0]?.id as string;
+    for (const c of await env.engine.checkpoints.list(vm.id))
+      await env.engine.checkpoints.remove(vm.id, c.id);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await checkpointOf(vm.id, diskId));
+    const events: FlowEvent[] = [];
+    const prune = (keep: number, protect: string) =>
+      pruneCheckpoints({ engine: env.engine, vmId: vm.id, keep, protect, onEvent: (e) => events.push(e) });
+    const held = async () => (await env.engine.checkpoints.list(vm.id)).map((c) => c.id);
+
+    // Protecting the second: only the root may go, whatever `keep` says.
+    expect((await prune(1, ids[1] as string)).removed).toEqual([ids[0]]);
+    expect(await held()).toEqual(ids.slice(1));
+    // Within the bound, nothing goes...
+    expect((await prune(7, ids[4] as string)).removed).toEqual([]);
+    // ...unless one is invalid: it goes with the older ones the engine removes first.
+    env.sim.faults.damageCheckpoint({ effect: "invalid", vmId: vm.id, checkpointId: ids[2] });
+    expect((await prune(7, ids[4] as string)).removed).toEqual([ids[1], ids[2]]);
+    expect(events.map((e) => e.message).slice(-2)).toEqual([
+      `removed checkpoint ${ids[1]} from the engine: older than invalid checkpoint ${ids[2]}`,
+      `removed checkpoint ${ids[2]} from the engine: invalid`,
+    ]);
+    expect(await held()).toEqual(ids.slice(3));
+    // A protected checkpoint the engine does not list: nothing is touched.
+    const none = await prune(1, "00000000-0000-4000-8000-000000000000");
+    expect(none.removed).toEqual([]);
+    expect(events.at(-1)).toMatchObject({ level: "warn", step: "checkpoints" });
+    expect(await held()).toEqual(ids.slice(3));
   });
 });

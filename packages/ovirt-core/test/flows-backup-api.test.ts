@@ -130,6 +130,63 @@ describe("backup through the backup API", () => {
     );
   }, 120_000);
 
+  it("falls back to a full backup when the engine answers 404 because the checkpoint vanished after our look, and says why", async () => {
+    const repo = await h.newRepository("api-checkpoint-404");
+    const vm = vmOf("web01");
+    const first = await backup("web01", repo);
+    const gone = first.checkpointId as string;
+    expect(gone).toBeDefined();
+    // The checkpoint is still there when the flow looks at it, and gone when the backup starts: the engine
+    // answers that start 404.
+    h.sim.faults.damageCheckpoint({ effect: "removed", vmId: vm.id });
+    const next = await backup("web01", repo);
+    expect(next.mode).toBe("full");
+    expect(next.fromCheckpointId).toBeUndefined();
+    expect(next.disks.every((x) => x.mode === "full")).toBe(true);
+    expect(next.checkpointId).toBeDefined();
+    expect(next.checkpointId).not.toBe(gone);
+    expect(h.sim.state.checkpoints(vm.id).map((c) => c.id)).not.toContain(gone);
+    const warn = next.events.find((e) => e.level === "warn" && e.message.includes("refused an incremental"));
+    expect(warn?.message).toMatch(
+      new RegExp(
+        `refused an incremental from checkpoint ${gone} \\(.*Entity not found.*; checkpoint ${gone} is gone from the engine\\): full backup`,
+      ),
+    );
+    // The refused backup's id is journaled as removed, the full one as created and removed.
+    const backups = next.records.filter((r) => r.kind === "backup");
+    expect(backups.map((r) => r.state)).toEqual(["created", "removed", "created", "removed"]);
+    expect(engineLeftovers(h.sim)).toEqual([]);
+    expect(h.sim.state.backups(vm.id).filter((b) => b.phase !== "succeeded")).toEqual([]);
+    const diskId = vm.attachments[0]?.diskId as string;
+    expect(await restoredSha(repo, next.restorePoint.id, diskId, "cow")).toBe(
+      sha(await guestOf(h.sim, diskId)),
+    );
+
+    // A 404 while the checkpoint is still there (it is not what went away) fails the backup instead.
+    h.sim.faults.failOperation("backups.add", { status: 404, detail: "Entity not found: something else" });
+    const err = await backup("web01", repo).catch((e) => e);
+    expect(err).toBeInstanceOf(FlowError);
+    expect((err as FlowError).message).toMatch(/something else/);
+    expect(engineLeftovers(h.sim)).toEqual([]);
+  }, 120_000);
+
+  it("removes the hybrid backup's snapshot the engine left behind after finalizing, and says so", async () => {
+    const repo = await h.newRepository("api-left-snapshot");
+    const vm = vmOf("app01");
+    h.sim.faults.failOperation("backups.snapshot.remove", { status: 500 });
+    const r = await backup("app01", repo);
+    expect(r.leftovers).toEqual([]);
+    expect(r.events.map((e) => `${e.level} ${e.message}`).join("\n")).toMatch(
+      /warn the engine finalized the backup but left its snapshot .* behind: removing it\ninfo removed the backup's snapshot/,
+    );
+    expect(
+      h.sim.state
+        .snapshots()
+        .filter((x) => x.vmId === vm.id && x.description === "Auto-generated for Backup VM"),
+    ).toEqual([]);
+    expect(engineLeftovers(h.sim)).toEqual([]);
+  }, 120_000);
+
   it("restores a backup-API point as a new VM: guest data uploaded as raw into disks of their original formats", async () => {
     const repo = await h.newRepository("api-restore-vm");
     const vm = vmOf("db01");

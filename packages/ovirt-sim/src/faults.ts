@@ -57,8 +57,11 @@ export const faultSpecSchema = z.discriminatedUnion("kind", [
      * invalid: the checkpoint (default: the VM's newest) turns `invalid`; bitmap_lost: the disks' bitmap of that
      * checkpoint vanishes (their next incremental backup is `full`); host_crash: every bitmap of the VM's disks
      * is lost and all its checkpoints turn invalid. Takes effect when the engine next looks at checkpoints.
+     * removed: the checkpoint an incremental backup starts from (or `checkpointId`) is gone, bitmaps and all, by
+     * the time the backup starts — removed behind the client's back after it looked (another tool's purge, an
+     * engine database restored from an older dump): that start is answered 404 "Entity not found".
      */
-    effect: z.enum(["invalid", "bitmap_lost", "host_crash"]),
+    effect: z.enum(["invalid", "bitmap_lost", "host_crash", "removed"]),
     /** VM id or name; default every VM. */
     vmId: z.string().optional(),
     diskId: z.string().optional(),
@@ -150,7 +153,7 @@ export class FaultInjector {
 
   /** Checkpoint damage as the field sees it (field-failures row 6); see the `checkpoint` fault kind. */
   damageCheckpoint(opts: {
-    effect: "invalid" | "bitmap_lost" | "host_crash";
+    effect: "invalid" | "bitmap_lost" | "host_crash" | "removed";
     vmId?: string;
     diskId?: string;
     checkpointId?: string;
@@ -250,15 +253,27 @@ export class FaultInjector {
     return false;
   }
 
-  /** The pending checkpoint faults, each consumed once. */
+  /** The pending checkpoint faults, each consumed once (`removed` ones wait for a backup start: takeCheckpointRemoval). */
   takeCheckpointFaults(): Array<Extract<FaultSpec, { kind: "checkpoint" }>> {
     const out: Array<Extract<FaultSpec, { kind: "checkpoint" }>> = [];
     for (const f of this.faults.values()) {
-      if (f.kind !== "checkpoint") continue;
+      if (f.kind !== "checkpoint" || f.effect === "removed") continue;
       out.push(f);
       this.faults.delete(f.id);
     }
     return out;
+  }
+
+  /** A pending `removed` checkpoint fault that matches an incremental start from `checkpointId` of this VM, consumed. */
+  takeCheckpointRemoval(vm: { id: string; name: string }, checkpointId: string): boolean {
+    for (const f of this.faults.values()) {
+      if (f.kind !== "checkpoint" || f.effect !== "removed") continue;
+      if (f.vmId && f.vmId !== vm.id && f.vmId !== vm.name) continue;
+      if (f.checkpointId && f.checkpointId !== checkpointId) continue;
+      this.faults.delete(f.id);
+      return true;
+    }
+    return false;
   }
 
   get transferUrlUnreachable(): boolean {

@@ -249,6 +249,26 @@ describe("the engine's rules during a backup", () => {
 });
 
 describe("checkpoints", () => {
+  it("a removed-checkpoint fault: the checkpoint is still listed until an incremental from it starts, which answers 404", async () => {
+    const { vm } = await vmDisks("web01");
+    const from = await fullBackup(vm.id);
+    t.sim.faults.damageCheckpoint({ effect: "removed", vmId: vm.id });
+    // Looking at it does not set the fault off...
+    expect((await t.api.ok(`/vms/${vm.id}/checkpoints/${from}`)).state).toBe("created");
+    // ...the incremental's start does: 404, and the checkpoint is gone.
+    const refused = await t.api.post(`/vms/${vm.id}/backups`, { from_checkpoint_id: from });
+    expect([refused.status, refused.json.detail]).toEqual([404, `Entity not found: ${from}`]);
+    expect((await t.api.get(`/vms/${vm.id}/checkpoints/${from}`)).status).toBe(404);
+    expect(t.sim.faults.list()).toEqual([]);
+    // Then it is an ordinary missing checkpoint: 409, and a full backup goes.
+    const again = await t.api.post(`/vms/${vm.id}/backups`, { from_checkpoint_id: from });
+    expect([again.status, again.json.detail]).toEqual([
+      409,
+      `[Cannot backup VM. Checkpoint ${from} does not exist.]`,
+    ]);
+    await fullBackup(vm.id);
+  });
+
   it("a disk added after the checkpoint is backed up in full; detaching it invalidates the checkpoints over it", async () => {
     const { vm } = await vmDisks("web01");
     const from = await fullBackup(vm.id);

@@ -18,6 +18,7 @@ import {
   FlowError,
   firstKnown,
   type PreviousBackupPoint,
+  pruneCheckpoints,
   storedLayers,
 } from "@lifeboat/ovirt-core";
 import type { Repository } from "@lifeboat/repository";
@@ -156,6 +157,16 @@ export const backupVm: JobHandler<"backup.vm"> = async (raw) => {
     await recordUsageAfterBackup(db, result.restorePoint.id).catch((e) =>
       console.error(`[worker] job ${job.id}: recording repository usage failed`, e),
     );
+    // The point (and the checkpoint it names, the next incremental's start) is recorded: the engine keeps a
+    // bounded chain of checkpoints. A removal that fails is a warning, never a failed backup.
+    if (api?.checkpointId)
+      await pruneCheckpoints({
+        engine,
+        vmId: vm.vmId,
+        keep: ctx.settings.checkpointChain,
+        protect: api.checkpointId,
+        onEvent: run.hooks().onEvent,
+      }).catch((e) => run.event("warn", "checkpoints", `pruning checkpoints failed: ${String(e)}`));
     return done;
   });
 };

@@ -18,6 +18,11 @@ export interface WorkerSettings {
   engineConcurrency: number;
   /** Durable jobs of each type this worker runs at once (more workers = more throughput). */
   jobsPerType: number;
+  /**
+   * Checkpoints of a VM left on the engine after a backup through the backup API (LIFEBOAT_CHECKPOINT_CHAIN):
+   * older ones, and invalid ones, are removed once the restore point is recorded. At least 1.
+   */
+  checkpointChain: number;
   /** The process's configuration (sealing key, repository, notifications), built at its edge. */
   config: DomainConfig;
 }
@@ -32,6 +37,8 @@ export interface WorkerSettingsInput {
   engineConcurrency?: number;
   /** Default 2. */
   jobsPerType?: number;
+  /** LIFEBOAT_CHECKPOINT_CHAIN; default 7. */
+  checkpointChain?: number;
 }
 
 export function workerSettings(input: WorkerSettingsInput): WorkerSettings {
@@ -45,6 +52,7 @@ export function workerSettings(input: WorkerSettingsInput): WorkerSettings {
     maxAttempts: input.maxAttempts ?? 3,
     engineConcurrency: input.engineConcurrency ?? 2,
     jobsPerType: Math.max(1, input.jobsPerType ?? 2),
+    checkpointChain: Math.max(1, Math.floor(input.checkpointChain ?? 7)),
     config: input.config,
   };
 }

@@ -37,7 +37,11 @@ export interface Stack {
   run<T>(person: Person, permission: Permission, op: (c: Acting) => Promise<T>): Promise<T>;
   teamId: string;
   workers: Worker[];
-  startWorker(opts?: { engineConcurrency?: number; leaseSeconds?: number }): Promise<Worker>;
+  startWorker(opts?: {
+    engineConcurrency?: number;
+    leaseSeconds?: number;
+    checkpointChain?: number;
+  }): Promise<Worker>;
   /** The catalog VM of a sim VM (created through backups.start's inventory path on first use). */
   vmRow(name: string): Promise<{ id: string; vmId: string; name: string }>;
   /** Waits until the job reaches one of `states`; throws with its error and events otherwise. */
@@ -115,6 +119,7 @@ export async function startStack(opts: { sim?: Partial<SimulatorOptions> } = {})
         pollingIntervalSeconds: 0.5,
         leaseSeconds: w.leaseSeconds ?? 5,
         engineConcurrency: w.engineConcurrency ?? 2,
+        checkpointChain: w.checkpointChain,
         config: testConfig(repoDir),
       });
       workers.push(worker);

@@ -3,7 +3,7 @@ import type { Repository, WriterSession } from "@lifeboat/repository";
 import { type BackupDisk, type EngineClient, EngineError } from "../engine";
 import type { ImageSegment } from "../imageio";
 import { type DiskPlan, disksToBackUp, vmFacts } from "./backup";
-import { cleanupRecords } from "./cleanup";
+import { cleanupRecords, removeSnapshot } from "./cleanup";
 import { engineWords, errorText, FlowContext, isNotFound } from "./context";
 import { pointView, type RestorePointDocument } from "./manifest";
 import { FlowTransfer } from "./transfer";
@@ -43,13 +43,32 @@ export interface BackupApiResult extends Omit<BackupResult, "snapshot" | "disks"
   fromCheckpointId?: string;
 }
 
-/** The engine refused an incremental because the checkpoint is gone or invalid (ref §4.7). */
-function isCheckpointRefusal(e: unknown): boolean {
-  return (
-    e instanceof EngineError &&
-    e.status === 409 &&
-    /Checkpoint .* (does not exist|is invalid)/i.test(`${e.reason ?? ""} ${e.detail ?? ""}`)
-  );
+/**
+ * Why the engine refused an incremental from checkpoint `from`, if it refused because of the checkpoint (ref
+ * §4.7): a 409 naming it missing or invalid, or a 404 — the checkpoint entity is gone (removed behind our back
+ * after we looked). A 404 names no entity, so it counts only when the checkpoint itself now answers 404 (or
+ * turned invalid); anything else (the VM gone) is not a checkpoint refusal and fails the backup.
+ */
+async function checkpointRefusal(
+  e: unknown,
+  engine: EngineClient,
+  vmId: string,
+  from: string,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  if (!(e instanceof EngineError)) return undefined;
+  const words = engineWords(e) ?? errorText(e);
+  if (e.status === 409)
+    return /Checkpoint .* (does not exist|is invalid)/i.test(`${e.reason ?? ""} ${e.detail ?? ""}`)
+      ? words
+      : undefined;
+  if (e.status !== 404) return undefined;
+  try {
+    const c = await engine.checkpoints.get(vmId, from, { signal });
+    return c.state === "invalid" ? `${words}; checkpoint ${from} is invalid` : undefined;
+  } catch (probe) {
+    return isNotFound(probe) ? `${words}; checkpoint ${from} is gone from the engine` : undefined;
+  }
 }
 
 /**
@@ -73,6 +92,16 @@ export async function backupVmWithBackupApi(opts: BackupApiOptions): Promise<Bac
   try {
     flow.step = "read VM";
     const vm = await engine.vms.get(opts.vmId, { signal: flow.signal });
+    // Pre-flight (field failures row 9): one backup per VM. Another one (another tool's) locks the disks, and
+    // the OVF would be waited for until it ends: say so at once instead.
+    flow.step = "check VM";
+    const busy = (await engine.backups.list(opts.vmId, { signal: flow.signal })).find(
+      (b) => b.phase !== "succeeded" && b.phase !== "failed",
+    );
+    if (busy)
+      throw new Error(
+        `VM ${vm.name} is during a backup operation: backup ${busy.id} (${busy.phase}${busy.description ? `, "${busy.description}"` : ""}) holds it; try again once it ended`,
+      );
     flow.step = "read OVF";
     const ovf = await engine.vms.waitForOvf(opts.vmId, flow.wait(flow.deadlines.ovfMs));
     const facts = await vmFacts(engine, vm, ovf, flow);
@@ -112,12 +141,17 @@ export async function backupVmWithBackupApi(opts: BackupApiOptions): Promise<Bac
     try {
       await start(from);
     } catch (e) {
-      // The checkpoint went bad between our look and the start: a full backup instead.
-      if (from === undefined || !isCheckpointRefusal(e)) throw e;
+      // The checkpoint went bad (or away) between our look and the start: a full backup instead.
+      const why =
+        from === undefined ? undefined : await checkpointRefusal(e, engine, opts.vmId, from, flow.signal);
+      if (why === undefined) throw e;
       flow.event(
         "warn",
         flow.step,
-        `the engine refused an incremental from checkpoint ${from} (${engineWords(e) ?? errorText(e)}): full backup`,
+        `the engine refused an incremental from checkpoint ${from} (${why}): full backup`,
+        {
+          checkpointId: from,
+        },
       );
       await flow.record({
         kind: "backup",
@@ -130,7 +164,9 @@ export async function backupVmWithBackupApi(opts: BackupApiOptions): Promise<Bac
       backupId = randomUUID();
       await start(undefined);
     }
-    await engine.backups.waitReady(opts.vmId, backupId, flow.wait(flow.deadlines.backupMs));
+    const ready = await engine.backups.waitReady(opts.vmId, backupId, flow.wait(flow.deadlines.backupMs));
+    // Hybrid mode: the snapshot the engine took for the backup, and removes when it is finalized.
+    const backupSnapshotId = ready.snapshot?.id;
     const modes = new Map(
       (await engine.backups.disks(opts.vmId, backupId, { signal: flow.signal })).map(
         (d): [string, BackupDisk] => [d.id, d],
@@ -215,6 +251,7 @@ export async function backupVmWithBackupApi(opts: BackupApiOptions): Promise<Bac
       transferredBytes,
       newStoredBytes,
     });
+    if (backupSnapshotId) await removeLeftBackupSnapshot(flow, engine, opts.vmId, backupSnapshotId);
     // Only now may the catalog start an incremental from it: the data it depends on is durable.
     if (outcome.toCheckpointId)
       flow.event("info", "checkpoint", `checkpoint ${outcome.toCheckpointId} recorded`, {
@@ -241,6 +278,44 @@ export async function backupVmWithBackupApi(opts: BackupApiOptions): Promise<Bac
     throw flow.fail(error);
   } finally {
     await session?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Field failures row 4: an engine may finalize a hybrid backup and still leave its snapshot ("Auto-generated
+ * for Backup VM") behind, only logging it. Lifeboat removes it; what it cannot remove is a leftover of the job,
+ * never silently kept. The backup itself stands either way.
+ */
+async function removeLeftBackupSnapshot(
+  flow: FlowContext,
+  engine: EngineClient,
+  vmId: string,
+  snapshotId: string,
+): Promise<void> {
+  flow.step = "remove backup snapshot";
+  try {
+    try {
+      await engine.snapshots.get(vmId, snapshotId);
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    flow.event(
+      "warn",
+      flow.step,
+      `the engine finalized the backup but left its snapshot ${snapshotId} behind: removing it`,
+      { snapshotId },
+    );
+    await removeSnapshot(flow, engine, vmId, snapshotId, flow.deadline(flow.deadlines.snapshotRemoveMs));
+    flow.event("info", flow.step, `removed the backup's snapshot ${snapshotId}`, { snapshotId });
+  } catch (e) {
+    flow.leftover({
+      kind: "snapshot",
+      id: snapshotId,
+      vmId,
+      description: "snapshot of a hybrid backup the engine did not remove",
+      error: engineWords(e) ?? errorText(e),
+    });
   }
 }
 

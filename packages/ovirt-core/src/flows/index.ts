@@ -12,6 +12,11 @@ export {
   type PreviousBackupPoint,
   previousBackupPoint,
 } from "./backup-api";
+export {
+  type PruneCheckpointsOptions,
+  type PruneCheckpointsResult,
+  pruneCheckpoints,
+} from "./checkpoints";
 export { cleanupEngineObjects } from "./cleanup";
 export { openDiskImageExport } from "./export";
 export { firstKnown, type KnownLayerLookup, storedLayers } from "./known-layers";

@@ -245,6 +245,13 @@ export class BackupManager {
         throw conflict(
           `Cannot backup VM. Incremental backup is not supported in cluster compatibility version ${level}.`,
         );
+      if (e.faults.takeCheckpointRemoval(vm, from)) {
+        // Gone behind the client's back: the engine no longer resolves the entity at all.
+        const gone = this.data.checkpoints.find((c) => c.id === from && c.vmId === vm.id);
+        if (gone) this.dropCheckpoint(gone);
+        e.save();
+        throw notFound(from);
+      }
       fromCheckpoint = this.checkpoints(vm.id).find((c) => c.id === from);
       if (!fromCheckpoint) throw conflict(`Cannot backup VM. Checkpoint ${from} does not exist.`);
       if (fromCheckpoint.state === "invalid")
