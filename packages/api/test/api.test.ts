@@ -28,8 +28,37 @@ describe("sign-in and sessions", () => {
     const again = await ensureFirstAdmin(t.db, createAccount, { email: "other@lifeboat.test" });
     expect(again).toEqual({ created: false, email: "root@lifeboat.test" });
     const headers = await api.signIn("root@lifeboat.test", first.generatedPassword!);
-    const me = await (await api.caller(headers)).me.get();
-    expect(me).toMatchObject({ email: "root@lifeboat.test", siteAdmin: true, teams: [] });
+    const root = await api.caller(headers);
+    const me = await root.me.get();
+    expect(me).toMatchObject({
+      email: "root@lifeboat.test",
+      siteAdmin: true,
+      teams: [],
+      mustChangePassword: true,
+    });
+    // The generated password was printed to a console: nothing but choosing a new one until then.
+    const refused = await root.users.list({}).catch((e) => e);
+    expect(codeOf(refused)).toBe("FORBIDDEN");
+    expect((refused as Error).message).toMatch(/new password/);
+  });
+
+  it("lets the first admin keep a password the operator chose", async () => {
+    const fresh = await createTestDatabase(inject("testDatabase"));
+    try {
+      const own = createTestApi(fresh.db, fresh.url);
+      const create: CreateAccount = (account) => own.auth.api.createUser({ body: account });
+      const first = await ensureFirstAdmin(fresh.db, create, {
+        email: "Chosen@Lifeboat.Test",
+        password: "operator-chose-this-one",
+      });
+      expect(first).toEqual({ created: true, email: "Chosen@Lifeboat.Test", generatedPassword: undefined });
+      const me = await (
+        await own.caller(await own.signIn("chosen@lifeboat.test", "operator-chose-this-one"))
+      ).me.get();
+      expect(me).toMatchObject({ siteAdmin: true, mustChangePassword: false });
+    } finally {
+      await fresh.drop();
+    }
   });
 
   it("stores an argon2id hash, never the password", async () => {
