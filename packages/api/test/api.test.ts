@@ -1,3 +1,4 @@
+import { firstAdminAccount } from "@lifeboat/auth";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
 import { type CreateAccount, ensureFirstAdmin } from "@lifeboat/domain";
 import { stopBosses } from "@lifeboat/jobs";
@@ -17,7 +18,7 @@ afterAll(async () => {
   await t.drop();
 });
 
-const createAccount: CreateAccount = (account) => api.auth.api.createUser({ body: account });
+const createAccount: CreateAccount = (account) => firstAdminAccount(api.auth)(account);
 const codeOf = (e: unknown) => (e instanceof TRPCError ? e.code : String(e));
 
 describe("sign-in and sessions", () => {
@@ -46,7 +47,15 @@ describe("sign-in and sessions", () => {
     const fresh = await createTestDatabase(inject("testDatabase"));
     try {
       const own = createTestApi(fresh.db, fresh.url);
-      const create: CreateAccount = (account) => own.auth.api.createUser({ body: account });
+      const create = firstAdminAccount(own.auth);
+      const weak = ensureFirstAdmin(fresh.db, create, {
+        email: "chosen@lifeboat.test",
+        password: "sunshine1234",
+      });
+      await expect(weak).rejects.toThrow(
+        /^LIFEBOAT_ADMIN_PASSWORD is too weak: This password is close to one of the most common ones/,
+      );
+      expect(await fresh.db.user.count()).toBe(0);
       const first = await ensureFirstAdmin(fresh.db, create, {
         email: "Chosen@Lifeboat.Test",
         password: "operator-chose-this-one",
