@@ -84,7 +84,13 @@ describe("sign-in and sessions", () => {
 
   it("answers UNAUTHORIZED without a session and lets health through", async () => {
     const anonymous = await api.caller();
-    expect(await anonymous.system.health()).toEqual({ ok: true, database: true });
+    await t.db.workerHeartbeat.create({ data: { id: "api-test-worker", host: "h", pid: 1 } });
+    expect(await anonymous.system.health()).toEqual({
+      ok: true,
+      database: true,
+      worker: true,
+      problem: null,
+    });
     expect(codeOf(await anonymous.me.get().catch((e) => e))).toBe("UNAUTHORIZED");
   });
 });
