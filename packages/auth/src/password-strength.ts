@@ -10,15 +10,24 @@ export const MIN_PASSWORD_SCORE = 3;
 let estimator: Promise<ZxcvbnFactory> | undefined;
 
 /**
+ * A package's exports however the bundler hands them over: these packages are CommonJS for Node, and the CLI's
+ * bundle (esbuild, split chunks) gives a dynamically imported CommonJS module as `default` only.
+ */
+function exportsOf<T extends object>(mod: T): T {
+  const inner = (mod as { default?: unknown }).default;
+  return (inner !== null && typeof inner === "object" ? inner : mod) as T;
+}
+
+/**
  * The estimator with the common-password, English word and name lists and the keyboard layouts. The lists are
  * megabytes: they load at the first check, never at process start (the CLI and the web server start without).
  */
 function loadEstimator(): Promise<ZxcvbnFactory> {
   estimator ??= (async () => {
     const [{ ZxcvbnFactory }, common, en] = await Promise.all([
-      import("@zxcvbn-ts/core"),
-      import("@zxcvbn-ts/language-common"),
-      import("@zxcvbn-ts/language-en"),
+      import("@zxcvbn-ts/core").then(exportsOf),
+      import("@zxcvbn-ts/language-common").then(exportsOf),
+      import("@zxcvbn-ts/language-en").then(exportsOf),
     ]);
     const warnings = en.translations.warnings;
     return new ZxcvbnFactory({
