@@ -160,6 +160,10 @@ describe("admin-created accounts", () => {
       /^This password contains the account's e-mail or name/,
     );
     expect(await refusal(await change("aaaaaaaaaaaa"))).toMatch(/Repeated characters/);
+    const signedOut = await api.auth.handler(
+      authRequest("/change-password", { body: { currentPassword: u.password, newPassword: "password1234" } }),
+    );
+    expect(signedOut.status).toBe(401);
     // Shorter than the minimum: better-auth's own answer, which says so plainly.
     expect(await (await change("short")).json()).toMatchObject({ code: "PASSWORD_TOO_SHORT" });
 

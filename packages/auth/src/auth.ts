@@ -277,6 +277,8 @@ export function createAuth(opts: AuthOptions) {
             throw tooManyAttempts(wait);
           }
         }
+        // Signed out: the endpoint's own 401, not a verdict on a password nobody may set.
+        if (ctx.path === "/change-password" && !user) return;
         const field = CHOSEN_PASSWORD_FIELD[ctx.path];
         const chosen = field ? body?.[field] : undefined;
         // Out of bounds: better-auth's own refusal (PASSWORD_TOO_SHORT / _LONG) says so more plainly.
