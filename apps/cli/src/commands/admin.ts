@@ -36,7 +36,7 @@ export function register(program: Command, kit: CliKit) {
         });
         if (first.created)
           process.stdout.write(
-            `Created the first admin ${first.email}${first.generatedPassword ? ` with password ${first.generatedPassword}` : ""}\n`,
+            `Created the first admin ${first.email}${first.generatedPassword ? ` with password ${first.generatedPassword} (temporary: the first sign-in chooses a new one)` : ""}\n`,
           );
         else process.stdout.write(`Admin account present (${first.email}); migrations applied\n`);
       }),
