@@ -27,7 +27,8 @@ describe("lifeboat CLI", () => {
     const loaded = [...seen].map((f) => readFileSync(f, "utf8")).join("\n");
     expect(loaded.length).toBeLessThan(512 * 1024);
     // None of the heavy stacks: HTTP client, Prisma, qcow2, zod schemas, the simulator.
-    for (const heavy of ["/undici@", "/@prisma+client@", "/zod@", "/node-forge@"])
+    // The password estimator's lists too: they load at the first password check.
+    for (const heavy of ["/undici@", "/@prisma+client@", "/zod@", "/node-forge@", "/@zxcvbn-ts+"])
       expect(loaded).not.toContain(heavy);
   });
 
@@ -36,6 +37,19 @@ describe("lifeboat CLI", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/start\s/);
     expect(r.stdout).toMatch(/admin\s/);
+  });
+
+  it("refuses a weak --password for a reset, saying why, before it opens the catalog", async () => {
+    const r = await lifeboat(
+      ["admin", "reset-password", "--email", "ops@lifeboat.test", "--password", "sunshine1234"],
+      {
+        DATABASE_URL: "postgresql://postgres@127.0.0.1:1/lifeboat_nowhere",
+      },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      "--password is too weak: This password is close to one of the most common ones.",
+    );
   });
 
   it("exits 2 on an unknown command or option", async () => {

@@ -1,6 +1,12 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { createAuth, OIDC_PROVIDER_ID, oidcFromEnv } from "@lifeboat/auth";
+import {
+  createAuth,
+  OIDC_PROVIDER_ID,
+  oidcFromEnv,
+  passwordWeakness,
+  temporaryPassword,
+} from "@lifeboat/auth";
 import { resetServerEnvCache, serverEnv } from "@lifeboat/config";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
 import { stopBosses } from "@lifeboat/jobs";
@@ -83,11 +89,23 @@ describe("admin-created accounts", () => {
     expect(same.status).toBe(400);
     const wrong = await api.auth.handler(
       authRequest("/change-password", {
-        body: { currentPassword: "not-the-temp-one", newPassword: "x".repeat(12) },
+        body: { currentPassword: "not-the-temp-one", newPassword: "ada-chose-this-one" },
         cookie,
       }),
     );
     expect(wrong.status).toBe(400);
+    // A weak new password is refused before the current one is even checked, and says why.
+    const common = await api.auth.handler(
+      authRequest("/change-password", {
+        body: { currentPassword: temp, newPassword: "password123" },
+        cookie,
+      }),
+    );
+    expect(common.status).toBe(400);
+    expect(await common.json()).toMatchObject({
+      code: "PASSWORD_TOO_WEAK",
+      message: expect.stringMatching(/^This password is among the most common ones\./),
+    });
     expect((await t.db.user.findUniqueOrThrow({ where: { id: created.user.id } })).mustChangePassword).toBe(
       true,
     );
@@ -105,13 +123,67 @@ describe("admin-created accounts", () => {
       where: { action: "account.change-password", actorId: created.user.id },
       orderBy: { at: "asc" },
     });
-    expect(audit.map((a) => a.outcome)).toEqual(["failure", "success"]);
-    expect(audit[1]).toMatchObject({ ip: "198.51.100.9", userAgent: "accounts-test" });
+    expect(audit.map((a) => a.outcome)).toEqual(["failure", "failure", "success"]);
+    expect(audit[1]).toMatchObject({
+      ip: "198.51.100.9",
+      userAgent: "accounts-test",
+      details: { reason: "weak password", error: expect.stringMatching(/most common ones/) },
+    });
+    expect(audit[2]).toMatchObject({ ip: "198.51.100.9", userAgent: "accounts-test" });
     expect(JSON.stringify(audit)).not.toContain("ada-chose-this-one");
 
     await expect(api.signIn("ada@accounts.test", temp)).rejects.toThrow(/401/);
     const fresh = await api.caller(await api.signIn("ada@accounts.test", "ada-chose-this-one"));
     expect((await fresh.teams.get({ teamId: team.id })).myRole).toBe("admin");
+  });
+
+  it("refuses every chosen password the strength estimator finds weak, naming why", async () => {
+    const u = await api.createUser({ email: "gus.grant@accounts.test", name: "Gus Grant" });
+    const signIn = await api.auth.handler(
+      authRequest("/sign-in/email", { body: { email: u.email, password: u.password } }),
+    );
+    const change = (newPassword: string) =>
+      api.auth.handler(
+        authRequest("/change-password", {
+          body: { currentPassword: u.password, newPassword },
+          cookie: cookiesOf(signIn),
+        }),
+      );
+    const refusal = async (res: Response) => {
+      expect(res.status).toBe(400);
+      return ((await res.json()) as { message: string }).message;
+    };
+    expect(await refusal(await change("qwertyuiop"))).toMatch(
+      /^This password is among the hundred most common/,
+    );
+    expect(await refusal(await change("Gus Grant 1234"))).toMatch(
+      /^This password contains the account's e-mail or name/,
+    );
+    expect(await refusal(await change("aaaaaaaaaaaa"))).toMatch(/Repeated characters/);
+    const signedOut = await api.auth.handler(
+      authRequest("/change-password", { body: { currentPassword: u.password, newPassword: "password1234" } }),
+    );
+    expect(signedOut.status).toBe(401);
+    // Shorter than the minimum: better-auth's own answer, which says so plainly.
+    expect(await (await change("short")).json()).toMatchObject({ code: "PASSWORD_TOO_SHORT" });
+
+    // Server-side account creation and an admin's password change go through the same check.
+    const created = api.auth.api.createUser({
+      body: { email: "hal@accounts.test", password: "letmein12345", name: "Hal", role: "user" },
+    });
+    await expect(created).rejects.toThrow(/close to one of the most common ones/);
+    expect(await t.db.user.count({ where: { email: "hal@accounts.test" } })).toBe(0);
+    await expect(
+      api.auth.api.setUserPassword({
+        body: { userId: u.id, newPassword: "password1234" },
+        headers: adminHeaders,
+      }),
+    ).rejects.toThrow(/most common ones/);
+    expect((await change("gus-picked-a-long-one")).status).toBe(200);
+  });
+
+  it("hands out temporary passwords the strength estimator accepts", async () => {
+    for (let i = 0; i < 50; i++) expect(await passwordWeakness(temporaryPassword())).toBeNull();
   });
 
   it("a password reset ends the sessions and asks for a new password again", async () => {

@@ -1,3 +1,4 @@
+import { firstAdminAccount } from "@lifeboat/auth";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
 import { type CreateAccount, ensureFirstAdmin } from "@lifeboat/domain";
 import { stopBosses } from "@lifeboat/jobs";
@@ -17,7 +18,7 @@ afterAll(async () => {
   await t.drop();
 });
 
-const createAccount: CreateAccount = (account) => api.auth.api.createUser({ body: account });
+const createAccount: CreateAccount = (account) => firstAdminAccount(api.auth)(account);
 const codeOf = (e: unknown) => (e instanceof TRPCError ? e.code : String(e));
 
 describe("sign-in and sessions", () => {
@@ -28,8 +29,45 @@ describe("sign-in and sessions", () => {
     const again = await ensureFirstAdmin(t.db, createAccount, { email: "other@lifeboat.test" });
     expect(again).toEqual({ created: false, email: "root@lifeboat.test" });
     const headers = await api.signIn("root@lifeboat.test", first.generatedPassword!);
-    const me = await (await api.caller(headers)).me.get();
-    expect(me).toMatchObject({ email: "root@lifeboat.test", siteAdmin: true, teams: [] });
+    const root = await api.caller(headers);
+    const me = await root.me.get();
+    expect(me).toMatchObject({
+      email: "root@lifeboat.test",
+      siteAdmin: true,
+      teams: [],
+      mustChangePassword: true,
+    });
+    // The generated password was printed to a console: nothing but choosing a new one until then.
+    const refused = await root.users.list({}).catch((e) => e);
+    expect(codeOf(refused)).toBe("FORBIDDEN");
+    expect((refused as Error).message).toMatch(/new password/);
+  });
+
+  it("lets the first admin keep a password the operator chose", async () => {
+    const fresh = await createTestDatabase(inject("testDatabase"));
+    try {
+      const own = createTestApi(fresh.db, fresh.url);
+      const create = firstAdminAccount(own.auth);
+      const weak = ensureFirstAdmin(fresh.db, create, {
+        email: "chosen@lifeboat.test",
+        password: "sunshine1234",
+      });
+      await expect(weak).rejects.toThrow(
+        /^LIFEBOAT_ADMIN_PASSWORD is too weak: This password is close to one of the most common ones/,
+      );
+      expect(await fresh.db.user.count()).toBe(0);
+      const first = await ensureFirstAdmin(fresh.db, create, {
+        email: "Chosen@Lifeboat.Test",
+        password: "operator-chose-this-one",
+      });
+      expect(first).toEqual({ created: true, email: "Chosen@Lifeboat.Test", generatedPassword: undefined });
+      const me = await (
+        await own.caller(await own.signIn("chosen@lifeboat.test", "operator-chose-this-one"))
+      ).me.get();
+      expect(me).toMatchObject({ siteAdmin: true, mustChangePassword: false });
+    } finally {
+      await fresh.drop();
+    }
   });
 
   it("stores an argon2id hash, never the password", async () => {
@@ -46,7 +84,13 @@ describe("sign-in and sessions", () => {
 
   it("answers UNAUTHORIZED without a session and lets health through", async () => {
     const anonymous = await api.caller();
-    expect(await anonymous.system.health()).toEqual({ ok: true, database: true });
+    await t.db.workerHeartbeat.create({ data: { id: "api-test-worker", host: "h", pid: 1 } });
+    expect(await anonymous.system.health()).toEqual({
+      ok: true,
+      database: true,
+      worker: true,
+      problem: null,
+    });
     expect(codeOf(await anonymous.me.get().catch((e) => e))).toBe("UNAUTHORIZED");
   });
 });

@@ -5,7 +5,11 @@ import { createAuth, parseTrustedProxies } from "@lifeboat/auth";
 import type { Db } from "@lifeboat/db";
 import { getDb } from "@lifeboat/db";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
+<<<<<<< HEAD
 import { ANONYMOUS_DENIAL_ROWS, AUDIT_USER_AGENT_MAX, flushAnonymousDenials } from "@lifeboat/domain";
+=======
+import { WORKER_LIVE_MS } from "@lifeboat/domain";
+>>>>>>> wt-t
 import { createJobQueue, stopBosses } from "@lifeboat/jobs";
 import { incomingMessageToRequest } from "@trpc/server/adapters/node-http";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -90,6 +94,14 @@ async function startWeb(
   };
   return { url: origin, origin, db };
 }
+
+/** A worker's heartbeat, renewed now (what apps/worker's heartbeat writes). */
+const liveWorker = () =>
+  t.db.workerHeartbeat.upsert({
+    where: { id: "edge-worker" },
+    create: { id: "edge-worker", host: "edge", pid: 2 },
+    update: { seenAt: new Date() },
+  });
 
 let userCount = 0;
 async function createUser(web: Web, role: "admin" | "user" = "user") {
@@ -212,6 +224,7 @@ describe("request bodies", () => {
 
   it("caps a batch at 20 calls", async () => {
     const web = await startWeb();
+    await liveWorker();
     const batch = (n: number) => {
       const paths = Array.from({ length: n }, () => "system.health").join(",");
       return fetch(`${web.url}/api/trpc/${paths}?batch=1&input=${encodeURIComponent("{}")}`);
@@ -286,15 +299,46 @@ describe("hostile text", () => {
 });
 
 describe("system.health", () => {
-  it("answers 200 while the database answers and 503 when it is down", async () => {
-    const up = await fetch(`${(await startWeb()).url}/api/trpc/system.health`);
-    expect(up.status).toBe(200);
+  const health = async (web: Web) => {
+    const res = await fetch(`${web.url}/api/trpc/system.health`);
+    return {
+      status: res.status,
+      body: ((await res.json()) as { result: { data: { json: unknown } } }).result.data.json,
+    };
+  };
+
+  it("answers 503 naming the worker while none is live, and 200 once one renews its heartbeat", async () => {
+    await t.db.workerHeartbeat.deleteMany();
+    const web = await startWeb();
+    expect(await health(web)).toEqual({
+      status: 503,
+      body: {
+        ok: false,
+        database: true,
+        worker: false,
+        problem: "No worker is running: backups, restores and verifies wait until one runs.",
+      },
+    });
+    // A worker killed without its clean stop leaves its row behind: stale, it no longer counts.
+    const stale = new Date(Date.now() - WORKER_LIVE_MS - 60_000);
+    await t.db.workerHeartbeat.create({ data: { id: "killed-worker", host: "edge", pid: 1, seenAt: stale } });
+    const gone = await health(web);
+    expect(gone).toMatchObject({ status: 503, body: { ok: false, database: true, worker: false } });
+    expect((gone.body as { problem: string }).problem).toContain(
+      `the last one was seen ${stale.toISOString()}`,
+    );
+    await liveWorker();
+    expect(await health(web)).toEqual({
+      status: 200,
+      body: { ok: true, database: true, worker: true, problem: null },
+    });
+  });
+
+  it("answers 503 when the database is down", async () => {
     const dead = getDb("postgresql://postgres@127.0.0.1:1/lifeboat_nowhere");
-    const down = await fetch(`${(await startWeb({ db: dead })).url}/api/trpc/system.health`);
-    expect(down.status).toBe(503);
-    expect(((await down.json()) as { result: { data: { json: unknown } } }).result.data.json).toEqual({
-      ok: false,
-      database: false,
+    expect(await health(await startWeb({ db: dead }))).toEqual({
+      status: 503,
+      body: { ok: false, database: false, worker: false, problem: "The database does not answer." },
     });
     await dead.$disconnect();
   });

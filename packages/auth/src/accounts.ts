@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import type { CreateAccount } from "@lifeboat/domain";
+import { APIError } from "better-auth/api";
 import type { Auth } from "./auth";
 
 /**
@@ -22,4 +24,20 @@ export async function setCredentialPassword(auth: Auth, userId: string, password
       accountId: userId,
       password: hash,
     });
+}
+
+/**
+ * How `lifeboat start` and `lifeboat admin bootstrap` create the first admin (`ensureFirstAdmin`): a password
+ * from LIFEBOAT_ADMIN_PASSWORD that the estimator refuses is named as such.
+ */
+export function firstAdminAccount(auth: Auth): CreateAccount {
+  return async (account) => {
+    try {
+      return await auth.api.createUser({ body: account });
+    } catch (e) {
+      if (e instanceof APIError && e.body?.code === "PASSWORD_TOO_WEAK")
+        throw new Error(`LIFEBOAT_ADMIN_PASSWORD is too weak: ${e.message}`);
+      throw e;
+    }
+  };
 }

@@ -9,6 +9,7 @@ import { verifyPassword as verifyScrypt } from "better-auth/crypto";
 import { admin, genericOAuth, organization } from "better-auth/plugins";
 import { CLIENT_IP_HEADER, clientIp } from "./client-ip";
 import { publicUrl, trustedOrigins } from "./origins";
+import { passwordWeakness, weakPassword } from "./password-strength";
 import { teamAccessControl, teamRoles } from "./roles";
 import { clearAttempts, type ThrottleKey, takeAttempt } from "./throttle";
 
@@ -41,6 +42,38 @@ export interface AuthOptions {
 }
 
 const BASE_PATH = "/api/auth";
+
+const MIN_PASSWORD_LENGTH = 10;
+const MAX_PASSWORD_LENGTH = 128;
+
+/**
+ * The endpoints that set a password someone chose, and the body field that holds it: each is checked against
+ * the strength estimator before the endpoint runs (the sign-up and e-mail reset endpoints are off; listed all
+ * the same, should they be turned on).
+ */
+const CHOSEN_PASSWORD_FIELD: Record<string, string> = {
+  "/change-password": "newPassword",
+  "/set-password": "newPassword",
+  "/reset-password": "newPassword",
+  "/admin/create-user": "password",
+  "/admin/set-user-password": "newPassword",
+  "/sign-up/email": "password",
+};
+
+/** The account's own e-mail and name: a password made of them is weak, however long. */
+async function accountWords(
+  db: Db,
+  body: Record<string, unknown> | undefined,
+  user: { email: string; name: string } | undefined,
+): Promise<string[]> {
+  const target =
+    typeof body?.userId === "string"
+      ? await db.user.findUnique({ where: { id: body.userId }, select: { email: true, name: true } })
+      : null;
+  return [body?.email, body?.name, user?.email, user?.name, target?.email, target?.name].filter(
+    (w): w is string => typeof w === "string" && w.length > 0,
+  );
+}
 
 /** What a wrong password answers; a disabled account's right password answers the same. */
 const invalidCredentials = () =>
@@ -156,7 +189,8 @@ export function createAuth(opts: AuthOptions) {
       enabled: true,
       // Accounts are created by administrators; nobody signs themselves up.
       disableSignUp: true,
-      minPasswordLength: 10,
+      minPasswordLength: MIN_PASSWORD_LENGTH,
+      maxPasswordLength: MAX_PASSWORD_LENGTH,
       password: {
         hash: (password) => argon2Hash(password),
         verify: ({ hash, password }) =>
@@ -203,15 +237,15 @@ export function createAuth(opts: AuthOptions) {
       : plugins,
     hooks: {
       before: createAuthMiddleware(async (ctx) => {
+        const body = ctx.body as Record<string, unknown> | undefined;
         // Per-account throttling, whatever address the attempts come from (the IP limit is better-auth's).
         let key: ThrottleKey | undefined;
         if (ctx.path === "/sign-in/email") {
-          const email = (ctx.body as { email?: unknown } | undefined)?.email;
+          const email = body?.email;
           if (typeof email === "string" && email) key = `sign-in:${email.trim().toLowerCase().slice(0, 320)}`;
         }
         let user: { id: string; name: string; email: string } | undefined;
         if (ctx.path === "/change-password") {
-          const body = ctx.body as { newPassword?: unknown; currentPassword?: unknown } | undefined;
           if (body?.newPassword && body.newPassword === body.currentPassword)
             throw new APIError("BAD_REQUEST", {
               message: "Choose a new password that differs from the current one.",
@@ -219,27 +253,46 @@ export function createAuth(opts: AuthOptions) {
           user = (await getSessionFromCtx(ctx).catch(() => null))?.user;
           if (user) key = `change-password:${user.id}`;
         }
-        if (!key) return;
-        const wait = await takeAttempt(db, key);
-        if (wait === null) return;
-        const refused = tooManyAttempts(wait);
-        // A refusal here skips the after hook: sign-ins are audited by `handleAuthRequest`, this one here.
-        if (user) {
-          const headers = ctx.headers ?? ctx.request?.headers;
-          await recordAudit(db, {
-            action: "account.change-password",
-            outcome: "denied",
-            actorId: user.id,
-            actorName: user.name,
-            actorEmail: user.email,
-            targetType: "user",
-            targetId: user.id,
-            ip: headers ? clientIp(headers) : null,
-            userAgent: headers?.get("user-agent") ?? null,
-            details: { reason: "rate limited" },
-          });
+        const headers = ctx.headers ?? ctx.request?.headers;
+        // A refusal here skips the after hook: sign-ins are audited by `handleAuthRequest`, password changes here.
+        const auditRefusedChange = (outcome: "denied" | "failure", details: Record<string, string>) =>
+          user
+            ? recordAudit(db, {
+                action: "account.change-password",
+                outcome,
+                actorId: user.id,
+                actorName: user.name,
+                actorEmail: user.email,
+                targetType: "user",
+                targetId: user.id,
+                ip: headers ? clientIp(headers) : null,
+                userAgent: headers?.get("user-agent") ?? null,
+                details,
+              })
+            : undefined;
+        if (key) {
+          const wait = await takeAttempt(db, key);
+          if (wait !== null) {
+            await auditRefusedChange("denied", { reason: "rate limited" });
+            throw tooManyAttempts(wait);
+          }
         }
-        throw refused;
+        // Signed out: the endpoint's own 401, not a verdict on a password nobody may set.
+        if (ctx.path === "/change-password" && !user) return;
+        const field = CHOSEN_PASSWORD_FIELD[ctx.path];
+        const chosen = field ? body?.[field] : undefined;
+        // Out of bounds: better-auth's own refusal (PASSWORD_TOO_SHORT / _LONG) says so more plainly.
+        if (
+          typeof chosen === "string" &&
+          chosen.length >= MIN_PASSWORD_LENGTH &&
+          chosen.length <= MAX_PASSWORD_LENGTH
+        ) {
+          const weakness = await passwordWeakness(chosen, await accountWords(db, body, user));
+          if (weakness) {
+            await auditRefusedChange("failure", { reason: "weak password", error: weakness });
+            throw weakPassword(weakness);
+          }
+        }
       }),
       after: createAuthMiddleware(async (ctx) => {
         const headers = ctx.headers ?? ctx.request?.headers;

@@ -3,7 +3,7 @@
  * throttling and audit, the team roles it enforces, the client address it records and the origins it trusts.
  * Beneath the tRPC adapter, so the CLI (first admin, password resets) needs no tRPC.
  */
-export { setCredentialPassword, temporaryPassword } from "./accounts";
+export { firstAdminAccount, setCredentialPassword, temporaryPassword } from "./accounts";
 export {
   type Auth,
   type AuthOptions,
@@ -21,4 +21,5 @@ export {
   type TrustedProxies,
 } from "./client-ip";
 export { publicUrl, trustedOrigins } from "./origins";
+export { MIN_PASSWORD_SCORE, passwordWeakness } from "./password-strength";
 export { teamAccessControl, teamRoles } from "./roles";

@@ -16,7 +16,11 @@ export type CreateAccount = (account: {
   role: "admin" | "user";
 }) => Promise<unknown>;
 
-/** Creates the first site administrator when the catalog has none. */
+/**
+ * Creates the first site administrator when the catalog has none. A generated password was printed to a console
+ * or a log, so it is temporary: the first sign-in must choose a new one (`mustChangePassword`), as for accounts
+ * an administrator creates. A password the operator chose (`LIFEBOAT_ADMIN_PASSWORD`) is theirs to keep.
+ */
 export async function ensureFirstAdmin(
   db: Db,
   createAccount: CreateAccount,
@@ -24,7 +28,10 @@ export async function ensureFirstAdmin(
 ): Promise<FirstAdmin> {
   const existing = await db.user.findFirst({ where: { role: "admin" }, orderBy: { createdAt: "asc" } });
   if (existing) return { created: false, email: existing.email };
-  const password = opts.password ?? randomBytes(12).toString("base64url");
+  const generated = !opts.password;
+  const password = opts.password || randomBytes(12).toString("base64url");
   await createAccount({ email: opts.email, password, name: opts.name ?? "Lifeboat admin", role: "admin" });
-  return { created: true, email: opts.email, generatedPassword: opts.password ? undefined : password };
+  if (generated)
+    await db.user.update({ where: { email: opts.email.toLowerCase() }, data: { mustChangePassword: true } });
+  return { created: true, email: opts.email, generatedPassword: generated ? password : undefined };
 }

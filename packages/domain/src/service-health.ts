@@ -30,9 +30,16 @@ export interface ServiceHealth {
   problems: string[];
 }
 
+function noWorker(lastSeenAt: Date | null): string {
+  return lastSeenAt
+    ? `No worker is running: the last one was seen ${lastSeenAt.toISOString()}. Backups, restores and verifies wait until one runs again.`
+    : "No worker is running: backups, restores and verifies wait until one runs.";
+}
+
 /**
  * Whether Lifeboat can do its work: the database answers, some worker takes jobs, and no supervised process is
- * restarting or was given up on. Read by `system.health` (load balancers) and the overview's banner (admins).
+ * restarting or was given up on. Read by the overview's banner (admins, `system.services`); `livenessOf` is the
+ * part of it that load balancers read (`system.health`).
  */
 export async function serviceHealth(db: Db, now = new Date()): Promise<ServiceHealth> {
   try {
@@ -42,12 +49,7 @@ export async function serviceHealth(db: Db, now = new Date()): Promise<ServiceHe
       db.serviceStatus.findMany({ orderBy: [{ host: "asc" }, { name: "asc" }] }),
     ]);
     const problems: string[] = [];
-    if (workers === 0)
-      problems.push(
-        lastSeen
-          ? `No worker is running: the last one was seen ${lastSeen.seenAt.toISOString()}. Backups, restores and verifies wait until one runs again.`
-          : "No worker is running: backups, restores and verifies wait until one runs.",
-      );
+    if (workers === 0) problems.push(noWorker(lastSeen?.seenAt ?? null));
     for (const s of services) {
       const name = SERVICE_LABELS[s.name] ?? s.name;
       const where = services.some((o) => o.host !== s.host) ? ` on ${s.host}` : "";
@@ -79,13 +81,26 @@ export async function serviceHealth(db: Db, now = new Date()): Promise<ServiceHe
   }
 }
 
-export const liveness = z.object({ ok: z.boolean(), database: z.boolean() });
+export const liveness = z.object({
+  ok: z.boolean(),
+  database: z.boolean(),
+  /** Some worker renewed its heartbeat within WORKER_LIVE_MS (on any host). */
+  worker: z.boolean(),
+  /** What is down, in words; null when ok. */
+  problem: z.string().nullable(),
+});
+export type Liveness = z.infer<typeof liveness>;
 
-/** Liveness for load balancers and the launcher: whether the database answers. */
-export async function livenessOf(db: Db): Promise<z.infer<typeof liveness>> {
-  const database = await db.$queryRaw`select 1`.then(
-    () => true,
-    () => false,
+/**
+ * Liveness for load balancers: the database answers and some worker is live. Without a worker nothing queued
+ * ever runs, so an instance that accepts backups then is as unhealthy as one without its database.
+ */
+export async function livenessOf(db: Db, now = new Date()): Promise<Liveness> {
+  const newest = await db.workerHeartbeat.aggregate({ _max: { seenAt: true } }).then(
+    (r) => ({ seenAt: r._max.seenAt }),
+    () => null,
   );
-  return { ok: database, database };
+  if (!newest) return { ok: false, database: false, worker: false, problem: "The database does not answer." };
+  const worker = newest.seenAt !== null && now.getTime() - newest.seenAt.getTime() <= WORKER_LIVE_MS;
+  return { ok: worker, database: true, worker, problem: worker ? null : noWorker(newest.seenAt) };
 }

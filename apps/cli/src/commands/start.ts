@@ -29,7 +29,7 @@ export function register(program: Command, kit: CliKit) {
         const secs = ((Date.now() - started) / 1000).toFixed(1);
         const { admin } = lifeboat;
         const login = admin.generatedPassword
-          ? `  Sign in as ${admin.email} with password ${admin.generatedPassword}\n  (shown only this once; change it after signing in)`
+          ? `  Sign in as ${admin.email} with password ${admin.generatedPassword}\n  (shown only this once: the first sign-in asks you to choose your own)`
           : admin.created
             ? `  Sign in as ${admin.email} with the password from LIFEBOAT_ADMIN_PASSWORD`
             : `  Sign in as ${admin.email} (its password was printed on the first start; reset it with\n  \`pnpm lifeboat admin reset-password --email ${admin.email}\`)`;

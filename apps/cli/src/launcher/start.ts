@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { createAuth } from "@lifeboat/auth";
+import { createAuth, firstAdminAccount } from "@lifeboat/auth";
 import { findWorkspaceRoot, parseKey32, type ServerEnv, sealSecret, serverEnv } from "@lifeboat/config";
 import { disconnectAll, getDb } from "@lifeboat/db";
 import { startEmbeddedPostgres } from "@lifeboat/db/embedded";
@@ -92,7 +92,7 @@ export async function startLifeboat(
       await disconnectAll();
     });
     const auth = createAuth({ db, secret: secrets.BETTER_AUTH_SECRET, baseURL: url });
-    const admin = await ensureFirstAdmin(db, (account) => auth.api.createUser({ body: account }), {
+    const admin = await ensureFirstAdmin(db, firstAdminAccount(auth), {
       email: env.LIFEBOAT_ADMIN_EMAIL,
       password: env.LIFEBOAT_ADMIN_PASSWORD,
     });

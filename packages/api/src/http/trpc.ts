@@ -25,7 +25,7 @@ function forbidden(message: string): Response {
   );
 }
 
-/** Whether a `system.health` call in the request found the database down (`data` is not yet serialized). */
+/** Whether a `system.health` call in the request found the database or the workers down (`data` is not yet serialized). */
 function healthFailed(paths: readonly string[] | undefined, data: readonly unknown[]): boolean {
   return (paths ?? []).some((path, i) => {
     if (path !== "system.health") return false;
@@ -41,7 +41,8 @@ function healthFailed(paths: readonly string[] | undefined, data: readonly unkno
  * - a mutation without a session never has its body read: every procedure refuses it before its input anyway,
  *   so tRPC gets an empty input and the guard answers 401 and audits the attempt, as for any denied call.
  * The body size is capped earlier, at the edge (`edge.ts`). Batches hold at most MAX_TRPC_BATCH calls, and
- * `system.health` answers 503 while the database is down so that a load balancer takes the instance out.
+ * `system.health` answers 503 while the database is down or no worker is live, so that a load balancer takes the
+ * instance out.
  */
 export async function handleTrpcRequest(req: Request, opts: TrpcHttpOptions): Promise<Response> {
   const mutation = !READS.has(req.method);

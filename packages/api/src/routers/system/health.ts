@@ -3,7 +3,7 @@ import { procedure } from "../../trpc";
 
 export const healthOutput = liveness;
 
-/** Liveness for load balancers and the launcher: answers without a session. */
+/** Liveness for load balancers (the database and a live worker; 503 otherwise, see http/trpc.ts): no session. */
 export const health = procedure
   .meta({ permission: "public" })
   .output(healthOutput)

@@ -21,6 +21,7 @@ function passwordError(error: { status: number; code?: string; message?: string 
   if (error.status === 429) return "Too many attempts. Wait a few seconds and try again.";
   if (error.code === "INVALID_PASSWORD") return "The current password is not right.";
   if (error.code === "PASSWORD_TOO_SHORT") return `The new password needs at least ${MIN_LENGTH} characters.`;
+  if (error.code === "PASSWORD_TOO_WEAK") return `Choose a stronger password. ${error.message ?? ""}`.trim();
   if (error.code === "CREDENTIAL_ACCOUNT_NOT_FOUND")
     return "This account signs in through single sign-on and has no Lifeboat password.";
   return error.message ?? "The password could not be changed.";
@@ -140,7 +141,8 @@ export function AccountPage() {
                 aria-describedby="newPassword-hint"
               />
               <p id="newPassword-hint" className="text-xs text-slate-500">
-                At least {MIN_LENGTH} characters.
+                At least {MIN_LENGTH} characters, and not easy to guess: a few uncommon words beat a common
+                word with digits.
               </p>
             </div>
             <div className="space-y-1.5">
