@@ -5,11 +5,12 @@ import { createAuth, parseTrustedProxies } from "@lifeboat/auth";
 import type { Db } from "@lifeboat/db";
 import { getDb } from "@lifeboat/db";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
-<<<<<<< HEAD
-import { ANONYMOUS_DENIAL_ROWS, AUDIT_USER_AGENT_MAX, flushAnonymousDenials } from "@lifeboat/domain";
-=======
-import { WORKER_LIVE_MS } from "@lifeboat/domain";
->>>>>>> wt-t
+import {
+  ANONYMOUS_DENIAL_ROWS,
+  AUDIT_USER_AGENT_MAX,
+  flushAnonymousDenials,
+  WORKER_LIVE_MS,
+} from "@lifeboat/domain";
 import { createJobQueue, stopBosses } from "@lifeboat/jobs";
 import { incomingMessageToRequest } from "@trpc/server/adapters/node-http";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
