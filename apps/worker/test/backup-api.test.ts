@@ -128,6 +128,39 @@ describe("backup.vm through the engine's backup API", () => {
     await expectRestoresTo(inc.point.id, "web01-incremental", want);
   }, 240_000);
 
+  it("at cluster level 4.6: live mode (scratch disks, no snapshot), full then incremental, restorable", async () => {
+    s.sim.setClusterLevel("Default", "4.6");
+    try {
+      const vm = simVm("web01");
+      const cowDisk = vm.attachments[0]?.diskId as string;
+      const snapshotsBefore = s.sim.state.snapshots(vm.id).length;
+      const full = await backupJob("web01", "full");
+      expect(full.point).toMatchObject({ backupMode: "full", fromCheckpointId: null });
+      expectEngineClean(vm.id);
+
+      for (let i = 1; i <= 2; i++) await s.sim.guest.writeAt(cowDisk, i * 16 * MiB, randomBytes(MiB));
+      const want = await vmGuestHashes(s.sim, "web01");
+      const inc = await backupJob("web01");
+      // auto mode says why it took the backup API, and in which mode
+      const events = await eventsOf(s, inc.jobId);
+      expect(events.some((e) => e.step === "mode" && /live mode \(scratch disks\)/.test(e.message))).toBe(
+        true,
+      );
+      expect(inc.point).toMatchObject({
+        backupMode: "incremental",
+        fromCheckpointId: full.point.toCheckpointId,
+      });
+      expect(inc.point.disks[0]).toMatchObject({ backupMode: "incremental", changedBytes: BigInt(2 * MiB) });
+      expect(Number(inc.point.disks[0]?.transferredBytes)).toBeLessThanOrEqual(2 * MiB);
+      // Live mode never made the engine's backup snapshot, and left no scratch disk.
+      expect(s.sim.state.snapshots(vm.id)).toHaveLength(snapshotsBefore);
+      expectEngineClean(vm.id);
+      await expectRestoresTo(inc.point.id, "web01-live-incremental", want);
+    } finally {
+      s.sim.setClusterLevel("Default", "4.7");
+    }
+  }, 240_000);
+
   it("takes the snapshot chain on a cluster level without incremental backup", async () => {
     s.sim.setClusterLevel("Default", "4.4");
     try {
