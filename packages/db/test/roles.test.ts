@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { appRoleOf, appRoleProblems, grantAppRole } from "../src/roles";
@@ -26,10 +27,13 @@ const refusal = (c: pg.Client, sql: string) =>
 /** Another login role on the server, dropped after the database. */
 async function extraRole(name: string): Promise<string> {
   const role = `${app.role}_${name}`;
-  await as(t.url, (c) => c.query(`create role "${role}" login`));
+  // A password: the embedded server of a run without DATABASE_URL does not trust loopback.
+  const password = randomBytes(12).toString("hex");
+  await as(t.url, (c) => c.query(`create role "${role}" login password '${password}'`));
   roles.push(role);
   const u = new URL(t.url);
   u.username = role;
+  u.password = password;
   return u.toString();
 }
 
