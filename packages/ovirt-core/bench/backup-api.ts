@@ -42,6 +42,7 @@ async function startSim(dir: string): Promise<{ child: ChildProcess; info: Bench
       BENCH_DISK_GIB: String(DISK_GIB),
       BENCH_DATA_MIB: String(DATA_MIB),
       BENCH_CLUSTER_LEVEL: "4.7",
+      BENCH_INCREMENTAL: "1",
     },
   });
   const line = await new Promise<string>((resolve, reject) => {
