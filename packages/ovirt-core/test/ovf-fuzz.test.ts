@@ -53,7 +53,7 @@ function mutation(xml: string): fc.Arbitrary<Mutation> {
   const starts = tagStarts(xml);
   const tag = fc.constantFrom(...starts);
   const anywhere = fc.integer({ min: 0, max: xml.length });
-  const span = fc.tuple(tag, tag).map(([a, b]) => (a <= b ? [a, b] : [b, a]) as const);
+  const span = fc.tuple(tag, tag).map(([a, b]): [number, number] => (a <= b ? [a, b] : [b, a]));
   return fc.oneof(
     span.map(([from, to]) => ({ kind: "delete" as const, from, to })),
     fc.tuple(span, tag).map(([[from, to], at]) => ({ kind: "duplicate" as const, from, to, at })),
