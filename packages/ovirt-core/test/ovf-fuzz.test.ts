@@ -129,7 +129,13 @@ describe("parseOvf and rewriteOvf on mutated engine OVFs", () => {
         expect(again.vm.name).toBe("restored");
         expect(again.disks.map((d) => d.volumes.length)).toEqual(parsed.disks.map((d) => d.volumes.length));
       }),
-      { seed, numRuns: 300 },
+      {
+        seed,
+        numRuns: 300,
+        // Found by this test: an entity that turns a LUN disk's id into "&000-…" was read as that id.
+        examples:
+          name === "engine-4.4-lun-template.ovf" ? [[[{ kind: "replace", at: 1626, text: "&amp;" }]]] : [],
+      },
     );
   });
 });

@@ -208,6 +208,16 @@ describe("parseOvf refuses malformed and hostile documents", () => {
       /volume chain is broken: several base layers/,
     ],
     [
+      "a LUN disk id that is not a GUID",
+      lun44.replace('ovf:diskId="1d000000', 'ovf:diskId="&amp;000'),
+      /LUN disk id .* is not a GUID/,
+    ],
+    [
+      "a disk id in a File href that is not a GUID",
+      oneLine45.replace('ovf:href="d1b00000-0000-4000-8000-00000000000b/', 'ovf:href="d1b00000-x/'),
+      /disk id in File ovf:href "d1b00000-x\/.*" is not a GUID/,
+    ],
+    [
       "a bad File href",
       oneLine45.replace('ovf:href="d1b00000-0000-4000-8000-00000000000b/', 'ovf:href="'),
       /is not <disk-id>\/<volume-id>/,

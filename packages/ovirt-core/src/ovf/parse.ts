@@ -136,6 +136,12 @@ const guid = (v: string | undefined): string | null => {
   const t = v?.trim().toLowerCase();
   return !t || t === EMPTY_GUID ? null : t;
 };
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** An id a restore creates entities with (VM, disk, image): a GUID, else the document is refused. */
+const entityId = (v: string, what: string): string => {
+  if (!GUID.test(v)) throw new OvfError(`OVF ${what} "${v.slice(0, 80)}" is not a GUID`);
+  return v;
+};
 const num = (v: string | undefined): number | null => {
   if (v === undefined || v.trim() === "") return null;
   const n = Number(v.trim());
@@ -215,6 +221,7 @@ export function parseOvfDocument(doc: OvfDocument): OvfInfo {
 
   const vmId = guid(attr(osSection, "id"));
   if (!vmId) throw new OvfError("OVF OperatingSystemSection has no ovf:id (the VM id)");
+  entityId(vmId, "VM id (OperatingSystemSection ovf:id)");
   const items = children(hardware, "Item");
   const cpuItem = items.find((i) => resourceType(i) === "3");
   const memItem = items.find((i) => resourceType(i) === "4");
@@ -277,12 +284,13 @@ export function parseOvfDocument(doc: OvfDocument): OvfInfo {
     if (storageType === "lun") {
       const diskId = guid(attr(f, "id")) ?? guid(href);
       if (!diskId) throw new OvfError("OVF File of a LUN disk has no ovf:id");
-      diskOf(diskId, diskEls.get(diskId), "lun");
+      diskOf(entityId(diskId, "LUN disk id"), diskEls.get(diskId), "lun");
       continue;
     }
     const ref = splitHref(href);
     if (!ref) throw new OvfError(`OVF File ovf:href "${href}" is not <disk-id>/<volume-id>`);
-    const imageId = guid(attr(f, "id")) ?? ref.imageId;
+    entityId(ref.diskId, `disk id in File ovf:href "${href.slice(0, 160)}"`);
+    const imageId = entityId(guid(attr(f, "id")) ?? ref.imageId, "volume id (File ovf:id)");
     const d = diskEls.get(imageId);
     const item = volumeItems.get(imageId);
     const volumeFormat = attr(d, "volume-format")?.toUpperCase();
@@ -304,7 +312,8 @@ export function parseOvfDocument(doc: OvfDocument): OvfInfo {
   }
   // LUN disks listed only in the DiskSection (older engines).
   for (const [id, d] of diskEls) {
-    if (attr(d, "lun_id") !== undefined && !disks.has(id)) diskOf(id, d, "lun");
+    if (attr(d, "lun_id") !== undefined && !disks.has(id))
+      diskOf(entityId(id, "LUN disk id (Disk ovf:diskId)"), d, "lun");
   }
 
   for (const disk of disks.values()) {
