@@ -14,7 +14,7 @@ import { sealSecret } from "@lifeboat/config";
 import { createTestDatabase, type TestDatabase } from "@lifeboat/db/testing";
 import { openImageDownload, recomputeVmTeams, recordBackup, withEngine } from "@lifeboat/domain";
 import { stopBosses } from "@lifeboat/jobs";
-import { backupVm } from "@lifeboat/ovirt-core";
+import { backupVm, backupVmWithBackupApi } from "@lifeboat/ovirt-core";
 import { type Simulator, startSimulator } from "@lifeboat/ovirt-sim";
 import { openRepository, type Repository } from "@lifeboat/repository";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
@@ -412,5 +412,52 @@ describe("who may download", () => {
         .digest("hex"),
     );
     await t.db.team.update({ where: { id: teamId }, data: { requireApprovalForDownloads: false } });
+  });
+});
+
+// Last: it adds a restore point and a guest write the tests above do not expect.
+describe("backup-API restore points", () => {
+  it("streams a backup-API point's disk (raw guest data layers) as raw and as qcow2, both the guest's bytes", async () => {
+    const simWeb = sim.state.vm("web01");
+    const vm = await t.db.vm.findFirstOrThrow({ where: { engineId, name: "web01" } });
+    // The simulator's default level already offers the backup API; say it, the test depends on it.
+    sim.setClusterLevel("Default", "4.7");
+    // A guest write after the snapshot-chain point, so that this point's image differs from that one's.
+    await sim.guest.writeAt(diskId, 3 * 1024 * 1024, randomBytes(64 * 1024));
+    const result = await withEngine(
+      t.db,
+      engineId,
+      ({ engine, imageio }) =>
+        backupVmWithBackupApi({
+          engine,
+          imageio,
+          vmId: simWeb?.id ?? "",
+          repository,
+          restorePointId: randomUUID(),
+          jobRef: "image test (backup API)",
+        }),
+      { encryptionKey },
+    );
+    expect(result.mode).toBe("full");
+    const apiPoint = await t.db.$transaction((tx) =>
+      recordBackup(tx, { vm, result, jobId: randomUUID(), description: "", tags: [] }),
+    );
+    const raw = await get("operator", "?format=raw", {}, "GET", `${apiPoint}/${diskId}`);
+    expect(raw.status).toBe(200);
+    expect(raw.headers.get("content-length")).toBe(String(virtualSize));
+    const rawFile = path.join(dir, "api.img");
+    await saveTo(raw, rawFile);
+    const guest = await sim.guest.read(diskId, 0, virtualSize);
+    expect(
+      createHash("sha256")
+        .update(await readFile(rawFile))
+        .digest("hex"),
+    ).toBe(createHash("sha256").update(guest).digest("hex"));
+    const qcow2 = await get("operator", "?format=qcow2", {}, "GET", `${apiPoint}/${diskId}`);
+    expect(qcow2.status).toBe(200);
+    const qcow2File = path.join(dir, "api.qcow2");
+    await saveTo(qcow2, qcow2File);
+    execFileSync("qemu-img", ["check", qcow2File]);
+    execFileSync("qemu-img", ["compare", "-f", "raw", "-F", "qcow2", rawFile, qcow2File]);
   });
 });
