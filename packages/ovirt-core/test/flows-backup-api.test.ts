@@ -114,6 +114,30 @@ describe("backup through the backup API", () => {
     expect(atFull).not.toBe(atInc);
   }, 120_000);
 
+  it("ten incrementals in a row, then the oldest points pruned: every remaining point restores to its moment and verify passes", async () => {
+    const repo = await h.newRepository("api-ten");
+    const vm = vmOf("web01");
+    const diskId = vm.attachments[0]?.diskId as string;
+    const size = h.sim.state.disk(diskId)?.provisionedSize as number;
+    const points: Array<{ id: string; sha: string }> = [];
+    const first = await backup("web01", repo);
+    points.push({ id: first.restorePoint.id, sha: sha(await guestOf(h.sim, diskId)) });
+    for (let i = 0; i < 10; i++) {
+      await guestWrites(diskId, size, 3, 64 * 1024 + 512 * i);
+      const r = await backup("web01", repo);
+      expect(r.mode).toBe("incremental");
+      points.push({ id: r.restorePoint.id, sha: sha(await guestOf(h.sim, diskId)) });
+    }
+    // Prune the full point and the five incrementals after it, then collect the garbage.
+    for (const p of points.splice(0, 6)) expect(await repo.deleteRestorePoint(p.id)).toBe(true);
+    const gc = await repo.gc({ graceMs: 0 });
+    expect(gc.deletedChunks).toBeGreaterThan(0);
+    expect((await repo.verify()).ok).toBe(true);
+    for (const p of points) expect(await restoredSha(repo, p.id, diskId, "cow")).toBe(p.sha);
+    expect(new Set(points.map((p) => p.sha)).size).toBe(points.length);
+    expect(engineLeftovers(h.sim)).toEqual([]);
+  }, 240_000);
+
   it("falls back to a full backup when the checkpoint turned invalid, and says so", async () => {
     const repo = await h.newRepository("api-invalid");
     const vm = vmOf("db01");
