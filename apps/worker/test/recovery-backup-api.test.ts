@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import path from "node:path";
+import type { ChildProcess } from "node:child_process";
 import { startBackup } from "@lifeboat/domain";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventsOf, type Stack, simLeftovers, startStack } from "./support/stack";
+import { exited, workerProcess } from "./support/worker-process";
 
 /**
  * A worker killed in the middle of a backup through the engine's backup API (issue 12, field failures row 3):
@@ -15,39 +15,6 @@ const HYBRID_BACKUP_SNAPSHOT_DESCRIPTION = "Auto-generated for Backup VM";
 let s: Stack;
 const children: ChildProcess[] = [];
 
-/** A real worker process, as `lifeboat start` runs it, with a short job lease. */
-async function workerProcess(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: path.resolve(import.meta.dirname, ".."),
-    env: s.workerEnv({ LIFEBOAT_JOB_LEASE_SECONDS: "4", LIFEBOAT_ENGINE_CONCURRENCY: "2" }),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let output = "";
-  child.stderr?.on("data", (d) => {
-    output += String(d);
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the worker did not start:\n${output}`)), 60_000);
-    child.stdout?.on("data", (d) => {
-      output += String(d);
-      if (output.includes("[worker] ready")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`the worker exited (${code}):\n${output}`)));
-  });
-  return child;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", () => resolve());
-  });
-}
-
 beforeAll(async () => {
   s = await startStack({ sim: { clusterLevel: "4.7" } });
 });
@@ -59,7 +26,7 @@ afterAll(async () => {
 
 describe("a worker killed in the middle of a backup through the backup API", () => {
   it("the next attempt cancels the open transfer and finalizes the engine's backup first, then backs up", async () => {
-    const first = await workerProcess();
+    const first = await workerProcess(s, children);
     const vm = s.sim.state.vm("web01");
     if (!vm) throw new Error("no VM web01");
     // Slow data requests, so that the kill lands while the backup's transfer is open.
@@ -96,7 +63,7 @@ describe("a worker killed in the middle of a backup through the backup API", () 
       true,
     );
 
-    await workerProcess();
+    await workerProcess(s, children);
     const job = await s.waitJob(jobId, ["succeeded"], 120_000);
     expect(job.attempts).toBe(2);
     const events = await eventsOf(s, jobId);

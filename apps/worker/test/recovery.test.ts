@@ -1,44 +1,11 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import path from "node:path";
+import type { ChildProcess } from "node:child_process";
 import { startBackup, startRestoreVm } from "@lifeboat/domain";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventsOf, guestHash, type Stack, simLeftovers, startStack, vmGuestHashes } from "./support/stack";
+import { exited, workerProcess } from "./support/worker-process";
 
 let s: Stack;
 const children: ChildProcess[] = [];
-
-/** A real worker process, as `lifeboat start` runs it, with a short job lease. */
-async function workerProcess(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: path.resolve(import.meta.dirname, ".."),
-    env: s.workerEnv({ LIFEBOAT_JOB_LEASE_SECONDS: "4", LIFEBOAT_ENGINE_CONCURRENCY: "2" }),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let output = "";
-  child.stderr?.on("data", (d) => {
-    output += String(d);
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the worker did not start:\n${output}`)), 60_000);
-    child.stdout?.on("data", (d) => {
-      output += String(d);
-      if (output.includes("[worker] ready")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`the worker exited (${code}):\n${output}`)));
-  });
-  return child;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", () => resolve());
-  });
-}
 
 beforeAll(async () => {
   s = await startStack();
@@ -51,7 +18,7 @@ afterAll(async () => {
 
 describe("a worker killed in the middle of a backup", () => {
   it("another worker takes the job over after the lease, cleans the engine up and finishes it, reusing stored layers", async () => {
-    const first = await workerProcess();
+    const first = await workerProcess(s, children);
     const hashes = await vmGuestHashes(s.sim, "app01");
     // Slow data requests, so that the kill lands in the middle of the second layer.
     s.sim.faults.addLatency({ ms: 1500, target: "imageio", op: "images.get" });
@@ -79,7 +46,7 @@ describe("a worker killed in the middle of a backup", () => {
     // Mid-backup: a transfer and the temporary snapshot are still on the engine.
     expect(simLeftovers(s.sim).length).toBeGreaterThan(0);
 
-    await workerProcess();
+    await workerProcess(s, children);
     const job = await s.waitJob(jobId, ["succeeded"], 120_000);
     expect(job.attempts).toBe(2);
     const events = await eventsOf(s, jobId);
