@@ -73,6 +73,15 @@ export function intOption(name: string, min = 1, max = Number.MAX_SAFE_INTEGER) 
   };
 }
 
+/** An option taking one of `values`; a usage error names them otherwise. */
+export function oneOf<T extends string>(name: string, values: readonly T[]) {
+  return (value: string): T => {
+    if (!(values as readonly string[]).includes(value))
+      throw new UsageError(`${name} must be one of ${values.join(", ")}`);
+    return value as T;
+  };
+}
+
 /** The CA certificate of `--cafile` (none without it); usage errors when it is unreadable or with --insecure. */
 export function caFileOption(
   kit: CliKit,

@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import type { ImageioExtent as Extent, ImageioTicket, TransferProgress } from "@lifeboat/ovirt-core";
 import type { Command } from "commander";
-import { type CliKit, caFileOption, intOption, UsageError } from "../cli-kit";
+import { type CliKit, caFileOption, intOption, oneOf, UsageError } from "../cli-kit";
 
 interface TlsFlags {
   cafile?: string;
@@ -10,6 +10,11 @@ interface TlsFlags {
 
 interface TransferFlags extends TlsFlags {
   workers?: number;
+}
+
+interface UploadFlags extends TransferFlags {
+  format?: "raw" | "qcow2";
+  transferFormat?: "raw" | "cow";
 }
 
 /** `lifeboat imageio info|download|upload`: talk to an ovirt-imageio ticket URL directly. */
@@ -91,14 +96,27 @@ export function register(program: Command, kit: CliKit): void {
     );
 
   withTls(imageio.command("upload <file> <url>"))
-    .description("upload FILE's bytes to the ticket (zero runs sent as PATCH zero)")
+    .description(
+      "upload FILE to the ticket: a qcow2 file (its backing chain included) as guest data, a raw file as it is " +
+        "(zero runs sent as PATCH zero); refused before any write when the ticket cannot take it whole",
+    )
     .option(
       "--workers <n>",
       "data connections (capped by the server's max_writers)",
       intOption("--workers", 1, 16),
     )
+    .option(
+      "--format <format>",
+      "FILE's format, raw or qcow2 (default: read from its first bytes; say raw for a raw disk that may begin with the qcow2 magic)",
+      oneOf("--format", ["raw", "qcow2"] as const),
+    )
+    .option(
+      "--transfer-format <format>",
+      "what the ticket takes: raw, guest data (a transfer with format=raw, the NBD backend; default), or cow, a qcow2 volume's file bytes as they are",
+      oneOf("--transfer-format", ["raw", "cow"] as const),
+    )
     .action(
-      kit.action(async (file: string, url: string, flags: TransferFlags) => {
+      kit.action(async (file: string, url: string, flags: UploadFlags) => {
         const source = kit.path(file);
         let isFile = false;
         try {
@@ -114,10 +132,15 @@ export function register(program: Command, kit: CliKit): void {
           flags,
           { workers: flags.workers, onProgress: progress.update },
           async (ticket, signal) => {
-            const res = await ticket.upload(source, { signal });
+            const res = await ticket.uploadImageFile(source, {
+              signal,
+              format: flags.format,
+              transferFormat: flags.transferFormat,
+            });
             progress.done();
+            const as = res.format === "qcow2" && flags.transferFormat !== "cow" ? " of guest data" : "";
             process.stdout.write(
-              `${file}: ${res.bytes} bytes, ${mib(res.dataBytes)} data, ${mib(res.zeroBytes)} zeroed, ${res.seconds.toFixed(1)} s over ${res.connections} connection(s)\n`,
+              `${file}: ${res.bytes} bytes${as}, ${mib(res.dataBytes)} data, ${mib(res.zeroBytes)} zeroed, ${res.seconds.toFixed(1)} s over ${res.connections} connection(s)\n`,
             );
           },
         );

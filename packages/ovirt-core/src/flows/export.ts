@@ -2,7 +2,8 @@ import { Readable } from "node:stream";
 import type { ImageChain } from "@lifeboat/disk-image";
 import { QCOW2_MAGIC } from "@lifeboat/disk-image";
 import type { Repository, RestorePointManifest } from "@lifeboat/repository";
-import { guestSegments, openPointChain } from "./chain-source";
+import { guestSegments } from "../imageio";
+import { openPointChain } from "./chain-source";
 import { pointDisk, pointView } from "./manifest";
 import type { DiskImageExport } from "./types";
 

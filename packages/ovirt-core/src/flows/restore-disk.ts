@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { guestSegments, openPointChain } from "./chain-source";
+import { guestSegments } from "../imageio";
+import { openPointChain } from "./chain-source";
 import { cleanupRecords } from "./cleanup";
 import { pointDisk, pointView } from "./manifest";
 import { isBlockDomain, journaledContext, resolveStorageDomain, verifyPoint } from "./restore";
