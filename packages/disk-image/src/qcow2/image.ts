@@ -39,6 +39,9 @@ export interface ImageLayer {
 /** Upper bound of one read, so a caller's mistake cannot allocate a disk-sized buffer. */
 export const MAX_GUEST_READ = 64 * 1024 * 1024;
 
+/** Runs of one read in flight at once (reads and decompressions of different clusters). */
+const RUNS_IN_FLIGHT = 8;
+
 type Run =
   | { kind: "data"; start: number; length: number; host: number }
   | { kind: "compressed"; start: number; length: number; host: number; bytes: number; clusterStart: number }
@@ -304,18 +307,36 @@ export class Qcow2Image implements ImageLayer {
         (await this.decompressed(r)).copy(target, to, from, from + r.length);
       } else target.fill(0, to, to + r.length);
     };
-    for await (const runs of this.runBatches(offset, end)) {
-      for (const r of runs) {
-        if (pending) {
-          const merged: Run[] = [pending];
-          pushRun(merged, r);
-          if (merged.length === 1) continue;
-          await flush(pending);
+    // Runs fill disjoint parts of the target, so several go at once: compressed clusters then decompress on
+    // the binding's threads side by side instead of one after another.
+    let batch: Promise<void>[] = [];
+    const settle = async () => {
+      const results = await Promise.allSettled(batch);
+      batch = [];
+      for (const r of results) if (r.status === "rejected") throw r.reason;
+    };
+    const submit = async (r: Run) => {
+      batch.push(flush(r));
+      if (batch.length >= RUNS_IN_FLIGHT) await settle();
+    };
+    try {
+      for await (const runs of this.runBatches(offset, end)) {
+        for (const r of runs) {
+          if (pending) {
+            const merged: Run[] = [pending];
+            pushRun(merged, r);
+            if (merged.length === 1) continue;
+            await submit(pending);
+          }
+          pending = { ...r };
         }
-        pending = { ...r };
       }
+      if (pending) await submit(pending);
+      await settle();
+    } catch (e) {
+      await Promise.allSettled(batch); // nothing writes into the caller's buffer once we return
+      throw e;
     }
-    if (pending) await flush(pending);
   }
 
   /** Guest bytes of this file alone: unallocated ranges read as zeroes. Short only past the virtual size. */
